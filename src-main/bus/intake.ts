@@ -1,0 +1,71 @@
+/**
+ * Bus message intake (SPEC §2): raw bytes on a subject become a WireEvent, or a
+ * rejection with a reason. Attackers' activity feeds this bus, so nothing here trusts
+ * the body: bad input is counted and shown, never delivered, never a crash.
+ */
+import { randomUUID } from 'node:crypto';
+import { JsonDepthError, parseJson, type JsonObject, type JsonValue } from '../delivery/json';
+import { canonicalTs, type WireEvent } from '../delivery/wire';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type IntakeResult = { ok: true; event: WireEvent } | { ok: false; reason: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function parseBusMessage(subject: string, data: Uint8Array, receivedAtMs: number): IntakeResult {
+  if (data.byteLength === 0) return { ok: false, reason: 'empty body' };
+  if (data.byteLength > MAX_BODY_BYTES)
+    return { ok: false, reason: `body is ${data.byteLength} bytes, over the 1 MiB limit` };
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { ok: false, reason: 'body is not valid UTF-8' };
+  }
+  let body: JsonValue;
+  try {
+    body = parseJson(text);
+  } catch (err) {
+    if (err instanceof JsonDepthError) return { ok: false, reason: `body is ${err.message}` };
+    return { ok: false, reason: `body is not JSON (${(err as Error).message.slice(0, 120)})` };
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !isPlainJsonObject(body)) {
+    return { ok: false, reason: `body is ${describeJson(body)}, not a JSON object` };
+  }
+  return { ok: true, event: toEvent(subject, body, receivedAtMs) };
+}
+
+function isPlainJsonObject(value: object): value is JsonObject {
+  return Object.getPrototypeOf(value) === Object.prototype;
+}
+
+function describeJson(value: JsonValue): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a JSON array';
+  if (typeof value === 'object') return 'a number';
+  return `a JSON ${typeof value}`;
+}
+
+/**
+ * A DECNET envelope is an object with an integer `v` and an object `payload`; it supplies
+ * id, type, ts and payload. Any other object is itself the payload. The topic is always
+ * the subject: a topic field in the body is never trusted.
+ */
+function toEvent(subject: string, body: JsonObject, receivedAtMs: number): WireEvent {
+  const payload = body['payload'];
+  const isEnvelope =
+    Number.isInteger(body['v']) && payload !== null && typeof payload === 'object' && !Array.isArray(payload);
+  if (!isEnvelope) {
+    return { id: randomUUID(), topic: subject, type: '', ts: canonicalTs(undefined, receivedAtMs), payload: body };
+  }
+  const id = body['id'];
+  const type = body['type'];
+  return {
+    id: typeof id === 'string' && id.length > 0 ? id : randomUUID(),
+    topic: subject,
+    type: typeof type === 'string' ? type : '',
+    ts: canonicalTs(body['ts'], receivedAtMs),
+    payload,
+  };
+}

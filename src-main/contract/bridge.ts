@@ -1,0 +1,202 @@
+/**
+ * The bridge contract (SPEC §7), declared once. Each call has a schema for its argument
+ * list and a value type; each event has a payload type. Electron IPC, the local web host
+ * and the in-process client are all generated from this map, so adding a call here makes
+ * the compiler point at every place that must follow.
+ *
+ * No Node or Electron import: the renderer and the preload bundle this file.
+ */
+import * as s from './schema';
+import {
+  OUTCOMES,
+  PRESET_NAMES,
+  type CreatedSubscription,
+  type DeliveryDetail,
+  type DeliveryView,
+  type EngineStatus,
+  type SettingsView,
+  type SubscriptionView,
+  type TestFireResult,
+} from './views';
+
+const id = s.string({ min: 1, max: 64 });
+const name = s.string({ min: 1, max: 64, trim: true });
+const url = s.string({ min: 1, max: 2048, trim: true });
+const secret = s.string({ max: 256 });
+const patterns = s.array(s.string({ max: 256 }), { max: 64 });
+const presets = s.array(s.literal(...PRESET_NAMES), { max: PRESET_NAMES.length });
+
+export const subscriptionInput = s.object({
+  name,
+  url,
+  secret: s.optional(secret),
+  presets: s.optional(presets),
+  patterns: s.optional(patterns),
+  enabled: s.optional(s.boolean),
+});
+
+export const subscriptionPatch = s.object({
+  name: s.optional(name),
+  url: s.optional(url),
+  secret: s.optional(secret),
+  presets: s.optional(presets),
+  patterns: s.optional(patterns),
+  enabled: s.optional(s.boolean),
+});
+
+export const deliveryQuery = s.object({
+  subscriptionId: s.optional(id),
+  outcome: s.optional(s.literal(...OUTCOMES)),
+  topic: s.optional(s.string({ min: 1, max: 256 })),
+  before: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
+  limit: s.optional(s.number({ min: 1, max: 1000, integer: true })),
+});
+
+export const settingsPatch = s.object({
+  natsUrl: s.optional(s.string({ min: 1, max: 2048, trim: true })),
+  natsUser: s.optional(s.string({ max: 256 })),
+  natsPassword: s.optional(s.string({ max: 1024 })),
+  natsToken: s.optional(s.string({ max: 4096 })),
+  natsCredsFile: s.optional(s.string({ max: 4096 })),
+  allowPrivate: s.optional(s.boolean),
+  circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),
+  concurrency: s.optional(s.number({ min: 1, max: 256, integer: true })),
+  timeoutMs: s.optional(s.number({ min: 100, max: 120_000, integer: true })),
+  retrySchedule: s.optional(s.array(s.number({ min: 0, max: 86_400 }), { max: 20 })),
+});
+
+/** Calls, renderer → main. `args` validates the positional argument list. */
+export const calls = {
+  'subscriptions.list': { args: s.tuple() },
+  'subscriptions.create': { args: s.tuple(subscriptionInput) },
+  'subscriptions.update': { args: s.tuple(id, subscriptionPatch) },
+  'subscriptions.remove': { args: s.tuple(id) },
+  'subscriptions.setEnabled': { args: s.tuple(id, s.boolean) },
+  'subscriptions.testFire': { args: s.tuple(id) },
+  'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
+  'deliveries.get': {
+    args: s.tuple(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
+  },
+  'status.get': { args: s.tuple() },
+  'settings.get': { args: s.tuple() },
+  'settings.update': { args: s.tuple(settingsPatch) },
+} as const;
+
+/** What each call returns when it succeeds. */
+export interface CallValues {
+  'subscriptions.list': SubscriptionView[];
+  'subscriptions.create': CreatedSubscription;
+  'subscriptions.update': SubscriptionView;
+  'subscriptions.remove': null;
+  'subscriptions.setEnabled': SubscriptionView;
+  'subscriptions.testFire': TestFireResult;
+  'deliveries.list': DeliveryView[];
+  'deliveries.get': DeliveryDetail;
+  'status.get': EngineStatus;
+  'settings.get': SettingsView;
+  'settings.update': SettingsView;
+}
+
+/** Events, main → renderer; batched so a flood sends at most ~10 messages a second. */
+export interface EventPayloads {
+  'deliveries.appended': DeliveryView[];
+  'subscriptions.changed': SubscriptionView[];
+  'status.changed': EngineStatus;
+}
+
+export type CallName = keyof typeof calls;
+export type EventName = keyof EventPayloads;
+export const CALL_NAMES = Object.keys(calls) as CallName[];
+export const EVENT_NAMES: EventName[] = ['deliveries.appended', 'subscriptions.changed', 'status.changed'];
+
+export type CallArgs<K extends CallName> = s.Infer<(typeof calls)[K]['args']>;
+
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'not_found'
+  | 'conflict'
+  | 'forbidden_destination'
+  | 'unavailable'
+  | 'internal';
+
+export interface BridgeError {
+  code: ErrorCode;
+  message: string;
+  /** The input field the error is about, for inline display (`url`, `patterns[2]`). */
+  field?: string;
+}
+
+/** Every call answers with data; nothing throws across the boundary. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: BridgeError };
+
+/** The main-process side: one async handler per call; may throw {@link BridgeFailure}. */
+export type Handlers = {
+  [K in CallName]: (...args: CallArgs<K>) => Promise<CallValues[K]> | CallValues[K];
+};
+
+/** The renderer side: named functions returning results, plus event subscription. */
+export type SluiceApi = {
+  [K in CallName]: (...args: CallArgs<K>) => Promise<Result<CallValues[K]>>;
+} & {
+  on<E extends EventName>(event: E, listener: (payload: EventPayloads[E]) => void): () => void;
+};
+
+/** Thrown by handlers to answer with a specific error; anything else becomes `internal`. */
+export class BridgeFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'BridgeFailure';
+  }
+
+  toError(): BridgeError {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+}
+
+/**
+ * Validate an untrusted argument list and run the handler, turning every failure into
+ * data. The one place where the contract is enforced; each transport calls it.
+ */
+export async function dispatchCall(
+  handlers: Handlers,
+  name: unknown,
+  rawArgs: unknown,
+  onInternalError?: (err: unknown, call: string) => void,
+): Promise<Result<unknown>> {
+  if (typeof name !== 'string' || !Object.hasOwn(calls, name)) {
+    return { ok: false, error: { code: 'invalid_argument', message: `unknown call: ${String(name).slice(0, 64)}` } };
+  }
+  const call = name as CallName;
+  const checked = calls[call].args.check(rawArgs ?? [], '');
+  if (!checked.ok) {
+    const { path, message } = checked.issue;
+    return {
+      ok: false,
+      error: {
+        code: 'invalid_argument',
+        message: path ? `${path} ${message}` : message,
+        ...(path ? { field: fieldName(path) } : {}),
+      },
+    };
+  }
+  try {
+    const handler = handlers[call] as (...a: unknown[]) => unknown;
+    const value = await handler(...(checked.value as readonly unknown[]));
+    return { ok: true, value };
+  } catch (err) {
+    if (err instanceof BridgeFailure) return { ok: false, error: err.toError() };
+    onInternalError?.(err, call);
+    return { ok: false, error: { code: 'internal', message: 'internal error; see the engine log' } };
+  }
+}
+
+/** `arg1.url` → `url`; `arg0.patterns[2]` → `patterns[2]`: the form's field name. */
+function fieldName(path: string): string {
+  return path.replace(/^arg\d+\.?/, '') || path;
+}

@@ -1,0 +1,202 @@
+/**
+ * Data that crosses the bridge. Plain JSON values only (no Dates, Maps or class
+ * instances), so the same shapes travel over Electron IPC, JSON-RPC and in-process.
+ * Timestamps are ISO-8601 UTC strings.
+ */
+
+/** Simple-mode presets; each expands to fixed topic patterns at save time (SPEC §2). */
+export const PRESETS = {
+  AttackerDetail: ['attacker.>'],
+  DeckyStatus: ['decky.*.state', 'decky.*.traffic'],
+  SystemStatus: ['system.>'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/**
+ * Active: enabled. Paused: disabled by the analyst. Tripped: disabled by the circuit
+ * breaker (auto_disabled_at is stamped). SPEC §4.
+ */
+export type SubscriptionState = 'active' | 'paused' | 'tripped';
+
+export interface SubscriptionView {
+  id: string;
+  name: string;
+  url: string;
+  /** Stored topic patterns (presets already expanded). */
+  patterns: string[];
+  /** Presets whose every pattern is stored, so the edit form can tick them. */
+  presets: PresetName[];
+  enabled: boolean;
+  state: SubscriptionState;
+  consecutiveFailures: number;
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  lastError: string | null;
+  autoDisabledAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** The URL is plain `http://`: signatures protect integrity, not confidentiality. */
+  insecureUrl: boolean;
+}
+
+export interface SubscriptionInput {
+  name: string;
+  url: string;
+  /** 16–256 characters; blank or absent generates a 32-byte random URL-safe secret. */
+  secret?: string;
+  presets: PresetName[];
+  patterns: string[];
+  enabled: boolean;
+}
+
+/** Any subset of the input; `secret` present means "rotate to this secret". */
+export type SubscriptionPatch = Partial<SubscriptionInput>;
+
+export interface CreatedSubscription {
+  subscription: SubscriptionView;
+  /** Shown once; never sent again. */
+  secret: string;
+  warnings: SaveWarning[];
+}
+
+export interface SaveWarning {
+  /** insecure_url: plain http://. unresolved_host: the host name does not resolve now. */
+  code: 'insecure_url' | 'unresolved_host';
+  message: string;
+}
+
+/**
+ * pending: recorded, not yet attempted. retrying: an attempt failed, another is
+ * scheduled. delivered: a 2xx answer. dead: ended failed (retries exhausted, a terminal
+ * answer, or its subscription stopped) and kept for replay. blocked: the SSRF guard
+ * refused the destination (zero attempts). rejected: a bus message that is not a JSON
+ * object. test: a test fire (one attempt, breaker untouched). failed: a test fire or a
+ * delivery that ended failed for a subscription since deleted (nothing to replay to).
+ */
+export const OUTCOMES = [
+  'pending',
+  'retrying',
+  'delivered',
+  'failed',
+  'dead',
+  'blocked',
+  'rejected',
+  'test',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export interface DeliveryView {
+  id: number;
+  createdAt: string;
+  updatedAt: string;
+  subscriptionId: string | null;
+  subscriptionName: string | null;
+  eventId: string | null;
+  topic: string;
+  outcome: Outcome;
+  statusCode: number | null;
+  attempts: number;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+export interface AttemptRecord {
+  /** 1-based. */
+  attempt: number;
+  startedAt: string;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  /** The address actually connected to (after the SSRF check), when known. */
+  address: string | null;
+}
+
+export interface DeliveryDetail extends DeliveryView {
+  eventType: string | null;
+  eventTs: string | null;
+  url: string | null;
+  /** Headers of the last request sent; values are what went on the wire. */
+  requestHeaders: Record<string, string> | null;
+  /** The exact signed body. */
+  requestBody: string | null;
+  /** First bytes of the last response body (decoded, capped). */
+  responseExcerpt: string | null;
+  attemptLog: AttemptRecord[];
+}
+
+export interface TestFireResult {
+  delivered: boolean;
+  statusCode: number | null;
+  error: string | null;
+  latencyMs: number | null;
+}
+
+export type BusState = 'connecting' | 'connected' | 'reconnecting' | 'auth_failed' | 'closed';
+
+export interface BusStatus {
+  state: BusState;
+  /** Configured server URL(s). */
+  url: string;
+  /** The server currently connected to, when connected. */
+  server: string | null;
+  /** Reconnect attempt number while reconnecting. */
+  attempt: number;
+  lastError: string | null;
+  since: string;
+}
+
+export interface SubscriptionCounts {
+  configured: number;
+  enabled: number;
+  tripped: number;
+  /** Enabled subscriptions with at least one consecutive failure. */
+  failing: number;
+  insecure: number;
+}
+
+export interface EngineStatus {
+  version: string;
+  bus: BusStatus;
+  counts: SubscriptionCounts;
+  intake: { received: number; rejected: number };
+  inFlight: number;
+}
+
+export interface Settings {
+  /** One or more bus URLs, comma-separated (`ws://`, `wss://`). */
+  natsUrl: string;
+  natsUser: string;
+  /** Write-only over the bridge: `settings.get` reports only whether one is set. */
+  natsPassword: string;
+  natsToken: string;
+  /** Path to a NATS `.creds` file (JWT + NKey seed) or an NKey seed file. */
+  natsCredsFile: string;
+  /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
+  allowPrivate: boolean;
+  /** Consecutive failed deliveries that trip a subscription. */
+  circuitThreshold: number;
+  /** Global bound on simultaneous outbound requests. */
+  concurrency: number;
+  /** Per-attempt deadline, connect to last byte. */
+  timeoutMs: number;
+  /** Seconds to wait before each retry; jittered ×[0.8, 1.2]. Empty: one attempt. */
+  retrySchedule: number[];
+}
+
+/** What `settings.get` returns: secrets replaced by whether they are set. */
+export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
+  natsPasswordSet: boolean;
+  natsTokenSet: boolean;
+};
+
+export interface DeliveryQuery {
+  subscriptionId?: string;
+  outcome?: Outcome;
+  /** A topic or a topic pattern (`attacker.>`). */
+  topic?: string;
+  /** Only deliveries with an id lower than this (paging back through the log). */
+  before?: number;
+  limit?: number;
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { Semaphore } from './semaphore';
+
+describe('Semaphore', () => {
+  it('never lets more than the limit through, first come first served', async () => {
+    const sem = new Semaphore(2);
+    const order: number[] = [];
+    let active = 0;
+    let peak = 0;
+    const task = async (i: number): Promise<void> => {
+      const release = await sem.acquire();
+      active++;
+      peak = Math.max(peak, active);
+      order.push(i);
+      await new Promise((r) => setImmediate(r));
+      active--;
+      release();
+      release(); // idempotent
+    };
+    await Promise.all([0, 1, 2, 3, 4, 5].map(task));
+    expect(peak).toBe(2);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(sem.inUse).toBe(0);
+  });
+
+  it('admits waiters at once when the limit grows', async () => {
+    const sem = new Semaphore(1);
+    const first = await sem.acquire();
+    let second = false;
+    const pending = sem.acquire().then((r) => {
+      second = true;
+      return r;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(second).toBe(false);
+    sem.setLimit(2);
+    (await pending)();
+    expect(second).toBe(true);
+    first();
+    expect(sem.inUse).toBe(0);
+  });
+});

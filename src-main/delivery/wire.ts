@@ -1,0 +1,80 @@
+/**
+ * The wire format (SPEC §3), kept byte-compatible with the DECNET webhook worker:
+ * receivers built for it verify Sluice's deliveries unchanged. The one module that
+ * knows the body layout, the signature and the headers.
+ */
+import { createHmac } from 'node:crypto';
+import { canonicalJson, type JsonValue } from './json';
+
+export const PAYLOAD_VERSION = 1;
+export const SIGNATURE_HEADER = 'X-DECNET-Signature';
+
+/** An event as delivered: the topic is the NATS subject it arrived on. */
+export interface WireEvent {
+  id: string;
+  topic: string;
+  type: string;
+  /** ISO-8601 as received, or derived from epoch seconds (see `canonicalTs`). */
+  ts: string;
+  payload: JsonValue;
+}
+
+/** The exact bytes that are signed and sent. */
+export function buildBody(event: WireEvent): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      v: PAYLOAD_VERSION,
+      id: event.id,
+      ts: event.ts,
+      topic: event.topic,
+      type: event.type,
+      payload: event.payload,
+    }),
+    'utf8',
+  );
+}
+
+/** `sha256=<hex HMAC-SHA256(secret as UTF-8, body)>`. */
+export function sign(secret: string, body: Uint8Array): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+export function buildHeaders(options: {
+  secret: string;
+  body: Uint8Array;
+  event: Pick<WireEvent, 'id' | 'topic'>;
+  userAgent: string;
+  nowMs: number;
+}): Record<string, string> {
+  return {
+    'Content-Type': 'application/json',
+    'User-Agent': options.userAgent,
+    [SIGNATURE_HEADER]: sign(options.secret, options.body),
+    'X-DECNET-Event-Id': options.event.id,
+    'X-DECNET-Event-Topic': options.event.topic,
+    // Send time, not event time: receivers use it to refuse stale replays of a request.
+    'X-DECNET-Timestamp': String(Math.floor(options.nowMs / 1000)),
+  };
+}
+
+/**
+ * The `ts` the reference writes: a non-empty string passes through unchanged; epoch
+ * seconds become Python's `datetime.isoformat()` in UTC (`+00:00`, microseconds only
+ * when non-zero); anything else is the receive time.
+ */
+export function canonicalTs(value: unknown, receivedAtMs: number): string {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return isoFromEpochSeconds(value);
+  return isoFromEpochSeconds(receivedAtMs / 1000);
+}
+
+export function isoFromEpochSeconds(seconds: number): string {
+  let whole = Math.floor(seconds);
+  let micros = Math.round((seconds - whole) * 1e6);
+  if (micros === 1_000_000) {
+    whole += 1;
+    micros = 0;
+  }
+  const base = new Date(whole * 1000).toISOString().slice(0, 19);
+  return micros === 0 ? `${base}+00:00` : `${base}.${String(micros).padStart(6, '0')}+00:00`;
+}
