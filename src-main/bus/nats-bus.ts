@@ -1,0 +1,361 @@
+import { readFile } from 'node:fs/promises';
+import {
+  AuthorizationError,
+  UserAuthenticationExpiredError,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  wsconnect,
+  type Authenticator,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+  type WsConnectionOptions,
+  type WsSocketFactory,
+} from '@nats-io/nats-core';
+import WebSocket from 'ws';
+import type { BusState, BusStatus } from '../contract/views';
+import { backoffDelay } from './backoff';
+
+export interface BusOptions {
+  /** ws:// or wss:// URLs. */
+  servers: string[];
+  token?: string;
+  user?: string;
+  pass?: string;
+  /** A .creds file (JWT + seed) or a bare NKey seed file; re-read on every connection attempt. */
+  credsFile?: string;
+  /** Client name shown by the server; default 'sluice'. */
+  name?: string;
+  /** Called when a message handler throws or the server refuses a subscription; default: console.error. */
+  onError?: (error: unknown, subject: string) => void;
+}
+
+/** Receives the raw subject and payload; `data` is never parsed or copied here. */
+export type MessageHandler = (subject: string, data: Uint8Array) => void;
+
+export interface BusSubscription {
+  readonly pattern: string;
+  unsubscribe(): void;
+}
+
+type StatusListener = (status: BusStatus) => void;
+
+interface Registration {
+  readonly pattern: string;
+  readonly handler: MessageHandler;
+  active: Subscription | null;
+  removed: boolean;
+}
+
+type DialResult = { ok: true; nc: NatsConnection } | { ok: false; error: unknown };
+
+const DEFAULT_NAME = 'sluice';
+const HANDSHAKE_TIMEOUT_MS = 5_000;
+// A silent half-open socket is noticed after ~3 unanswered pings (≤ 60 s) instead of
+// the library's 2-minute interval.
+const PING_INTERVAL_MS = 20_000;
+const MAX_PINGS_OUT = 3;
+// A connection that drops sooner than this counts as a flap: the next dial waits with
+// growing backoff instead of hammering a server that accepts and then kicks us.
+const STABLE_CONNECTION_MS = 10_000;
+// close() must finish even when the server has gone silent and a drain would never complete.
+const DRAIN_TIMEOUT_MS = 2_000;
+
+/**
+ * The engine's NATS client over WebSocket. Connects and reconnects forever with backoff
+ * (its own loop, one code path for the first connection and every later one), keeps
+ * subscriptions across reconnects, and reports its state.
+ */
+export class NatsBus {
+  private readonly options: BusOptions;
+  private readonly listeners = new Set<StatusListener>();
+  private readonly registrations = new Set<Registration>();
+  private current: BusStatus;
+  private nc: NatsConnection | null = null;
+  private loop: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  private wakeFromPause: (() => void) | null = null;
+  private hasConnected = false;
+
+  constructor(options: BusOptions) {
+    this.options = options;
+    this.current = {
+      state: 'connecting',
+      url: options.servers.join(', '),
+      server: null,
+      attempt: 0,
+      lastError: null,
+      since: new Date().toISOString(),
+    };
+  }
+
+  get status(): BusStatus {
+    return this.current;
+  }
+
+  onStatus(listener: StatusListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    if (this.loop || this.closing) return;
+    this.loop = this.run().catch((error: unknown) => this.report(error, '(bus loop)'));
+  }
+
+  subscribe(pattern: string, handler: MessageHandler): BusSubscription {
+    const registration: Registration = { pattern, handler, active: null, removed: false };
+    this.registrations.add(registration);
+    if (this.nc && !this.nc.isClosed()) registration.active = this.subscribeOn(this.nc, registration);
+    return {
+      pattern,
+      unsubscribe: () => this.unsubscribe(registration),
+    };
+  }
+
+  async ready(): Promise<void> {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    // A flush that fails means the connection dropped: nothing left to confirm.
+    await nc.flush().catch(() => undefined);
+  }
+
+  publish(subject: string, data: Uint8Array): boolean {
+    const nc = this.nc;
+    if (!nc || this.current.state !== 'connected') return false;
+    try {
+      nc.publish(subject, data);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.wakeFromPause?.();
+    if (this.nc) await drainOrClose(this.nc);
+    await this.loop;
+    for (const registration of this.registrations) registration.active = null;
+    this.transition('closed', { server: null, attempt: 0, lastError: this.current.lastError });
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    let flaps = 0;
+    while (!this.closing) {
+      const dialed = await this.dial();
+      if (this.closing) {
+        if (dialed.ok) await dialed.nc.close().catch(() => undefined);
+        return;
+      }
+      if (!dialed.ok) {
+        failures++;
+        this.reportDialFailure(failures, dialed.error);
+        await this.pause(backoffDelay(failures));
+        continue;
+      }
+      failures = 0;
+      const uptimeMs = await this.serve(dialed.nc);
+      flaps = uptimeMs < STABLE_CONNECTION_MS ? flaps + 1 : 0;
+      if (flaps > 0) await this.pause(backoffDelay(flaps));
+    }
+  }
+
+  private async dial(): Promise<DialResult> {
+    try {
+      const nc = await wsconnect(await this.connectionOptions());
+      return { ok: true, nc };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  private async connectionOptions(): Promise<WsConnectionOptions> {
+    const { servers, token, user, pass, credsFile, name } = this.options;
+    return {
+      servers,
+      name: name ?? DEFAULT_NAME,
+      token,
+      user,
+      pass,
+      authenticator: credsFile ? await loadCredsAuthenticator(credsFile) : undefined,
+      // Reconnection is this class's loop, so one policy covers first and later connections.
+      reconnect: false,
+      timeout: HANDSHAKE_TIMEOUT_MS,
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
+      wsFactory: wsSocketFactory,
+    };
+  }
+
+  /** Runs one live connection until it ends; returns how long it lasted. */
+  private async serve(nc: NatsConnection): Promise<number> {
+    const connectedAt = Date.now();
+    this.nc = nc;
+    for (const registration of this.registrations) registration.active = this.subscribeOn(nc, registration);
+    // Report 'connected' only once the server holds our subscriptions, so a message
+    // published after the state change cannot miss them.
+    await nc.flush().catch(() => undefined);
+    if (!nc.isClosed() && !this.closing) {
+      this.hasConnected = true;
+      this.transition('connected', { server: this.connectedServer(nc), attempt: 0, lastError: null });
+    }
+    const reason = await nc.closed();
+    this.nc = null;
+    for (const registration of this.registrations) registration.active = null;
+    if (!this.closing) {
+      this.transition('reconnecting', { server: null, attempt: 0, lastError: describeLoss(reason) });
+    }
+    return Date.now() - connectedAt;
+  }
+
+  /** The configured URL of the server dialed, as the analyst wrote it. */
+  private connectedServer(nc: NatsConnection): string {
+    const listen = nc.getServer();
+    const src = nc.getServers().find((server) => server.listen === listen)?.src ?? listen;
+    return this.options.servers.find((url) => sameUrl(url, src)) ?? src;
+  }
+
+  private subscribeOn(nc: NatsConnection, registration: Registration): Subscription | null {
+    try {
+      return nc.subscribe(registration.pattern, {
+        callback: (error, msg) => this.deliver(registration, error, msg),
+      });
+    } catch (error) {
+      this.report(error, registration.pattern);
+      return null;
+    }
+  }
+
+  private deliver(registration: Registration, error: Error | null, msg: Msg): void {
+    if (registration.removed) return;
+    if (error) {
+      this.report(error, registration.pattern);
+      return;
+    }
+    try {
+      registration.handler(msg.subject, msg.data);
+    } catch (handlerError) {
+      // A throwing handler would otherwise unwind into the protocol parser and drop the connection.
+      this.report(handlerError, msg.subject);
+    }
+  }
+
+  private unsubscribe(registration: Registration): void {
+    if (registration.removed) return;
+    registration.removed = true;
+    this.registrations.delete(registration);
+    const active = registration.active;
+    registration.active = null;
+    try {
+      active?.unsubscribe();
+    } catch {
+      // The connection is already gone; nothing to tell the server.
+    }
+  }
+
+  private reportDialFailure(failures: number, error: unknown): void {
+    const state: BusState = isAuthError(error) ? 'auth_failed' : this.hasConnected ? 'reconnecting' : 'connecting';
+    this.transition(state, { server: null, attempt: failures, lastError: errorMessage(error) });
+  }
+
+  private transition(state: BusState, fields: Pick<BusStatus, 'server' | 'attempt' | 'lastError'>): void {
+    if (this.current.state === 'closed') return;
+    const since = state === this.current.state ? this.current.since : new Date().toISOString();
+    this.current = { state, url: this.current.url, ...fields, since };
+    for (const listener of this.listeners) {
+      try {
+        listener(this.current);
+      } catch (error) {
+        this.report(error, '(status listener)');
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if close() is called meanwhile. */
+  private pause(ms: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.wakeFromPause = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wakeFromPause = finish;
+    });
+  }
+
+  private report(error: unknown, subject: string): void {
+    const onError = this.options.onError ?? defaultOnError;
+    try {
+      onError(error, subject);
+    } catch {
+      // An error reporter that throws has nowhere left to report to.
+    }
+  }
+}
+
+/**
+ * Reads a NATS `.creds` file (user JWT + NKey seed) or a file holding a bare user NKey
+ * seed, and returns the matching authenticator.
+ */
+export async function loadCredsAuthenticator(path: string): Promise<Authenticator> {
+  const bytes = await readFile(path);
+  const text = new TextDecoder().decode(bytes);
+  if (text.includes('BEGIN NATS USER JWT')) return credsAuthenticator(bytes);
+  const seed = /^\s*(SU[A-Z2-7]+)\s*$/m.exec(text)?.[1];
+  if (!seed) throw new Error(`${path} holds neither a user JWT nor a user NKey seed`);
+  return nkeyAuthenticator(new TextEncoder().encode(seed));
+}
+
+// The `ws` package everywhere: Node 20 has no global WebSocket, and one implementation
+// behaves the same under plain Node and Electron.
+const wsSocketFactory: WsSocketFactory = async (url) => ({
+  socket: new WebSocket(url) as unknown as Awaited<ReturnType<WsSocketFactory>>['socket'],
+  encrypted: url.startsWith('wss://'),
+});
+
+
+async function drainOrClose(nc: NatsConnection): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS);
+  });
+  const drained = nc.drain().then(
+    () => true,
+    () => false,
+  );
+  const ok = await Promise.race([drained, timedOut]);
+  clearTimeout(timer);
+  if (!ok) await nc.close().catch(() => undefined);
+}
+
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return a === b;
+  }
+}
+
+function isAuthError(error: unknown): boolean {
+  return error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError;
+}
+
+function describeLoss(reason: void | Error): string {
+  return reason ? `connection lost: ${reason.message}` : 'connection lost';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function defaultOnError(error: unknown, subject: string): void {
+  console.error(`[bus] ${subject}:`, error);
+}

@@ -1,0 +1,288 @@
+/**
+ * The delivery pipeline: one job per (event, subscription) match, moved through
+ * prepare → send → success / retry / end, with its state a typed value at every step.
+ * Egress is bounded by one global semaphore so a slow receiver cannot take every slot;
+ * retries wait on timers outside it. Recording and the breaker live with the caller
+ * (`onProgress` / `onFinished`), so this module only decides what happens next.
+ */
+import type { AttemptRecord, Outcome } from '../contract/views';
+import type { AttemptRequest, AttemptResult } from './http-client';
+import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
+import { Semaphore } from './semaphore';
+import { buildHeaders } from './wire';
+
+/** What the pipeline needs to know about a subscription at the moment of an attempt. */
+export interface Destination {
+  url: string;
+  secret: string;
+  enabled: boolean;
+  tripped: boolean;
+}
+
+export interface DeliveryJob {
+  deliveryId: number;
+  subscriptionId: string;
+  eventId: string;
+  topic: string;
+  /** The exact signed bytes. */
+  body: Buffer;
+  /** A test fire: one attempt, recorded as `test`, breaker untouched. */
+  test: boolean;
+}
+
+/** How a delivery ended, as far as the breaker is concerned. */
+export type FinalOutcome = Extract<Outcome, 'delivered' | 'dead' | 'blocked' | 'failed' | 'test'>;
+
+export interface DeliveryUpdate {
+  outcome: Outcome;
+  attempts: number;
+  statusCode: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  requestHeaders: Record<string, string> | null;
+  responseExcerpt: string | null;
+  attemptLog: AttemptRecord[];
+  /** Whether this ends the delivery, and whether its end counts for the breaker. */
+  final: boolean;
+  countsForBreaker: boolean;
+}
+
+export interface DispatcherDeps {
+  send(request: AttemptRequest): Promise<AttemptResult>;
+  /** The subscription now, or undefined when it was deleted. */
+  destination(subscriptionId: string): Destination | undefined;
+  settings(): { concurrency: number; timeoutMs: number; retrySchedule: readonly number[] };
+  userAgent: string;
+  onUpdate(job: DeliveryJob, update: DeliveryUpdate): void;
+  random?: () => number;
+  now?: () => number;
+}
+
+interface JobState {
+  job: DeliveryJob;
+  attempts: number;
+  log: AttemptRecord[];
+  lastHeaders: Record<string, string> | null;
+  retryTimer: NodeJS.Timeout | null;
+  /** Set when the job must stop (subscription stopped, engine stopping). */
+  cancelled: { outcome: 'dead' | 'failed'; reason: string } | null;
+  done: (update: DeliveryUpdate) => void;
+}
+
+export class Dispatcher {
+  private readonly semaphore: Semaphore;
+  private readonly bySubscription = new Map<string, Set<JobState>>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopping = false;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.semaphore = new Semaphore(deps.settings().concurrency);
+    this.random = deps.random ?? Math.random;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Jobs accepted and not yet ended (queued, sending or waiting to retry). */
+  get pending(): number {
+    let n = 0;
+    for (const set of this.bySubscription.values()) n += set.size;
+    return n;
+  }
+
+  get sending(): number {
+    return this.semaphore.inUse;
+  }
+
+  /** Apply a changed concurrency bound at once. */
+  resize(): void {
+    this.semaphore.setLimit(this.deps.settings().concurrency);
+  }
+
+  /** Start a delivery; resolves with its final update (never rejects). */
+  submit(job: DeliveryJob): Promise<DeliveryUpdate> {
+    return new Promise((resolve) => {
+      const state: JobState = {
+        job,
+        attempts: 0,
+        log: [],
+        lastHeaders: null,
+        retryTimer: null,
+        cancelled: null,
+        done: resolve,
+      };
+      if (this.stopping) {
+        state.cancelled = { outcome: 'dead', reason: 'engine stopping' };
+        this.finishCancelled(state);
+        return;
+      }
+      let set = this.bySubscription.get(job.subscriptionId);
+      if (!set) this.bySubscription.set(job.subscriptionId, (set = new Set()));
+      set.add(state);
+      this.track(this.attempt(state));
+    });
+  }
+
+  /**
+   * Stop every waiting delivery of a subscription now (it tripped, was paused or
+   * deleted). A request already on the wire finishes; nothing more is sent.
+   */
+  cancelSubscription(subscriptionId: string, reason: string, outcome: 'dead' | 'failed' = 'dead'): void {
+    const set = this.bySubscription.get(subscriptionId);
+    if (!set) return;
+    for (const state of [...set]) {
+      if (state.job.test || state.cancelled) continue;
+      state.cancelled = { outcome, reason };
+      if (state.retryTimer) {
+        clearTimeout(state.retryTimer);
+        state.retryTimer = null;
+        this.finishCancelled(state);
+      }
+      // A job queued on the semaphore or on the wire ends when it next checks in.
+    }
+  }
+
+  /**
+   * Stop: waiting retries end now (recorded as dead, replayable), requests on the wire
+   * finish within their deadline, queued ones are not sent.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const id of [...this.bySubscription.keys()]) this.cancelSubscription(id, 'engine stopped before the delivery ended');
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  private async attempt(state: JobState): Promise<void> {
+    const { job } = state;
+    if (this.checkStopped(state)) return;
+    const release = await this.semaphore.acquire();
+    let result: AttemptResult;
+    let destination: Destination;
+    const startedAt = this.now();
+    try {
+      if (this.checkStopped(state)) return;
+      destination = this.deps.destination(job.subscriptionId) as Destination;
+      const headers = buildHeaders({
+        secret: destination.secret,
+        body: job.body,
+        event: { id: job.eventId, topic: job.topic },
+        userAgent: this.deps.userAgent,
+        nowMs: startedAt,
+      });
+      state.lastHeaders = headers;
+      result = await this.deps.send({ url: destination.url, body: job.body, headers, timeoutMs: this.deps.settings().timeoutMs });
+    } finally {
+      release();
+    }
+    this.afterAttempt(state, result, startedAt);
+  }
+
+  /** True (and the job ended) when it must not be attempted. */
+  private checkStopped(state: JobState): boolean {
+    if (state.cancelled) {
+      this.finishCancelled(state);
+      return true;
+    }
+    if (state.job.test) {
+      if (this.deps.destination(state.job.subscriptionId)) return false;
+      state.cancelled = { outcome: 'failed', reason: 'subscription deleted' };
+      this.finishCancelled(state);
+      return true;
+    }
+    const destination = this.deps.destination(state.job.subscriptionId);
+    if (destination?.enabled) return false;
+    state.cancelled = !destination
+      ? { outcome: 'failed', reason: 'subscription deleted' }
+      : { outcome: 'dead', reason: destination.tripped ? 'subscription tripped' : 'subscription paused' };
+    this.finishCancelled(state);
+    return true;
+  }
+
+  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number): void {
+    const { job } = state;
+    const blocked = result.kind === 'blocked';
+    if (!blocked) {
+      state.attempts++;
+      state.log.push({
+        attempt: state.attempts,
+        startedAt: new Date(startedAt).toISOString(),
+        statusCode: result.statusCode,
+        latencyMs: Math.round(result.latencyMs),
+        error: result.error,
+        address: result.address,
+      });
+    }
+    const verdict = judgeAttempt(result);
+    const base = {
+      attempts: state.attempts,
+      statusCode: result.statusCode,
+      latencyMs: Math.round(result.latencyMs),
+      requestHeaders: blocked ? null : state.lastHeaders,
+      responseExcerpt: result.responseExcerpt,
+      attemptLog: [...state.log],
+    };
+    if (job.test) {
+      this.finish(state, { ...base, outcome: 'test', error: result.error, final: true, countsForBreaker: false });
+      return;
+    }
+    if (verdict === 'success') {
+      this.finish(state, { ...base, outcome: 'delivered', error: null, final: true, countsForBreaker: true });
+      return;
+    }
+    if (blocked) {
+      this.finish(state, { ...base, outcome: 'blocked', error: result.error, final: true, countsForBreaker: true });
+      return;
+    }
+    const error =
+      verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed');
+    const delay =
+      verdict === 'retryable'
+        ? retryDelayMs(state.attempts, this.deps.settings().retrySchedule, this.random, result.retryAfterMs)
+        : null;
+    if (delay === null || this.stopping) {
+      this.finish(state, { ...base, outcome: 'dead', error, final: true, countsForBreaker: true });
+      return;
+    }
+    if (state.cancelled) {
+      this.finishCancelled(state);
+      return;
+    }
+    this.deps.onUpdate(job, { ...base, outcome: 'retrying', error, final: false, countsForBreaker: false });
+    state.retryTimer = setTimeout(() => {
+      state.retryTimer = null;
+      this.track(this.attempt(state));
+    }, delay);
+  }
+
+  private finishCancelled(state: JobState): void {
+    const cancelled = state.cancelled as NonNullable<JobState['cancelled']>;
+    const last = state.log[state.log.length - 1];
+    this.finish(state, {
+      outcome: cancelled.outcome,
+      attempts: state.attempts,
+      statusCode: last?.statusCode ?? null,
+      latencyMs: last?.latencyMs ?? null,
+      error: last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+      requestHeaders: state.lastHeaders,
+      responseExcerpt: null,
+      attemptLog: [...state.log],
+      final: true,
+      countsForBreaker: false,
+    });
+  }
+
+  private finish(state: JobState, update: DeliveryUpdate): void {
+    const set = this.bySubscription.get(state.job.subscriptionId);
+    if (set) {
+      set.delete(state);
+      if (set.size === 0) this.bySubscription.delete(state.job.subscriptionId);
+    }
+    this.deps.onUpdate(state.job, update);
+    state.done(update);
+  }
+}

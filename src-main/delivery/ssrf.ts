@@ -1,0 +1,361 @@
+/**
+ * Destination policy (SPEC §3, SSRF guard): which URLs and addresses a webhook may reach.
+ *
+ * Sluice runs on an analyst's workstation inside a SOC network, so a subscription URL
+ * must not become a way to reach the workstation itself, the LAN, or a cloud metadata
+ * endpoint. Every address a host name resolves to is judged, and the answer that was
+ * judged is the one the connection uses (see createGuardedResolver).
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * `privateNetwork` is true when the refusal is lifted by the "allow private targets"
+ * setting; cloud metadata, unspecified, multicast and broadcast addresses never are.
+ */
+export type AddressVerdict = { allowed: true } | { allowed: false; reason: string; privateNetwork: boolean };
+
+export type ParsedDestination =
+  | { ok: true; url: URL; host: string; port: number; isIpLiteral: boolean }
+  | { ok: false; reason: string };
+
+export type ResolveResult =
+  | { ok: true; addresses: string[] }
+  | { ok: false; code: 'forbidden_destination' | 'unresolvable'; reason: string };
+
+export interface GuardedResolver {
+  resolve(host: string): Promise<ResolveResult>;
+}
+
+export interface GuardedResolverOptions {
+  /** The "allow private targets" setting, read on every call so a change applies at once. */
+  allowPrivate: () => boolean;
+  /** Resolves a host name to its addresses; defaults to the system resolver. */
+  lookup?: (host: string) => Promise<string[]>;
+  /** How long a resolved answer is reused (default 30 s). */
+  ttlMs?: number;
+}
+
+export type DestinationCheck =
+  | { ok: true; addresses: string[] }
+  | { ok: false; code: 'invalid_url' | 'forbidden_destination' | 'unresolvable'; reason: string };
+
+// ---------------------------------------------------------------------------------------
+// Addresses
+
+interface Ipv4Range {
+  network: number;
+  prefix: number;
+  label: string;
+}
+
+interface Ipv6Range {
+  network: bigint;
+  prefix: number;
+  label: string;
+}
+
+/** How an IPv6 range carries an IPv4 address that then decides the verdict. */
+interface Ipv6Embedding {
+  network: bigint;
+  prefix: number;
+  extract: (value: bigint) => number;
+}
+
+// Order matters: the first match names the reason, so specific ranges come first.
+const FORBIDDEN_IPV4: readonly Ipv4Range[] = [
+  ipv4Range('169.254.169.254/32', 'cloud metadata'),
+  ipv4Range('0.0.0.0/8', 'unspecified'),
+  ipv4Range('10.0.0.0/8', 'private'),
+  ipv4Range('100.64.0.0/10', 'private (carrier-grade NAT)'),
+  ipv4Range('127.0.0.0/8', 'loopback'),
+  ipv4Range('169.254.0.0/16', 'link-local'),
+  ipv4Range('172.16.0.0/12', 'private'),
+  ipv4Range('192.0.0.0/24', 'reserved'),
+  ipv4Range('192.0.2.0/24', 'documentation'),
+  ipv4Range('192.88.99.0/24', 'reserved'),
+  ipv4Range('192.168.0.0/16', 'private'),
+  ipv4Range('198.18.0.0/15', 'benchmarking'),
+  ipv4Range('198.51.100.0/24', 'documentation'),
+  ipv4Range('203.0.113.0/24', 'documentation'),
+  ipv4Range('224.0.0.0/4', 'multicast'),
+  ipv4Range('255.255.255.255/32', 'broadcast'),
+  ipv4Range('240.0.0.0/4', 'reserved'),
+];
+
+const LOW_32 = 0xffff_ffffn;
+
+// An IPv6 address that carries an IPv4 one reaches that IPv4 host (through the dual
+// stack, a NAT64 gateway or a tunnel), so it is only as safe as the IPv4 inside it.
+const IPV6_EMBEDDINGS: readonly Ipv6Embedding[] = [
+  embedding('::ffff:0:0/96', lowBits), // IPv4-mapped
+  embedding('::ffff:0:0:0/96', lowBits), // IPv4-translated (SIIT)
+  embedding('64:ff9b::/96', lowBits), // NAT64 well-known prefix
+  embedding('2002::/16', (v) => Number((v >> 80n) & LOW_32)), // 6to4
+  // Teredo stores the client's IPv4 address inverted in the low 32 bits.
+  embedding('2001::/32', (v) => Number(~v & LOW_32)),
+];
+
+// Never a webhook receiver, whatever the settings: a metadata endpoint hands out cloud
+// credentials, and the others cannot be a single listening host.
+const ALWAYS_REFUSED = new Set(['cloud metadata', 'unspecified', 'multicast', 'broadcast']);
+
+const IPV6_UNSPECIFIED = 0n;
+const IPV6_LOOPBACK = 1n;
+const IPV4_COMPATIBLE = ipv6Range('::/96', 'IPv4-compatible');
+
+const FORBIDDEN_IPV6: readonly Ipv6Range[] = [
+  ipv6Range('64:ff9b:1::/48', 'reserved (local NAT64)'),
+  ipv6Range('100::/64', 'discard-only'),
+  ipv6Range('2001::/23', 'reserved (IETF protocol assignment)'),
+  ipv6Range('2001:db8::/32', 'documentation'),
+  ipv6Range('3fff::/20', 'documentation'),
+  ipv6Range('fd00:ec2::254/128', 'cloud metadata'),
+  ipv6Range('fc00::/7', 'private (unique local)'),
+  ipv6Range('fe80::/10', 'link-local'),
+  ipv6Range('fec0::/10', 'site-local'),
+  ipv6Range('ff00::/8', 'multicast'),
+];
+
+// Everything outside 2000::/3 is unassigned or special-purpose: nothing a webhook needs.
+const IPV6_GLOBAL_UNICAST = ipv6Range('2000::/3', 'global unicast');
+
+/** Judges one IP address (v4 or v6, in any valid spelling) against the policy. */
+export function classifyAddress(ip: string): AddressVerdict {
+  const address = stripBracketsAndZone(ip.trim());
+  if (isIPv4(address)) return classifyIPv4(address);
+  if (isIPv6(address)) return classifyIPv6(address, parseIPv6(address));
+  return { allowed: false, reason: `not an IP address: ${ip}`, privateNetwork: false };
+}
+
+function classifyIPv4(address: string): AddressVerdict {
+  const label = forbiddenIPv4Label(parseIPv4(address));
+  return label === null ? { allowed: true } : refuse(label, `${label} address ${address}`);
+}
+
+function forbiddenIPv4Label(value: number): string | null {
+  return FORBIDDEN_IPV4.find((range) => inIPv4Range(value, range))?.label ?? null;
+}
+
+function classifyIPv6(address: string, value: bigint): AddressVerdict {
+  if (value === IPV6_UNSPECIFIED) return refuse('unspecified', `unspecified address ${address}`);
+  if (value === IPV6_LOOPBACK) return refuse('loopback', `loopback address ${address}`);
+  const embedded = embeddedIPv4(value);
+  if (embedded !== null) return classifyEmbedded(address, embedded);
+  const range = FORBIDDEN_IPV6.find((r) => inIPv6Range(value, r));
+  if (range !== undefined) return refuse(range.label, `${range.label} address ${address}`);
+  if (!inIPv6Range(value, IPV6_GLOBAL_UNICAST)) return refuse('reserved', `reserved address ${address}`);
+  return { allowed: true };
+}
+
+function embeddedIPv4(value: bigint): number | null {
+  const carrier = IPV6_EMBEDDINGS.find((e) => inIPv6Range(value, e));
+  if (carrier !== undefined) return carrier.extract(value);
+  if (inIPv6Range(value, IPV4_COMPATIBLE)) return lowBits(value);
+  return null;
+}
+
+function classifyEmbedded(address: string, ipv4: number): AddressVerdict {
+  const label = forbiddenIPv4Label(ipv4);
+  if (label === null) return { allowed: true };
+  return refuse(label, `${label} address ${formatIPv4(ipv4)} (embedded in ${address})`);
+}
+
+function refuse(label: string, reason: string): AddressVerdict {
+  return { allowed: false, reason, privateNetwork: !ALWAYS_REFUSED.has(label) };
+}
+
+function stripBracketsAndZone(ip: string): string {
+  const unbracketed = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const zone = unbracketed.indexOf('%');
+  return zone === -1 ? unbracketed : unbracketed.slice(0, zone);
+}
+
+function parseIPv4(address: string): number {
+  return address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+
+function formatIPv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 0xff).join('.');
+}
+
+/** Parses a valid IPv6 address (checked by net.isIPv6) into a 128-bit integer. */
+function parseIPv6(address: string): bigint {
+  const [head = '', tail] = address.split('::');
+  const headGroups = ipv6Groups(head);
+  const tailGroups = tail === undefined ? [] : ipv6Groups(tail);
+  const missing = 8 - headGroups.length - tailGroups.length;
+  const groups = [...headGroups, ...new Array<number>(Math.max(missing, 0)).fill(0), ...tailGroups];
+  return groups.reduce((acc, group) => (acc << 16n) | BigInt(group), 0n);
+}
+
+function ipv6Groups(part: string): number[] {
+  if (part === '') return [];
+  return part.split(':').flatMap((piece) => {
+    if (!piece.includes('.')) return [parseInt(piece, 16)];
+    const v4 = parseIPv4(piece);
+    return [v4 >>> 16, v4 & 0xffff];
+  });
+}
+
+function ipv4Range(cidr: string, label: string): Ipv4Range {
+  const [network = '', prefix = '32'] = cidr.split('/');
+  return { network: parseIPv4(network), prefix: Number(prefix), label };
+}
+
+function ipv6Range(cidr: string, label: string): Ipv6Range {
+  const [network = '', prefix = '128'] = cidr.split('/');
+  return { network: parseIPv6(network), prefix: Number(prefix), label };
+}
+
+function embedding(cidr: string, extract: (value: bigint) => number): Ipv6Embedding {
+  const { network, prefix } = ipv6Range(cidr, '');
+  return { network, prefix, extract };
+}
+
+function lowBits(value: bigint): number {
+  return Number(value & LOW_32);
+}
+
+function inIPv4Range(value: number, range: { network: number; prefix: number }): boolean {
+  if (range.prefix === 0) return true;
+  const mask = (0xffff_ffff << (32 - range.prefix)) >>> 0;
+  return ((value & mask) >>> 0) === ((range.network & mask) >>> 0);
+}
+
+function inIPv6Range(value: bigint, range: { network: bigint; prefix: number }): boolean {
+  const shift = BigInt(128 - range.prefix);
+  return value >> shift === range.network >> shift;
+}
+
+// ---------------------------------------------------------------------------------------
+// URLs
+
+/** Parses a subscription URL and applies the URL-level rules (scheme, host, credentials). */
+export function parseDestination(raw: string): ParsedDestination {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { ok: false, reason: `not a valid URL: ${abbreviate(raw)}` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return { ok: false, reason: `unsupported scheme "${url.protocol.replace(/:$/, '')}" (use http or https)` };
+  }
+  if (url.hostname === '') return { ok: false, reason: 'URL has no host' };
+  // Credentials in a URL end up in logs and in the console; receivers take a secret header.
+  if (url.username !== '' || url.password !== '') {
+    return { ok: false, reason: 'URL must not contain credentials (user:password@); remove them from the URL' };
+  }
+  const port = url.port === '' ? defaultPort(url.protocol) : Number(url.port);
+  if (port === 0) return { ok: false, reason: 'port 0 is not a valid destination port' };
+  const host = stripBracketsAndZone(url.hostname);
+  return { ok: true, url, host, port, isIpLiteral: isIP(host) !== 0 };
+}
+
+function defaultPort(protocol: string): number {
+  return protocol === 'https:' ? 443 : 80;
+}
+
+function abbreviate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution
+
+const DEFAULT_TTL_MS = 30_000;
+const MAX_CACHED_HOSTS = 1_024;
+
+interface CachedAnswer {
+  addresses: string[];
+  expiresAt: number;
+}
+
+/**
+ * A resolver whose answers are judged by the policy and cached for `ttlMs`.
+ *
+ * DNS-rebinding defence: the pre-flight check and the socket's connect both ask this
+ * resolver, so within the TTL they get the same, already-judged answer; and the connect
+ * re-judges whatever it gets, so a connection can never reach a forbidden address.
+ */
+export function createGuardedResolver(options: GuardedResolverOptions): GuardedResolver {
+  const lookup = options.lookup ?? systemLookup;
+  const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+  const cache = new Map<string, CachedAnswer>();
+  const pending = new Map<string, Promise<string[]>>();
+
+  const lookupShared = (host: string): Promise<string[]> => {
+    const inFlight = pending.get(host);
+    if (inFlight !== undefined) return inFlight;
+    const started = lookup(host).finally(() => pending.delete(host));
+    pending.set(host, started);
+    return started;
+  };
+
+  const answerFor = async (host: string): Promise<string[]> => {
+    const cached = cache.get(host);
+    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.addresses;
+    cache.delete(host);
+    const addresses = await lookupShared(host);
+    if (addresses.length > 0 && ttlMs > 0) remember(cache, host, { addresses, expiresAt: Date.now() + ttlMs });
+    return addresses;
+  };
+
+  return {
+    async resolve(rawHost) {
+      const host = stripBracketsAndZone(rawHost).toLowerCase();
+      if (isIP(host) !== 0) return judge(host, [host], options.allowPrivate());
+      let addresses: string[];
+      try {
+        addresses = await answerFor(host);
+      } catch (error) {
+        return { ok: false, code: 'unresolvable', reason: `cannot resolve ${host}: ${lookupErrorText(error)}` };
+      }
+      if (addresses.length === 0) {
+        return { ok: false, code: 'unresolvable', reason: `cannot resolve ${host}: no addresses` };
+      }
+      return judge(host, addresses, options.allowPrivate());
+    },
+  };
+}
+
+// One forbidden address refuses the whole host: the client may connect to any of them.
+function judge(host: string, addresses: string[], allowPrivate: boolean): ResolveResult {
+  for (const address of addresses) {
+    const verdict = classifyAddress(address);
+    if (!verdict.allowed && !(allowPrivate && verdict.privateNetwork)) {
+      const reason = address === host ? verdict.reason : `${host} resolves to ${verdict.reason}`;
+      return { ok: false, code: 'forbidden_destination', reason };
+    }
+  }
+  return { ok: true, addresses: [...addresses] };
+}
+
+function remember(cache: Map<string, CachedAnswer>, host: string, answer: CachedAnswer): void {
+  if (cache.size >= MAX_CACHED_HOSTS) {
+    const oldest = cache.keys().next();
+    if (oldest.done !== true) cache.delete(oldest.value);
+  }
+  cache.set(host, answer);
+}
+
+async function systemLookup(host: string): Promise<string[]> {
+  const answers = await dnsLookup(host, { all: true, verbatim: true });
+  return answers.map((answer) => answer.address);
+}
+
+function lookupErrorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return typeof code === 'string' ? code : error.message;
+  }
+  return String(error);
+}
+
+/** The whole destination check: URL rules, then resolution and the address policy. */
+export async function checkDestination(url: string, resolver: GuardedResolver): Promise<DestinationCheck> {
+  const parsed = parseDestination(url);
+  if (!parsed.ok) return { ok: false, code: 'invalid_url', reason: parsed.reason };
+  return resolver.resolve(parsed.host);
+}
