@@ -1,0 +1,54 @@
+/** Engine settings: defaults (SPEC §6 reference numbers) and the rules a change must meet. */
+import type { Settings, SettingsView } from '../contract/views';
+import { BridgeFailure } from '../contract/bridge';
+import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
+import { DEFAULT_CIRCUIT_THRESHOLD } from './breaker';
+
+export const DEFAULT_SETTINGS: Settings = {
+  natsUrl: 'ws://127.0.0.1:9222',
+  natsUser: '',
+  natsPassword: '',
+  natsToken: '',
+  natsCredsFile: '',
+  allowPrivate: false,
+  circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
+  concurrency: 10,
+  timeoutMs: 10_000,
+  retrySchedule: [...DEFAULT_RETRY_SCHEDULE_S],
+};
+
+export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+
+export function splitNatsUrls(natsUrl: string): string[] {
+  return natsUrl
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+}
+
+/** Semantic checks beyond the schema; throws a BridgeFailure naming the field. */
+export function validateSettingsPatch(patch: Partial<Settings>): void {
+  if (patch.natsUrl !== undefined) {
+    const urls = splitNatsUrls(patch.natsUrl);
+    if (urls.length === 0) throw new BridgeFailure('invalid_argument', 'at least one bus URL is required', 'natsUrl');
+    for (const u of urls) {
+      let parsed: URL;
+      try {
+        parsed = new URL(u);
+      } catch {
+        throw new BridgeFailure('invalid_argument', `"${u}" is not a URL`, 'natsUrl');
+      }
+      if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+        throw new BridgeFailure('invalid_argument', `"${u}": the bus is reached over WebSocket (ws:// or wss://)`, 'natsUrl');
+    }
+  }
+  if (patch.retrySchedule !== undefined) {
+    if (patch.retrySchedule.some((d) => !Number.isFinite(d) || d < 0))
+      throw new BridgeFailure('invalid_argument', 'retry delays must be zero or more seconds', 'retrySchedule');
+  }
+}
+
+export function settingsView(settings: Settings): SettingsView {
+  const { natsPassword, natsToken, ...rest } = settings;
+  return { ...rest, natsPasswordSet: natsPassword.length > 0, natsTokenSet: natsToken.length > 0 };
+}

@@ -1,0 +1,184 @@
+/**
+ * Creating, changing and removing subscriptions: every rule a saved subscription must
+ * meet (SPEC §4), in one place for the bridge and the CLI alike. Errors are
+ * BridgeFailures naming the field, so the form can show them inline.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { BridgeFailure } from '../contract/bridge';
+import type { CreatedSubscription, PresetName, SaveWarning, SubscriptionPatch, SubscriptionView } from '../contract/views';
+import type { DestinationCheck } from '../delivery/ssrf';
+import { expandPatterns, patternError } from '../match/pattern';
+import type { Store } from '../store/database';
+import {
+  deleteSubscription,
+  getSubscription,
+  insertSubscription,
+  listSubscriptions,
+  nameTaken,
+  toView,
+  updateSubscription,
+  type Subscription,
+  type SubscriptionChanges,
+} from '../store/subscriptions';
+import { setEnabled } from './breaker';
+
+export const SECRET_MIN = 16;
+export const SECRET_MAX = 256;
+export const NAME_MAX = 64;
+
+export interface SubscriptionServiceDeps {
+  store: Store;
+  /** The SSRF guard's save-time check (SPEC §3). */
+  checkDestination: (url: string) => Promise<DestinationCheck>;
+  now?: () => string;
+}
+
+export interface CreateInput {
+  name: string;
+  url: string;
+  secret?: string | undefined;
+  presets?: PresetName[] | undefined;
+  patterns?: string[] | undefined;
+  enabled?: boolean | undefined;
+}
+
+/** A 32-byte random secret, URL-safe base64 (43 characters). */
+export function generateSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export class SubscriptionService {
+  private readonly now: () => string;
+
+  constructor(private readonly deps: SubscriptionServiceDeps) {
+    this.now = deps.now ?? (() => new Date().toISOString());
+  }
+
+  list(): SubscriptionView[] {
+    return listSubscriptions(this.deps.store).map(toView);
+  }
+
+  get(id: string): Subscription {
+    const sub = getSubscription(this.deps.store, id);
+    if (!sub) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+    return sub;
+  }
+
+  async create(input: CreateInput): Promise<CreatedSubscription> {
+    const name = this.checkName(input.name);
+    const patterns = checkPatterns(input.presets ?? [], input.patterns ?? []);
+    const secret = input.secret === undefined || input.secret.trim() === '' ? generateSecret() : checkSecret(input.secret);
+    const { url, warnings } = await this.checkUrl(input.url);
+    const now = this.now();
+    const sub: Subscription = {
+      id: randomUUID(),
+      name,
+      url,
+      secret,
+      patterns,
+      enabled: input.enabled ?? true,
+      consecutiveFailures: 0,
+      lastSuccessAt: null,
+      lastFailureAt: null,
+      lastError: null,
+      autoDisabledAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    // Re-check the name at write time: the CLI may have added one while the URL resolved.
+    this.checkName(name);
+    insertSubscription(this.deps.store, sub);
+    return { subscription: toView(sub), secret, warnings };
+  }
+
+  async update(id: string, patch: SubscriptionPatch): Promise<{ subscription: SubscriptionView; warnings: SaveWarning[] }> {
+    const current = this.get(id);
+    const changes: SubscriptionChanges = {};
+    let warnings: SaveWarning[] = [];
+    if (patch.name !== undefined) changes.name = this.checkName(patch.name, id);
+    if (patch.presets !== undefined || patch.patterns !== undefined)
+      changes.patterns = checkPatterns(patch.presets ?? [], patch.patterns ?? []);
+    if (patch.secret !== undefined && patch.secret.trim() !== '') changes.secret = checkSecret(patch.secret);
+    if (patch.url !== undefined) {
+      const checked = await this.checkUrl(patch.url);
+      changes.url = checked.url;
+      warnings = checked.warnings;
+    }
+    const latest = this.get(id);
+    if (patch.enabled !== undefined) Object.assign(changes, setEnabled(latest, patch.enabled));
+    changes.updatedAt = this.now();
+    if (changes.name !== undefined) this.checkName(changes.name, id);
+    updateSubscription(this.deps.store, current.id, changes);
+    return { subscription: toView(this.get(id)), warnings };
+  }
+
+  /** Pause, or re-enable (which clears a trip: SPEC §4). */
+  setEnabled(id: string, enabled: boolean): SubscriptionView {
+    const current = this.get(id);
+    updateSubscription(this.deps.store, id, { ...setEnabled(current, enabled), updatedAt: this.now() });
+    return toView(this.get(id));
+  }
+
+  remove(id: string): void {
+    if (!deleteSubscription(this.deps.store, id)) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+  }
+
+  private checkName(raw: string, exceptId?: string): string {
+    const name = raw.trim();
+    if (name.length === 0) throw new BridgeFailure('invalid_argument', 'a name is required', 'name');
+    if (name.length > NAME_MAX) throw new BridgeFailure('invalid_argument', `a name is at most ${NAME_MAX} characters`, 'name');
+    if (/[\u0000-\u001f\u007f]/.test(name))
+      throw new BridgeFailure('invalid_argument', 'a name cannot contain control characters', 'name');
+    if (nameTaken(this.deps.store, name, exceptId))
+      throw new BridgeFailure('conflict', `a subscription named "${name}" already exists`, 'name');
+    return name;
+  }
+
+  private async checkUrl(raw: string): Promise<{ url: string; warnings: SaveWarning[] }> {
+    const url = raw.trim();
+    const check = await this.deps.checkDestination(url);
+    const warnings: SaveWarning[] = [];
+    if (!check.ok) {
+      if (check.code === 'invalid_url') throw new BridgeFailure('invalid_argument', check.reason, 'url');
+      if (check.code === 'forbidden_destination')
+        throw new BridgeFailure(
+          'forbidden_destination',
+          `${check.reason}. Deliveries to private, loopback and link-local addresses are refused; ` +
+            `allow private destinations in the settings if this is an internal SIEM.`,
+          'url',
+        );
+      warnings.push({ code: 'unresolved_host', message: `${check.reason}; deliveries will fail until it resolves` });
+    }
+    if (url.toLowerCase().startsWith('http://'))
+      warnings.push({
+        code: 'insecure_url',
+        message: 'http:// sends events unencrypted; the signature proves origin but anyone on the path can read them',
+      });
+    return { url, warnings };
+  }
+}
+
+function checkSecret(secret: string): string {
+  if (secret.length < SECRET_MIN || secret.length > SECRET_MAX)
+    throw new BridgeFailure(
+      'invalid_argument',
+      `a secret is ${SECRET_MIN}–${SECRET_MAX} characters (leave it blank to generate one)`,
+      'secret',
+    );
+  if (/[\u0000-\u001f\u007f]/.test(secret))
+    throw new BridgeFailure('invalid_argument', 'a secret cannot contain control characters', 'secret');
+  return secret;
+}
+
+function checkPatterns(presets: PresetName[], patterns: string[]): string[] {
+  for (let i = 0; i < patterns.length; i++) {
+    const raw = (patterns[i] as string).trim();
+    if (raw === '') continue;
+    const err = patternError(raw);
+    if (err) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${err}`, `patterns[${i}]`);
+  }
+  const expanded = expandPatterns(presets, patterns);
+  if (expanded.length === 0)
+    throw new BridgeFailure('invalid_argument', 'choose at least one preset or topic pattern', 'patterns');
+  return expanded;
+}

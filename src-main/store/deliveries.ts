@@ -1,0 +1,219 @@
+/** The events and deliveries tables: the delivery log and everything needed to replay. */
+import type { AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryView, Outcome } from '../contract/views';
+import { matchesPattern } from '../match/pattern';
+import type { Store } from './database';
+import type { DeliveryRow } from './schema';
+
+export const DEFAULT_PAGE = 200;
+/** A pattern filter scans at most this many rows per page asked for. */
+const MAX_PATTERN_SCAN = 20_000;
+
+export interface NewEvent {
+  eventId: string;
+  topic: string;
+  type: string;
+  ts: string;
+  body: string;
+  receivedAt: string;
+}
+
+export function insertEvent(store: Store, event: NewEvent): number {
+  const result = store.run(
+    store.kysely.insertInto('events').values({
+      event_id: event.eventId,
+      topic: event.topic,
+      type: event.type,
+      ts: event.ts,
+      body: event.body,
+      received_at: event.receivedAt,
+    }),
+  );
+  return Number(result.lastInsertRowid);
+}
+
+export interface NewDelivery {
+  eventSeq: number | null;
+  eventId: string | null;
+  topic: string;
+  subscriptionId: string | null;
+  subscriptionName: string | null;
+  url: string | null;
+  outcome: Outcome;
+  error?: string | null;
+  at: string;
+}
+
+export function insertDelivery(store: Store, d: NewDelivery): number {
+  const result = store.run(
+    store.kysely.insertInto('deliveries').values({
+      event_seq: d.eventSeq,
+      event_id: d.eventId,
+      topic: d.topic,
+      subscription_id: d.subscriptionId,
+      subscription_name: d.subscriptionName,
+      url: d.url,
+      outcome: d.outcome,
+      attempts: 0,
+      error: d.error ?? null,
+      created_at: d.at,
+      updated_at: d.at,
+    }),
+  );
+  return Number(result.lastInsertRowid);
+}
+
+export interface DeliveryProgress {
+  outcome: Outcome;
+  attempts: number;
+  statusCode: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  at: string;
+  requestHeaders?: Record<string, string> | null;
+  responseExcerpt?: string | null;
+  attemptLog?: AttemptRecord[];
+}
+
+export function updateDelivery(store: Store, id: number, p: DeliveryProgress): void {
+  store.run(
+    store.kysely
+      .updateTable('deliveries')
+      .set({
+        outcome: p.outcome,
+        attempts: p.attempts,
+        status_code: p.statusCode,
+        latency_ms: p.latencyMs,
+        error: p.error,
+        updated_at: p.at,
+        ...(p.requestHeaders !== undefined ? { request_headers: p.requestHeaders && JSON.stringify(p.requestHeaders) } : {}),
+        ...(p.responseExcerpt !== undefined ? { response_excerpt: p.responseExcerpt } : {}),
+        ...(p.attemptLog !== undefined ? { attempt_log: JSON.stringify(p.attemptLog) } : {}),
+      })
+      .where('id', '=', id),
+  );
+}
+
+const viewColumns = [
+  'id',
+  'created_at',
+  'updated_at',
+  'subscription_id',
+  'subscription_name',
+  'event_id',
+  'topic',
+  'outcome',
+  'status_code',
+  'attempts',
+  'latency_ms',
+  'error',
+] as const;
+
+type DeliveryViewRow = Pick<DeliveryRow, (typeof viewColumns)[number]>;
+
+export function toDeliveryView(row: DeliveryViewRow): DeliveryView {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    subscriptionId: row.subscription_id,
+    subscriptionName: row.subscription_name,
+    eventId: row.event_id,
+    topic: row.topic,
+    outcome: row.outcome as Outcome,
+    statusCode: row.status_code,
+    attempts: row.attempts,
+    latencyMs: row.latency_ms,
+    error: row.error,
+  };
+}
+
+
+export function getDeliveryView(store: Store, id: number): DeliveryView | undefined {
+  const row = store.first(store.kysely.selectFrom('deliveries').selectAll().where('id', '=', id));
+  return row && toDeliveryView(row);
+}
+
+/** Newest first; `topic` may be a pattern. */
+export function listDeliveries(store: Store, query: DeliveryQuery = {}): DeliveryView[] {
+  const limit = Math.min(query.limit ?? DEFAULT_PAGE, 1000);
+  const topic = query.topic;
+  const isPattern = topic !== undefined && /(^|\.)[*>](\.|$)/.test(topic);
+  let q = store.kysely.selectFrom('deliveries').select(viewColumns).orderBy('id', 'desc');
+  if (query.subscriptionId) q = q.where('subscription_id', '=', query.subscriptionId);
+  if (query.outcome) q = q.where('outcome', '=', query.outcome);
+  if (query.before) q = q.where('id', '<', query.before);
+  if (topic !== undefined && !isPattern) return store.all(q.where('topic', '=', topic).limit(limit)).map(toDeliveryView);
+  if (topic === undefined) return store.all(q.limit(limit)).map(toDeliveryView);
+
+  // A pattern: narrow by its literal prefix in SQL (LIKE is loose: case-insensitive, and
+  // '_' or '%' in a topic act as wildcards), then match tokens exactly here.
+  const prefix = literalPrefix(topic);
+  if (prefix) q = q.where('topic', 'like', `${prefix}%`);
+  const out: DeliveryView[] = [];
+  let before = query.before ?? Number.MAX_SAFE_INTEGER;
+  let scanned = 0;
+  while (out.length < limit && scanned < MAX_PATTERN_SCAN) {
+    const rows = store.all(q.where('id', '<', before).limit(500));
+    if (rows.length === 0) break;
+    scanned += rows.length;
+    for (const row of rows) {
+      if (matchesPattern(topic, row.topic)) out.push(toDeliveryView(row));
+      if (out.length === limit) break;
+    }
+    before = (rows[rows.length - 1] as { id: number }).id;
+  }
+  return out;
+}
+
+function literalPrefix(pattern: string): string {
+  const tokens = pattern.split('.');
+  const literal: string[] = [];
+  for (const t of tokens) {
+    if (t === '*' || t === '>') return literal.length ? `${literal.join('.')}.` : '';
+    literal.push(t);
+  }
+  return pattern;
+}
+
+export function getDeliveryDetail(store: Store, id: number): DeliveryDetail | undefined {
+  const row = store.first(
+    store.kysely
+      .selectFrom('deliveries')
+      .leftJoin('events', 'events.seq', 'deliveries.event_seq')
+      .selectAll('deliveries')
+      .select(['events.type as event_type', 'events.ts as event_ts', 'events.body as event_body'])
+      .where('deliveries.id', '=', id),
+  );
+  if (!row) return undefined;
+  return {
+    ...toDeliveryView(row),
+    eventType: row.event_type,
+    eventTs: row.event_ts,
+    url: row.url,
+    requestHeaders: parseJsonOr<Record<string, string> | null>(row.request_headers, null),
+    requestBody: row.event_body,
+    responseExcerpt: row.response_excerpt,
+    attemptLog: parseJsonOr<AttemptRecord[]>(row.attempt_log, []),
+  };
+}
+
+function parseJsonOr<T>(text: string | null, fallback: T): T {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+export function countDeliveries(store: Store, outcome?: Outcome): number {
+  let q = store.kysely.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n'));
+  if (outcome) q = q.where('outcome', '=', outcome);
+  return store.first(q)?.n ?? 0;
+}
+
+/** The event as stored, for re-sending exactly the same bytes. */
+export function getEventBody(store: Store, seq: number): { eventId: string; topic: string; body: string } | undefined {
+  const row = store.first(store.kysely.selectFrom('events').select(['event_id', 'topic', 'body']).where('seq', '=', seq));
+  return row && { eventId: row.event_id, topic: row.topic, body: row.body };
+}

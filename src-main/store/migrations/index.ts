@@ -1,0 +1,14 @@
+/**
+ * Migrations by timestamped name. A bundled main process has no migrations folder to
+ * read at run time, so they are provided through this import map; add new ones here.
+ */
+import type { Migration, MigrationProvider } from 'kysely';
+import { initial } from './2026-11-28T00-initial';
+
+const migrations: Record<string, Migration> = {
+  '2026-11-28T00-initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,77 @@
+/**
+ * The database's tables, one interface each, named by the `Database` map that Kysely
+ * types its queries with. SQLite has no booleans: flags are 0/1 integers. Timestamps
+ * are ISO-8601 UTC strings, which sort as time.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface SubscriptionsTable {
+  id: string;
+  name: string;
+  url: string;
+  secret: string;
+  /** JSON array of topic patterns (presets already expanded). */
+  patterns: string;
+  enabled: number;
+  consecutive_failures: number;
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  last_error: string | null;
+  auto_disabled_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One row per bus message that matched at least one subscription (or a test fire). */
+export interface EventsTable {
+  seq: Generated<number>;
+  event_id: string;
+  topic: string;
+  type: string;
+  ts: string;
+  /** The canonical signed body: replays and the detail view send/show these exact bytes. */
+  body: string;
+  received_at: string;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  event_seq: number | null;
+  event_id: string | null;
+  topic: string;
+  subscription_id: string | null;
+  subscription_name: string | null;
+  url: string | null;
+  /** One of contract `Outcome`. */
+  outcome: string;
+  attempts: number;
+  status_code: number | null;
+  latency_ms: number | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+  /** JSON object: headers of the last request sent. */
+  request_headers: string | null;
+  response_excerpt: string | null;
+  /** JSON array of contract `AttemptRecord`. */
+  attempt_log: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  /** JSON value. */
+  value: string;
+}
+
+export interface Database {
+  subscriptions: SubscriptionsTable;
+  events: EventsTable;
+  deliveries: DeliveriesTable;
+  settings: SettingsTable;
+}
+
+export type SubscriptionRow = Selectable<SubscriptionsTable>;
+export type NewSubscriptionRow = Insertable<SubscriptionsTable>;
+export type SubscriptionRowUpdate = Updateable<SubscriptionsTable>;
+export type DeliveryRow = Selectable<DeliveriesTable>;
+export type EventRow = Selectable<EventsTable>;
