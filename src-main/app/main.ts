@@ -1,0 +1,93 @@
+/**
+ * The Electron shell: one hardened window over the engine. The only folder that
+ * imports `electron`; everything it starts runs (and is tested) under plain Node.
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { app, BrowserWindow, ipcMain, session, shell } from 'electron';
+import { Engine } from '../engine/engine';
+import { PRODUCT } from '../version';
+import { forwardEvent, registerIpc, trustedSender } from './ipc';
+
+const RENDERER_INDEX = join(__dirname, '../renderer/index.html');
+const RENDERER_URL = pathToFileURL(RENDERER_INDEX).href;
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+let engine: Engine | null = null;
+let window: BrowserWindow | null = null;
+
+const isAppUrl = (url: string): boolean => url === RENDERER_URL || url.startsWith(`${RENDERER_URL}#`);
+
+function createWindow(): BrowserWindow {
+  const win = new BrowserWindow({
+    width: 1440,
+    height: 900,
+    minWidth: 960,
+    minHeight: 600,
+    title: PRODUCT,
+    backgroundColor: '#0d1117',
+    show: false,
+    webPreferences: {
+      preload: join(__dirname, '../preload/index.js'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: false,
+    },
+  });
+  win.once('ready-to-show', () => win.show());
+  // The console never navigates and never opens windows; links go to the OS browser
+  // only when they are plain https URLs.
+  win.webContents.on('will-navigate', (event) => event.preventDefault());
+  win.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https:\/\/[^\s]+$/.test(url)) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  void win.loadFile(RENDERER_INDEX);
+  return win;
+}
+
+async function start(): Promise<void> {
+  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+  session.defaultSession.setPermissionCheckHandler(() => false);
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
+  });
+
+  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db') });
+  registerIpc(ipcMain, engine.handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
+    console.error(`[sluice] ${call} failed`, err),
+  );
+  engine.hub.subscribe((event, payload) => forwardEvent(window?.webContents ?? null, event, payload));
+  window = createWindow();
+  window.on('closed', () => (window = null));
+}
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', () => {
+    if (!window) return;
+    if (window.isMinimized()) window.restore();
+    window.focus();
+  });
+  app.on('web-contents-created', (_event, contents) => {
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+  });
+  app.on('window-all-closed', () => app.quit());
+  let stopping = false;
+  app.on('before-quit', (event) => {
+    if (!engine || stopping) return;
+    // Finish in-flight deliveries and close the database before the process ends.
+    event.preventDefault();
+    stopping = true;
+    void engine.stop().finally(() => {
+      engine = null;
+      app.quit();
+    });
+  });
+  void app.whenReady().then(start);
+}
