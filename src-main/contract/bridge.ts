@@ -176,13 +176,10 @@ export async function dispatchCall(
   const checked = calls[call].args.check(rawArgs ?? [], '');
   if (!checked.ok) {
     const { path, message } = checked.issue;
+    const field = path ? fieldName(path) : undefined;
     return {
       ok: false,
-      error: {
-        code: 'invalid_argument',
-        message: path ? `${path} ${message}` : message,
-        ...(path ? { field: fieldName(path) } : {}),
-      },
+      error: { code: 'invalid_argument', message: field ? `${field} ${message}` : message, ...(field ? { field } : {}) },
     };
   }
   try {

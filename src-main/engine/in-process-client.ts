@@ -12,7 +12,15 @@ const copy = <T>(value: T): T => (value === undefined ? value : (JSON.parse(JSON
 export function createInProcessClient(engine: Engine, onInternalError?: (err: unknown, call: string) => void): SluiceApi {
   const api: Record<string, unknown> = {};
   for (const name of CALL_NAMES) {
-    api[name] = async (...args: unknown[]) => copy(await dispatchCall(engine.handlers, name, copy(args), onInternalError));
+    api[name] = async (...args: unknown[]) => {
+      let copied: unknown[];
+      try {
+        copied = copy(args);
+      } catch {
+        return { ok: false, error: { code: 'invalid_argument', message: 'arguments cannot be sent (not JSON, or nested too deeply)' } };
+      }
+      return copy(await dispatchCall(engine.handlers, name, copied, onInternalError));
+    };
   }
   api['on'] = <E extends EventName>(event: E, listener: (payload: EventPayloads[E]) => void) =>
     engine.hub.subscribe((name, payload) => {
