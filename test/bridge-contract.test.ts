@@ -4,7 +4,8 @@
  * that changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALL_NAMES, type CallName } from '../src-main/contract/bridge';
+import { CALL_NAMES, type CallName, type Result } from '../src-main/contract/bridge';
+import type { DeliveryView } from '../src-main/contract/views';
 import { startTestEngine, unwrap, type TestEngine } from './harness/engine';
 import { startReceiver, type Receiver } from './harness/receiver';
 
@@ -27,7 +28,7 @@ describe('subscriptions', () => {
     expect(created.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(created.secret, 'base64url')).toHaveLength(32);
     const id = created.subscription.id;
-    const later = [
+    const later: Result<unknown>[] = [
       await t.api['subscriptions.list'](),
       await t.api['subscriptions.update'](id, { name: 'generated-2' }),
       await t.api['subscriptions.setEnabled'](id, false),
@@ -37,7 +38,7 @@ describe('subscriptions', () => {
       await t.api['status.get'](),
       await t.api['settings.get'](),
     ];
-    const delivery = unwrap(later[5] as Awaited<ReturnType<typeof t.api['deliveries.list']>>)[0];
+    const delivery = (unwrap(later[5]!) as DeliveryView[])[0];
     later.push(await t.api['deliveries.get'](delivery!.id));
     for (const r of later) {
       expect(r.ok).toBe(true);

@@ -40,7 +40,7 @@ export function registerIpc(
 ): () => void {
   for (const name of CALL_NAMES) {
     ipcMain.handle(callChannel(name), async (event, ...args): Promise<Result<unknown>> => {
-      if (!isTrusted(event)) return { ok: false, error: { code: 'forbidden_destination', message: 'sender refused' } };
+      if (!isTrusted(event)) return { ok: false, error: { code: 'forbidden', message: 'refused: not the Sluice window' } };
       return dispatchCall(handlers, name, args, onInternalError);
     });
   }

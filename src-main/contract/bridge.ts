@@ -109,13 +109,22 @@ export type EventName = keyof EventPayloads;
 export const CALL_NAMES = Object.keys(calls) as CallName[];
 export const EVENT_NAMES: EventName[] = ['deliveries.appended', 'subscriptions.changed', 'status.changed'];
 
-export type CallArgs<K extends CallName> = s.Infer<(typeof calls)[K]['args']>;
+/** A trailing argument that may be undefined may also be left out. */
+type OptionalTail<T extends readonly unknown[]> = T extends readonly [...infer Head, infer Last]
+  ? undefined extends Last
+    ? [...Head, Last?]
+    : T
+  : T;
+
+export type CallArgs<K extends CallName> = OptionalTail<s.Infer<(typeof calls)[K]['args']>>;
 
 export type ErrorCode =
   | 'invalid_argument'
   | 'not_found'
   | 'conflict'
   | 'forbidden_destination'
+  /** The caller is not allowed to use the bridge (a foreign frame or origin). */
+  | 'forbidden'
   | 'unavailable'
   | 'internal';
 
