@@ -29,7 +29,7 @@ import { USER_AGENT, VERSION } from '../version';
 import { afterFailure, afterSuccess } from './breaker';
 import { EventHub } from './event-hub';
 import { Router } from './router';
-import { settingsView, splitNatsUrls, validateSettingsPatch } from './settings';
+import { busOptionsFrom, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
 /** Other DECNET components announce subscription changes on this subject (SPEC §2). */
@@ -149,14 +149,7 @@ export class Engine {
   // ----- bus -------------------------------------------------------------------------
 
   private busOptions(): BusOptions {
-    const s = this.effectiveSettings();
-    return {
-      servers: splitNatsUrls(s.natsUrl),
-      ...(s.natsToken ? { token: s.natsToken } : {}),
-      ...(s.natsUser ? { user: s.natsUser, pass: s.natsPassword } : {}),
-      ...(s.natsCredsFile ? { credsFile: s.natsCredsFile } : {}),
-      name: `sluice-${VERSION}`,
-    };
+    return busOptionsFrom(this.effectiveSettings(), `sluice-${VERSION}`);
   }
 
   private connectBus(): void {

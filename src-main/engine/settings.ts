@@ -1,5 +1,6 @@
 /** Engine settings: defaults (SPEC §6 reference numbers) and the rules a change must meet. */
 import type { Settings, SettingsView } from '../contract/views';
+import type { BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import { DEFAULT_CIRCUIT_THRESHOLD } from './breaker';
@@ -51,4 +52,15 @@ export function validateSettingsPatch(patch: Partial<Settings>): void {
 export function settingsView(settings: Settings): SettingsView {
   const { natsPassword, natsToken, ...rest } = settings;
   return { ...rest, natsPasswordSet: natsPassword.length > 0, natsTokenSet: natsToken.length > 0 };
+}
+
+/** How to reach the bus, from the settings: one place for the engine and the CLI. */
+export function busOptionsFrom(settings: Settings, name: string): BusOptions {
+  return {
+    servers: splitNatsUrls(settings.natsUrl),
+    ...(settings.natsToken ? { token: settings.natsToken } : {}),
+    ...(settings.natsUser ? { user: settings.natsUser, pass: settings.natsPassword } : {}),
+    ...(settings.natsCredsFile ? { credsFile: settings.natsCredsFile } : {}),
+    name,
+  };
 }

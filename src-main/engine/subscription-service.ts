@@ -25,6 +25,8 @@ import { setEnabled } from './breaker';
 export const SECRET_MIN = 16;
 export const SECRET_MAX = 256;
 export const NAME_MAX = 64;
+export const INSECURE_URL_MESSAGE =
+  'http:// sends events unencrypted; the signature proves their origin but anyone on the path can read them';
 
 export interface SubscriptionServiceDeps {
   store: Store;
@@ -149,11 +151,7 @@ export class SubscriptionService {
         );
       warnings.push({ code: 'unresolved_host', message: `${check.reason}; deliveries will fail until it resolves` });
     }
-    if (url.toLowerCase().startsWith('http://'))
-      warnings.push({
-        code: 'insecure_url',
-        message: 'http:// sends events unencrypted; the signature proves origin but anyone on the path can read them',
-      });
+    if (url.toLowerCase().startsWith('http://')) warnings.push({ code: 'insecure_url', message: INSECURE_URL_MESSAGE });
     return { url, warnings };
   }
 }

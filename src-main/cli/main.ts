@@ -1,0 +1,89 @@
+/**
+ * The Sluice CLI and headless runner (`npm run sluice -- <command>`, or
+ * `node out/main/cli.js <command>`). Another client of the bridge contract: one-shot
+ * commands open the engine offline and call the contract in-process, so every rule and
+ * message is the console's.
+ */
+import { CliError, EXIT_FAILURE, EXIT_OK, scanCommandLine, withoutWords } from './args';
+import { deliveriesCommand } from './deliveries';
+import { err } from './output';
+import { runCommand } from './run';
+import { settingsCommand } from './settings';
+import { subsCommand } from './subs';
+
+export const USAGE = `Usage: sluice <command> [options]
+
+Commands:
+  run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
+                                           until SIGINT/SIGTERM; --nats and --allow-private
+                                           override the stored settings for this run only
+  subs list                                list subscriptions
+  subs add --name N --url U [--pattern P]... [--preset NAME]... [--secret S] [--disabled]
+                                           create; prints the secret once (generated when
+                                           --secret is not given)
+  subs update ID|NAME [--name N] [--url U] [--pattern P]... [--preset NAME]...
+                      [--secret S] [--enabled | --disabled]
+                                           change; --pattern/--preset replace all patterns
+  subs enable ID|NAME                      re-enable (clears a trip)
+  subs disable ID|NAME                     pause
+  subs rm ID|NAME                          delete
+  subs test ID|NAME                        test fire: one attempt (exit 1 when not delivered)
+  deliveries [--follow] [--limit N] [--subscription ID|NAME] [--outcome O] [--topic T]
+                                           the delivery log, newest first; --follow streams
+                                           new deliveries and outcome changes until SIGINT
+  settings get                             show the settings (secrets only as set/not set)
+  settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
+      keys: natsUrl natsUser natsPassword natsToken natsCredsFile allowPrivate
+            circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
+
+Options (every command):
+  --db FILE      the database (default: $SLUICE_DB, else ./sluice.db)
+  --json         machine-readable output: one JSON document (one line per item with --follow)
+  --nats URL     (changes) announce the change on this bus instead of the stored URL
+  -h, --help     this help
+
+Presets: AttackerDetail, DeckyStatus, SystemStatus.
+Outcomes: pending retrying delivered failed dead blocked rejected test.
+Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input.
+`;
+
+const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings']);
+
+export async function main(argv: string[]): Promise<number> {
+  const { words, help } = scanCommandLine(argv);
+  const group = words[0];
+  if (help || !group || group.value === 'help') {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const sub = GROUPS_WITH_SUBCOMMANDS.has(group.value) ? words[1] : undefined;
+  const rest = withoutWords(argv, [group.index, ...(sub ? [sub.index] : [])]);
+  switch (group.value) {
+    case 'run':
+      return runCommand(rest);
+    case 'subs':
+      return subsCommand(sub?.value, rest);
+    case 'deliveries':
+      return deliveriesCommand(rest);
+    case 'settings':
+      return settingsCommand(sub?.value, rest);
+    default:
+      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries or settings (see sluice --help)`);
+  }
+}
+
+function exit(code: number): void {
+  // Exit once everything written has been flushed (stdout may be a pipe).
+  process.stdout.write('', () => process.exit(code));
+}
+
+main(process.argv.slice(2)).then(exit, (error: unknown) => {
+  if (error instanceof CliError) {
+    err(`sluice: ${error.message}`);
+    exit(error.exitCode);
+  } else {
+    err(`sluice: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env['SLUICE_DEBUG'] && error instanceof Error && error.stack) err(error.stack);
+    exit(EXIT_FAILURE);
+  }
+});

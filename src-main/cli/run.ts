@@ -1,0 +1,117 @@
+/**
+ * `sluice run`: the engine online without a UI. stdout carries JSON lines only, each
+ * with an ISO `time` and a `kind`: start, delivery (every outcome but pending), bus
+ * (each state change), breaker (trips), reload, error, stop. Human hints go to stderr.
+ * SIGINT/SIGTERM stop it cleanly (in-flight deliveries finish or are recorded), exit 0.
+ */
+import { Engine, type EngineRecord } from '../engine/engine';
+import { VERSION } from '../version';
+import { EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
+import { err, printJsonLine } from './output';
+import { checkNatsUrl, cliActor } from './session';
+
+const OPTIONS = {
+  ...GLOBAL_OPTIONS,
+  nats: { type: 'string' },
+  'allow-private': { type: 'boolean' },
+} as const;
+
+type LogLine = { kind: string } & Record<string, unknown>;
+
+function log(line: LogLine, time = new Date()): void {
+  printJsonLine({ time: time.toISOString(), ...line });
+}
+
+/** The JSON line for an engine record, or null for what is not logged. */
+export function recordLine(record: EngineRecord): LogLine | null {
+  switch (record.kind) {
+    case 'delivery':
+      if (record.delivery.outcome === 'pending') return null;
+      return { kind: 'delivery', final: record.final, ...record.delivery };
+    case 'bus':
+      return { kind: 'bus', ...record.status };
+    case 'breaker':
+      if (!record.tripped) return null;
+      return {
+        kind: 'breaker',
+        event: 'tripped',
+        subscriptionId: record.subscriptionId,
+        name: record.name,
+        consecutiveFailures: record.consecutiveFailures,
+        error: record.error,
+      };
+    case 'reload':
+      return { kind: 'reload', reason: record.reason, patterns: record.patterns, subscriptions: record.subscriptions };
+    case 'error':
+      return { kind: 'error', message: record.message };
+  }
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseStrict('run', argv, OPTIONS);
+  expectOperands('run', positionals, []);
+  checkNatsUrl(values.nats);
+  const db = dbPath(values.db);
+
+  let requestStop: () => void = () => undefined;
+  const stopRequested = new Promise<string>((resolve) => {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        err(`sluice: ${signal} again; exiting without waiting for in-flight deliveries`);
+        process.exit(EXIT_FAILURE);
+      }
+      signalled = true;
+      err(`sluice: ${signal}: stopping (in-flight deliveries finish or are recorded)…`);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    requestStop = () => resolve('stdout closed');
+  });
+  // Nobody reading the log any more (a closed pipe): stop as for a signal.
+  process.stdout.on('error', () => requestStop());
+  const fatal = (error: unknown): void => {
+    log({ kind: 'error', message: `fatal: ${error instanceof Error ? error.message : String(error)}` });
+    err(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exit(EXIT_FAILURE);
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+
+  const engine = await Engine.start({
+    dbPath: db,
+    actor: cliActor('sluice run'),
+    ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
+    ...(values['allow-private'] ? { allowPrivate: true } : {}),
+  });
+  engine.onRecord((record) => {
+    const time = new Date();
+    const line = recordLine(record);
+    if (!line) return;
+    if (record.kind === 'reload') {
+      // Logged once the bus holds the new subscriptions: an event published after
+      // this line reaches them.
+      void engine.busReady().then(() => log(line, time));
+    } else {
+      log(line, time);
+    }
+  });
+  const settings = engine.effectiveSettings();
+  const status = engine.status();
+  log({
+    kind: 'start',
+    version: VERSION,
+    db,
+    natsUrl: settings.natsUrl,
+    allowPrivate: settings.allowPrivate,
+    subscriptions: status.counts.configured,
+    enabled: status.counts.enabled,
+  });
+  err(`sluice ${VERSION}: delivering from ${settings.natsUrl} (database ${db}); JSON lines on stdout; Ctrl-C to stop`);
+
+  const reason = await stopRequested;
+  await engine.stop();
+  log({ kind: 'stop', reason });
+  return EXIT_OK;
+}

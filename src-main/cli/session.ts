@@ -1,0 +1,120 @@
+/**
+ * A one-shot command's session: an offline engine (its rules and its store, no bus
+ * consumer) reached through the same bridge contract as the console, and the reload
+ * signal that tells a running engine about a change.
+ */
+import { userInfo } from 'node:os';
+import { BridgeFailure, type SluiceApi } from '../contract/bridge';
+import type { Settings, SubscriptionView } from '../contract/views';
+import { NatsBus } from '../bus/nats-bus';
+import { Engine, RELOAD_SUBJECT } from '../engine/engine';
+import { createInProcessClient } from '../engine/in-process-client';
+import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
+import { VERSION } from '../version';
+import { CliError } from './args';
+import { err, unwrap } from './output';
+
+/** How long a change waits for the bus before giving up on the reload signal. */
+export const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
+const RELOAD_CLOSE_TIMEOUT_MS = 1_000;
+
+export interface SessionOptions {
+  db: string;
+  /** `--nats`: where to send the reload signal instead of the stored bus URL. */
+  nats?: string | undefined;
+  /** Publish the reload signal after `fn` succeeds. */
+  reload?: boolean;
+}
+
+/** Who a test fire says triggered it: `<user> via sluice CLI`. */
+export function cliActor(via = 'sluice CLI'): string {
+  try {
+    return `${userInfo().username} via ${via}`;
+  } catch {
+    return via;
+  }
+}
+
+export function checkNatsUrl(natsUrl: string | undefined): void {
+  if (natsUrl === undefined) return;
+  try {
+    validateSettingsPatch({ natsUrl });
+  } catch (error) {
+    if (error instanceof BridgeFailure) throw new CliError(`--nats: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * Open the engine offline, run `fn` against the contract, close the engine (which
+ * commits every write), then, for a change, publish the reload signal.
+ */
+export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) => Promise<T>): Promise<T> {
+  checkNatsUrl(options.nats);
+  const engine = await Engine.start({
+    dbPath: options.db,
+    offline: true,
+    actor: cliActor(),
+    ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
+  });
+  const api = createInProcessClient(engine, (error, call) => {
+    err(`sluice: internal error in ${call}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  });
+  let result: T;
+  try {
+    result = await fn(api);
+  } finally {
+    await engine.stop();
+  }
+  if (options.reload) {
+    // Read after the change: `settings set natsUrl` announces on the new URL.
+    const settings = engine.effectiveSettings();
+    const sent = await publishReload(settings);
+    if (!sent)
+      err(`note: bus not reachable at ${settings.natsUrl}; a running engine picks the change up from the database`);
+  }
+  return result;
+}
+
+/**
+ * Announce a change on the bus (empty JSON object on RELOAD_SUBJECT). Never throws:
+ * an unreachable bus only costs the running engine its ~1 s database poll.
+ */
+export async function publishReload(settings: Settings): Promise<boolean> {
+  const options = busOptionsFrom(settings, `sluice-cli-${VERSION}`);
+  if (options.servers.length === 0) return false;
+  const bus = new NatsBus({ ...options, onError: () => undefined });
+  let timer: NodeJS.Timeout | undefined;
+  let sent = false;
+  try {
+    const connected = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), RELOAD_CONNECT_TIMEOUT_MS);
+      bus.onStatus((status) => {
+        if (status.state === 'connected') resolve(true);
+        // A failed dial (every configured server tried once) is an answer: no bus.
+        else if (status.attempt > 0 || status.state === 'auth_failed' || status.state === 'closed') resolve(false);
+      });
+    });
+    bus.start();
+    if (await connected) sent = bus.publish(RELOAD_SUBJECT, new TextEncoder().encode('{}'));
+  } catch {
+    sent = false;
+  } finally {
+    clearTimeout(timer);
+    // close() drains (so the signal is flushed), but never let a dead server hold us.
+    await Promise.race([bus.close().catch(() => undefined), delay(RELOAD_CLOSE_TIMEOUT_MS)]);
+  }
+  return sent;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `ID|NAME` → the subscription: an exact id first, then an exact name. */
+export async function resolveSubscription(api: SluiceApi, ref: string): Promise<SubscriptionView> {
+  const subs = unwrap(await api['subscriptions.list']());
+  const found = subs.find((s) => s.id === ref) ?? subs.find((s) => s.name === ref);
+  if (!found) throw new CliError(`no subscription with id or name "${ref}" (see sluice subs list)`);
+  return found;
+}

@@ -1,0 +1,426 @@
+/**
+ * The built CLI (`out/main/cli.js`, built by `pretest`) as a child process against a
+ * temp database, a real nats-server and a real HTTP receiver: one-shot commands, the
+ * `run` JSON-lines log, the reload signal, the breaker, test fire and `--follow`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DeliveryView, SettingsView, SubscriptionView, TestFireResult } from '../src-main/contract/views';
+import { sign } from '../src-main/delivery/wire';
+import { envelope } from './harness/engine';
+import { startNatsServer, type NatsServer } from './harness/nats-server';
+import { startReceiver, status, type Receiver } from './harness/receiver';
+
+const CLI = fileURLToPath(new URL('../out/main/cli.js', import.meta.url));
+const SECRET = 'cli-test-secret-0123456789';
+const LINE_TIMEOUT_MS = 10_000;
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running CLI process whose stdout lines can be awaited. */
+class CliProcess {
+  readonly lines: string[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  private buffered = '';
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      const parts = this.buffered.split('\n');
+      this.buffered = parts.pop() ?? '';
+      this.lines.push(...parts);
+      for (const wake of [...this.waiters]) wake();
+    });
+    child.stderr?.on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    void this.exited.then(() => {
+      for (const wake of [...this.waiters]) wake();
+    });
+  }
+
+  get done(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** Stdout lines parsed as JSON (every `run` line must parse). */
+  json(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /** Resolves with the first line at index ≥ `from` that satisfies `predicate`. */
+  waitForLine(predicate: (line: string) => boolean, from = 0, timeoutMs = LINE_TIMEOUT_MS): Promise<{ line: string; index: number }> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        for (let i = from; i < this.lines.length; i++) {
+          const line = this.lines[i] as string;
+          if (predicate(line)) {
+            finish();
+            resolve({ line, index: i });
+            return true;
+          }
+        }
+        if (this.done) {
+          finish();
+          reject(new Error(`process exited without a matching line; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`));
+          return true;
+        }
+        return false;
+      };
+      const wake = (): void => void check();
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`no matching line within ${timeoutMs} ms; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`));
+      }, timeoutMs);
+      this.waiters.add(wake);
+      check();
+    });
+  }
+
+  /** Waits for a JSON line whose fields include `fields` (and that passes `extra`). */
+  async waitForRecord(
+    fields: Record<string, unknown>,
+    from = 0,
+    extra: (r: Record<string, unknown>) => boolean = () => true,
+  ): Promise<{ record: Record<string, unknown>; index: number }> {
+    const matches = (line: string): boolean => {
+      const r = JSON.parse(line) as Record<string, unknown>;
+      return Object.entries(fields).every(([k, v]) => r[k] === v) && extra(r);
+    };
+    const { line, index } = await this.waitForLine(matches, from);
+    return { record: JSON.parse(line) as Record<string, unknown>, index };
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (!this.done) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+let dir: string;
+let db: string;
+let nats: NatsServer;
+let receiver: Receiver;
+const children = new Set<CliProcess>();
+
+function spawnCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, SLUICE_DB: db },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new CliProcess(child);
+  children.add(proc);
+  void proc.exited.then(() => children.delete(proc));
+  return proc;
+}
+
+async function cli(...args: string[]): Promise<CliResult> {
+  const proc = spawnCli(args);
+  const code = await proc.exited;
+  return { code, stdout: proc.lines.join('\n'), stderr: proc.stderr };
+}
+
+/** Runs a command that must succeed with `--json` and returns its document. */
+async function cliJson<T>(...args: string[]): Promise<T> {
+  const result = await cli(...args, '--json');
+  if (result.code !== 0) throw new Error(`sluice ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+async function addSubscription(name: string, url: string, patterns: string[]): Promise<SubscriptionView> {
+  const args = ['subs', 'add', '--name', name, '--url', url, '--secret', SECRET, '--nats', nats.wsUrl];
+  for (const p of patterns) args.push('--pattern', p);
+  return (await cliJson<{ subscription: SubscriptionView }>(...args)).subscription;
+}
+
+async function startRun(): Promise<CliProcess> {
+  const run = spawnCli(['run', '--nats', nats.wsUrl]);
+  await run.waitForRecord({ kind: 'bus', state: 'connected' });
+  return run;
+}
+
+async function publish(subject: string, body: unknown): Promise<void> {
+  const nc = await nats.client();
+  nc.publish(subject, new TextEncoder().encode(JSON.stringify(body)));
+  await nc.flush();
+}
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+});
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
+  db = join(dir, 'sluice.db');
+  nats = await startNatsServer();
+  receiver = await startReceiver();
+});
+
+afterEach(async () => {
+  await Promise.all([...children].map((c) => c.stop('SIGKILL')));
+  await receiver.close();
+  await nats.cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('one-shot commands', () => {
+  it('prints usage for --help and for no command', async () => {
+    for (const args of [['--help'], [], ['subs', 'add', '-h']]) {
+      const result = await cli(...args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('Usage: sluice <command>');
+    }
+  });
+
+  it('subs add prints the secret once; subs list never shows it', async () => {
+    expect((await cli('settings', 'set', 'allowPrivate', 'true')).code).toBe(0);
+    const added = await cli('subs', 'add', '--name', 'siem', '--url', receiver.url, '--preset', 'AttackerDetail', '--pattern', 'system.log');
+    expect(added.code).toBe(0);
+    const secret = /^secret: (\S+)$/m.exec(added.stdout)?.[1];
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(added.stdout.split(secret as string)).toHaveLength(2);
+    expect(added.stderr).toContain('insecure_url');
+
+    const given = await cliJson<{ subscription: SubscriptionView; secret: string }>(
+      'subs', 'add', '--name', 'soar', '--url', receiver.url, '--pattern', 'decky.*.state', '--secret', SECRET,
+    );
+    expect(given.secret).toBe(SECRET);
+    expect(given.subscription.patterns).toEqual(['decky.*.state']);
+
+    const listed = await cli('subs', 'list', '--json');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain(secret);
+    expect(listed.stdout).not.toContain(SECRET);
+    const subs = JSON.parse(listed.stdout) as SubscriptionView[];
+    expect(subs.map((s) => [s.name, s.state, s.patterns])).toEqual([
+      ['siem', 'active', ['attacker.>', 'system.log']],
+      ['soar', 'active', ['decky.*.state']],
+    ]);
+    const human = await cli('subs', 'list');
+    expect(human.stdout).toMatch(/^NAME\s+STATE/);
+    expect(human.stdout).not.toContain(SECRET);
+  });
+
+  it('refuses bad input with exit 2 and a message naming the problem', async () => {
+    const add = (...extra: string[]) => cli('subs', 'add', '--name', 'x', ...extra);
+
+    const pattern = await add('--url', 'https://siem.example.com/hook', '--pattern', 'a.>.b');
+    expect(pattern.code).toBe(2);
+    expect(pattern.stderr).toContain('a.>.b');
+    expect(pattern.stderr).toContain('patterns[0]');
+
+    const metadata = await add('--url', 'http://169.254.169.254/latest', '--pattern', 'attacker.>');
+    expect(metadata.code).toBe(2);
+    expect(metadata.stderr).toContain('169.254.169.254');
+    expect(metadata.stderr).toContain('forbidden_destination');
+
+    const loopback = await add('--url', receiver.url, '--pattern', 'attacker.>');
+    expect(loopback.code).toBe(2);
+    expect(loopback.stderr).toContain('url');
+
+    const secret = await add('--url', 'https://siem.example.com/hook', '--pattern', 'attacker.>', '--secret', 'short');
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).toContain('secret');
+
+    const preset = await add('--url', 'https://siem.example.com/hook', '--preset', 'Everything');
+    expect(preset.code).toBe(2);
+    expect(preset.stderr).toContain('AttackerDetail');
+
+    const missing = await cli('subs', 'add', '--url', 'https://siem.example.com/hook');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--name');
+
+    const unknownKey = await cli('settings', 'set', 'colour', 'blue');
+    expect(unknownKey.code).toBe(2);
+    expect(unknownKey.stderr).toContain('colour');
+    expect(unknownKey.stderr).toContain('circuitThreshold');
+
+    const badNumber = await cli('settings', 'set', 'concurrency', 'many');
+    expect(badNumber.code).toBe(2);
+    expect(badNumber.stderr).toContain('concurrency');
+
+    const outOfRange = await cli('settings', 'set', 'timeoutMs', '5');
+    expect(outOfRange.code).toBe(2);
+    expect(outOfRange.stderr).toContain('timeoutMs');
+
+    const unknownSub = await cli('subs', 'enable', 'nobody');
+    expect(unknownSub.code).toBe(2);
+    expect(unknownSub.stderr).toContain('"nobody"');
+
+    const unknownOption = await cli('subs', 'list', '--frobnicate');
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toContain('--frobnicate');
+
+    const unknownCommand = await cli('frobnicate');
+    expect(unknownCommand.code).toBe(2);
+
+    expect(await cliJson<SubscriptionView[]>('subs', 'list')).toEqual([]);
+  });
+
+  it('settings set parses booleans, integers and retry schedules', async () => {
+    expect((await cli('settings', 'set', 'allowPrivate', 'yes')).code).toBe(0);
+    expect((await cli('settings', 'set', 'circuitThreshold', '3')).code).toBe(0);
+    expect((await cli('settings', 'set', 'retrySchedule', '1, 2.5,4')).code).toBe(0);
+    let settings = await cliJson<SettingsView>('settings', 'get');
+    expect(settings).toMatchObject({ allowPrivate: true, circuitThreshold: 3, retrySchedule: [1, 2.5, 4] });
+    expect((await cli('settings', 'set', 'retrySchedule', '')).code).toBe(0);
+    expect((await cliJson<SettingsView>('settings', 'get')).retrySchedule).toEqual([]);
+    settings = await cliJson<SettingsView>('settings', 'set', 'retrySchedule', '[0.5,1]');
+    expect(settings.retrySchedule).toEqual([0.5, 1]);
+    settings = await cliJson<SettingsView>('settings', 'set', 'natsToken', 's3cr3t-token');
+    expect(settings.natsTokenSet).toBe(true);
+    const human = await cli('settings', 'get');
+    expect(human.stdout).not.toContain('s3cr3t-token');
+    expect(human.stdout).toMatch(/^retrySchedule\s+0\.5,1/m);
+  });
+
+  it('subs test reports delivered with status 200, and failures with exit 1', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await addSubscription('siem', receiver.url, ['attacker.>']);
+    const human = await cli('subs', 'test', 'siem');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^siem: delivered · HTTP 200/);
+    const [req] = await receiver.waitForRequests(1);
+    expect(req?.headers['x-decnet-event-topic']).toBe('test.ping');
+    expect(req?.headers['x-decnet-signature']).toBe(sign(SECRET, req?.body ?? Buffer.alloc(0)));
+
+    receiver.setBehavior(status(500));
+    const failed = await cli('subs', 'test', 'siem', '--json');
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout) as TestFireResult).toMatchObject({ delivered: false, statusCode: 500 });
+
+    const deliveries = await cliJson<DeliveryView[]>('deliveries');
+    expect(deliveries.map((d) => [d.outcome, d.statusCode, d.topic])).toEqual([
+      ['test', 500, 'test.ping'],
+      ['test', 200, 'test.ping'],
+    ]);
+    // A test fire leaves the breaker alone.
+    const [sub] = await cliJson<SubscriptionView[]>('subs', 'list');
+    expect(sub).toMatchObject({ state: 'active', consecutiveFailures: 0 });
+  });
+});
+
+describe('sluice run', () => {
+  it('delivers bus events, picks up CLI changes by the reload signal, and exits 0 on SIGTERM', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    const first = await addSubscription('siem', receiver.url, ['attacker.>']);
+    const run = await startRun();
+    expect(run.json()[0]).toMatchObject({ kind: 'start', natsUrl: nats.wsUrl, subscriptions: 1 });
+
+    const event = envelope('first_sighting', { ip: '203.0.113.7' }, 'evt-cli-1');
+    await publish('attacker.observed', event);
+    const [req] = await receiver.waitForRequests(1);
+    expect(req?.headers['x-decnet-signature']).toBe(sign(SECRET, req?.body ?? Buffer.alloc(0)));
+    expect(req?.headers['x-decnet-event-id']).toBe('evt-cli-1');
+    const { record: delivered } = await run.waitForRecord({ kind: 'delivery', outcome: 'delivered', eventId: 'evt-cli-1' });
+    expect(delivered).toMatchObject({ statusCode: 200, subscriptionId: first.id, subscriptionName: 'siem', final: true });
+
+    // Added while running: live once the run process logs the reload.
+    const second = await startReceiver();
+    try {
+      const mark = run.lines.length;
+      const added = await addSubscription('soar', second.url, ['decky.*.state']);
+      const addedAt = Date.now();
+      await run.waitForRecord({ kind: 'reload', subscriptions: 2 }, mark);
+      expect(Date.now() - addedAt).toBeLessThan(1_500);
+      await publish('decky.d1.state', envelope('state', { up: true }, 'evt-cli-2'));
+      const [req2] = await second.waitForRequests(1, 2_000);
+      expect(req2?.headers['x-decnet-event-topic']).toBe('decky.d1.state');
+      expect(req2?.headers['x-decnet-signature']).toBe(sign(SECRET, req2?.body ?? Buffer.alloc(0)));
+      await run.waitForRecord({ kind: 'delivery', outcome: 'delivered', subscriptionId: added.id });
+    } finally {
+      await second.close();
+    }
+
+    expect(await run.stop('SIGTERM')).toBe(0);
+    const records = run.json();
+    expect(records.every((r) => typeof r['time'] === 'string' && !Number.isNaN(Date.parse(r['time'] as string)))).toBe(true);
+    expect(records.some((r) => r['kind'] === 'delivery' && r['outcome'] === 'pending')).toBe(false);
+    expect(records.at(-1)).toMatchObject({ kind: 'stop', reason: 'SIGTERM' });
+    expect(run.stderr).toContain('Ctrl-C');
+
+    const deliveries = await cliJson<DeliveryView[]>('deliveries');
+    expect(deliveries.map((d) => [d.subscriptionName, d.outcome, d.eventId])).toEqual([
+      ['soar', 'delivered', 'evt-cli-2'],
+      ['siem', 'delivered', 'evt-cli-1'],
+    ]);
+    const bySub = await cliJson<DeliveryView[]>('deliveries', '--subscription', 'soar', '--outcome', 'delivered');
+    expect(bySub.map((d) => d.eventId)).toEqual(['evt-cli-2']);
+  });
+
+  it('logs a breaker trip; subs enable re-enables and deliveries resume', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await cli('settings', 'set', 'circuitThreshold', '1');
+    await cli('settings', 'set', 'retrySchedule', '[]');
+    const sub = await addSubscription('siem', receiver.url, ['attacker.>']);
+    receiver.setBehavior(status(500));
+    const run = await startRun();
+
+    await publish('attacker.observed', envelope('x', { n: 1 }, 'evt-fail'));
+    const { record: dead } = await run.waitForRecord({ kind: 'delivery', eventId: 'evt-fail', final: true });
+    expect(dead).toMatchObject({ outcome: 'dead', statusCode: 500, attempts: 1 });
+    const { record: trip } = await run.waitForRecord({ kind: 'breaker', event: 'tripped' });
+    expect(trip).toMatchObject({ subscriptionId: sub.id, name: 'siem', consecutiveFailures: 1 });
+
+    const [tripped] = await cliJson<SubscriptionView[]>('subs', 'list');
+    expect(tripped).toMatchObject({ state: 'tripped', enabled: false, consecutiveFailures: 1 });
+    expect(tripped?.autoDisabledAt).not.toBeNull();
+    expect((await cli('subs', 'list')).stdout).toContain('TRIPPED');
+
+    receiver.setBehavior(status(200));
+    const mark = run.lines.length;
+    const enabled = await cliJson<SubscriptionView>('subs', 'enable', 'siem', '--nats', nats.wsUrl);
+    expect(enabled).toMatchObject({ state: 'active', enabled: true, consecutiveFailures: 0, autoDisabledAt: null, lastError: null });
+    await run.waitForRecord({ kind: 'reload' }, mark, (r) => (r['patterns'] as number) >= 1);
+
+    await publish('attacker.observed', envelope('x', { n: 2 }, 'evt-ok'));
+    await run.waitForRecord({ kind: 'delivery', eventId: 'evt-ok', outcome: 'delivered' });
+    expect(await run.stop('SIGTERM')).toBe(0);
+
+    const outcomes = await cliJson<DeliveryView[]>('deliveries', '--limit', '10');
+    expect(outcomes.map((d) => [d.eventId, d.outcome, d.statusCode])).toEqual([
+      ['evt-ok', 'delivered', 200],
+      ['evt-fail', 'dead', 500],
+    ]);
+    expect(await cliJson<DeliveryView[]>('deliveries', '--outcome', 'dead')).toHaveLength(1);
+  });
+});
+
+describe('sluice deliveries --follow', () => {
+  it('streams each delivery when it appears and when its outcome changes', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await addSubscription('siem', receiver.url, ['attacker.>']);
+    expect((await cli('subs', 'test', 'siem')).code).toBe(0);
+    const follow = spawnCli(['deliveries', '--follow', '--json']);
+    // The backlog first: the earlier test fire.
+    const { line: backlog } = await follow.waitForLine(() => true);
+    expect(JSON.parse(backlog)).toMatchObject({ outcome: 'test', statusCode: 200 });
+
+    expect((await cli('subs', 'test', 'siem')).code).toBe(0);
+    const firstId = (JSON.parse(backlog) as DeliveryView).id;
+    const { line } = await follow.waitForLine((l) => {
+      const d = JSON.parse(l) as DeliveryView;
+      return d.id > firstId && d.outcome === 'test';
+    });
+    expect(JSON.parse(line)).toMatchObject({ topic: 'test.ping', statusCode: 200 });
+    expect(await follow.stop('SIGINT')).toBe(0);
+  });
+});
