@@ -2,8 +2,8 @@ import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
-// Main-process bundle has two entries: the Electron app (the only code that imports
-// `electron`) and the headless CLI, which runs under plain Node.
+// Main-process bundle: the Electron app (the only code that imports `electron`), and
+// two entries that run under plain Node: the headless CLI and the local web host.
 export default defineConfig({
   main: {
     build: {
@@ -12,6 +12,7 @@ export default defineConfig({
         input: {
           index: resolve(__dirname, 'src-main/app/main.ts'),
           cli: resolve(__dirname, 'src-main/cli/main.ts'),
+          serve: resolve(__dirname, 'src-main/webhost/main.ts'),
         },
       },
     },
