@@ -1,0 +1,195 @@
+/**
+ * The console's state: what the engine told us, kept current from its batched events.
+ * Components read it and call its actions; every call goes through the bridge.
+ */
+import type { BridgeError, Result, SluiceApi } from '../../../src-main/contract/bridge';
+import type {
+  DeliveryQuery,
+  DeliveryView,
+  EngineStatus,
+  Outcome,
+  SubscriptionInput,
+  SubscriptionPatch,
+  SubscriptionView,
+  TestFireResult,
+} from '../../../src-main/contract/views';
+import { matchesPattern } from '../../../src-main/match/pattern';
+
+/** The log keeps this many rows in memory; older ones are a query away. */
+export const LOG_CAPACITY = 5000;
+
+export interface LogFilters {
+  subscriptionId: string;
+  outcome: Outcome | '';
+  topic: string;
+}
+
+export type TestFireState = { running: true } | ({ running: false; at: number } & TestFireResult);
+
+export class ConsoleState {
+  subscriptions = $state.raw<SubscriptionView[]>([]);
+  status = $state.raw<EngineStatus | null>(null);
+  deliveries = $state.raw<DeliveryView[]>([]);
+  loading = $state(true);
+  loadError = $state<string | null>(null);
+  filters = $state<LogFilters>({ subscriptionId: '', outcome: '', topic: '' });
+  paused = $state(false);
+  /** Deliveries that arrived while the log was paused. */
+  missed = $state(0);
+  testFires = $state<Record<string, TestFireState>>({});
+  /** Shown once after a create; cleared when the analyst closes the dialog. */
+  revealedSecret = $state<{ name: string; secret: string } | null>(null);
+
+  private readonly offs: (() => void)[] = [];
+
+  constructor(private readonly api: SluiceApi) {}
+
+  get counts() {
+    return this.status?.counts ?? { configured: 0, enabled: 0, tripped: 0, failing: 0, insecure: 0 };
+  }
+
+  /** First load, and again whenever the connection to the engine comes back. */
+  async load(): Promise<void> {
+    this.loading = this.subscriptions.length === 0 && this.deliveries.length === 0;
+    const [subs, status] = await Promise.all([this.api['subscriptions.list'](), this.api['status.get']()]);
+    if (!subs.ok || !status.ok) {
+      this.loadError = (!subs.ok ? subs.error : !status.ok ? status.error : null)?.message ?? 'engine unavailable';
+      this.loading = false;
+      return;
+    }
+    this.subscriptions = subs.value;
+    this.status = status.value;
+    await this.reloadLog();
+    this.loadError = null;
+    this.loading = false;
+  }
+
+  listen(): void {
+    this.offs.push(
+      this.api.on('subscriptions.changed', (views) => (this.subscriptions = views)),
+      this.api.on('status.changed', (status) => (this.status = status)),
+      this.api.on('deliveries.appended', (batch) => this.append(batch)),
+    );
+  }
+
+  close(): void {
+    for (const off of this.offs.splice(0)) off();
+  }
+
+  // ----- the live log ------------------------------------------------------------------
+
+  private query(): DeliveryQuery {
+    const q: DeliveryQuery = { limit: 500 };
+    if (this.filters.subscriptionId) q.subscriptionId = this.filters.subscriptionId;
+    if (this.filters.outcome) q.outcome = this.filters.outcome;
+    const topic = this.filters.topic.trim();
+    if (topic) q.topic = topic;
+    return q;
+  }
+
+  async reloadLog(): Promise<void> {
+    const r = await this.api['deliveries.list'](this.query());
+    if (r.ok) {
+      this.deliveries = r.value;
+      this.missed = 0;
+    }
+  }
+
+  /** Older rows, for scrolling back past what the log holds. */
+  async loadOlder(): Promise<void> {
+    const oldest = this.deliveries[this.deliveries.length - 1];
+    if (!oldest) return;
+    const r = await this.api['deliveries.list']({ ...this.query(), before: oldest.id });
+    if (r.ok && r.value.length > 0) this.deliveries = [...this.deliveries, ...r.value];
+  }
+
+  matchesFilters(d: DeliveryView): boolean {
+    const { subscriptionId, outcome, topic } = this.filters;
+    if (subscriptionId && d.subscriptionId !== subscriptionId) return false;
+    if (outcome && d.outcome !== outcome) return false;
+    const t = topic.trim();
+    if (t && !(t === d.topic || (/(^|\.)[*>](\.|$)/.test(t) && matchesPattern(t, d.topic)))) return false;
+    return true;
+  }
+
+  private append(batch: DeliveryView[]): void {
+    const relevant = batch.filter((d) => this.matchesFilters(d));
+    if (relevant.length === 0) return;
+    if (this.paused) {
+      const known = new Set(this.deliveries.map((d) => d.id));
+      this.missed += relevant.filter((d) => !known.has(d.id)).length;
+      return;
+    }
+    // Rows update in place (pending → retrying → delivered); new ones go on top.
+    const byId = new Map(relevant.map((d) => [d.id, d]));
+    const updated = this.deliveries.map((d) => {
+      const next = byId.get(d.id);
+      if (!next) return d;
+      byId.delete(d.id);
+      return next;
+    });
+    const fresh = [...byId.values()].sort((a, b) => b.id - a.id);
+    const merged = fresh.length > 0 ? [...fresh, ...updated] : updated;
+    this.deliveries = merged.length > LOG_CAPACITY ? merged.slice(0, LOG_CAPACITY) : merged;
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused && this.missed > 0) void this.reloadLog();
+  }
+
+  // ----- actions -----------------------------------------------------------------------
+
+  async create(input: SubscriptionInput): Promise<BridgeError | null> {
+    const r = await this.api['subscriptions.create']($state.snapshot(input) as SubscriptionInput);
+    if (!r.ok) return r.error;
+    this.upsert(r.value.subscription);
+    this.revealedSecret = { name: r.value.subscription.name, secret: r.value.secret };
+    return null;
+  }
+
+  async update(id: string, patch: SubscriptionPatch): Promise<BridgeError | null> {
+    const r = await this.api['subscriptions.update'](id, $state.snapshot(patch) as SubscriptionPatch);
+    if (!r.ok) return r.error;
+    this.upsert(r.value);
+    return null;
+  }
+
+  async setEnabled(id: string, enabled: boolean): Promise<BridgeError | null> {
+    return this.applyView(await this.api['subscriptions.setEnabled'](id, enabled));
+  }
+
+  async remove(id: string): Promise<BridgeError | null> {
+    const r = await this.api['subscriptions.remove'](id);
+    if (!r.ok) return r.error;
+    this.subscriptions = this.subscriptions.filter((s) => s.id !== id);
+    return null;
+  }
+
+  async testFire(id: string): Promise<void> {
+    this.testFires = { ...this.testFires, [id]: { running: true } };
+    const r = await this.api['subscriptions.testFire'](id);
+    const result: TestFireState = r.ok
+      ? { running: false, at: Date.now(), ...r.value }
+      : { running: false, at: Date.now(), delivered: false, statusCode: null, error: r.error.message, latencyMs: null };
+    this.testFires = { ...this.testFires, [id]: result };
+  }
+
+  async detail(id: number) {
+    return this.api['deliveries.get'](id);
+  }
+
+  private applyView(r: Result<SubscriptionView>): BridgeError | null {
+    if (!r.ok) return r.error;
+    this.upsert(r.value);
+    return null;
+  }
+
+  private upsert(view: SubscriptionView): void {
+    const i = this.subscriptions.findIndex((s) => s.id === view.id);
+    const next = [...this.subscriptions];
+    if (i >= 0) next[i] = view;
+    else next.push(view);
+    this.subscriptions = next.sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
