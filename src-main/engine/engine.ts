@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { BridgeFailure, type Handlers } from '../contract/bridge';
+import { countSubscriptions } from '../contract/counts';
 import type { DeliveryView, EngineStatus, Settings, SubscriptionCounts } from '../contract/views';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
 import { parseBusMessage } from '../bus/intake';
@@ -320,15 +321,7 @@ export class Engine {
   // ----- status ----------------------------------------------------------------------
 
   counts(): SubscriptionCounts {
-    const counts: SubscriptionCounts = { configured: 0, enabled: 0, tripped: 0, failing: 0, insecure: 0 };
-    for (const sub of this.subscriptions.values()) {
-      counts.configured++;
-      if (sub.enabled) counts.enabled++;
-      if (!sub.enabled && sub.autoDisabledAt) counts.tripped++;
-      if (sub.enabled && sub.consecutiveFailures > 0) counts.failing++;
-      if (sub.url.toLowerCase().startsWith('http://')) counts.insecure++;
-    }
-    return counts;
+    return countSubscriptions([...this.subscriptions.values()].map(toView));
   }
 
   status(): EngineStatus {

@@ -13,6 +13,7 @@ import type {
   SubscriptionView,
   TestFireResult,
 } from '../../../src-main/contract/views';
+import { countSubscriptions } from '../../../src-main/contract/counts';
 import { matchesPattern } from '../../../src-main/match/pattern';
 
 /** The log keeps this many rows in memory; older ones are a query away. */
@@ -44,9 +45,8 @@ export class ConsoleState {
 
   constructor(private readonly api: SluiceApi) {}
 
-  get counts() {
-    return this.status?.counts ?? { configured: 0, enabled: 0, tripped: 0, failing: 0, insecure: 0 };
-  }
+  /** Recounted from the subscriptions, which change at once, not from the slower status. */
+  readonly counts = $derived(countSubscriptions(this.subscriptions));
 
   /** First load, and again whenever the connection to the engine comes back. */
   async load(): Promise<void> {
