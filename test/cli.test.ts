@@ -424,3 +424,34 @@ describe('sluice deliveries --follow', () => {
     expect(await follow.stop('SIGINT')).toBe(0);
   });
 });
+
+describe('sluice publish', () => {
+  it('puts one message on the bus, byte for byte, for a running engine to deliver', async () => {
+    unwrapExit(await cli('settings', 'set', 'allowPrivate', 'true'));
+    await addSubscription('wazuh', receiver.url, ['attacker.>']);
+    const run = await startRun();
+    const body = JSON.stringify(envelope('first_sighting', { ip: '203.0.113.7' }, 'published-1'));
+    const result = await cli('publish', 'attacker.observed', body, '--nats', nats.wsUrl);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`published ${Buffer.byteLength(body)} bytes on attacker.observed`);
+    const [req] = await receiver.waitForRequests(1);
+    expect(req?.headers['x-decnet-event-id']).toBe('published-1');
+    expect(req?.headers['x-decnet-signature']).toBe(sign(SECRET, req!.body));
+    await run.stop('SIGTERM');
+  });
+
+  it('refuses a wildcard subject and reports an unreachable bus', async () => {
+    const wildcard = await cli('publish', 'attacker.*', '{}', '--nats', nats.wsUrl);
+    expect(wildcard.code).toBe(2);
+    expect(wildcard.stderr).toContain('is a pattern, not a subject');
+    await nats.stop();
+    const down = await cli('publish', 'attacker.observed', '{}', '--nats', nats.wsUrl);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('bus not reachable');
+  });
+});
+
+function unwrapExit(result: CliResult): CliResult {
+  if (result.code !== 0) throw new Error(`exit ${result.code}: ${result.stderr}`);
+  return result;
+}

@@ -7,6 +7,7 @@
 import { CliError, EXIT_FAILURE, EXIT_OK, scanCommandLine, withoutWords } from './args';
 import { deliveriesCommand } from './deliveries';
 import { err } from './output';
+import { publishCommand } from './publish';
 import { runCommand } from './run';
 import { settingsCommand } from './settings';
 import { subsCommand } from './subs';
@@ -31,6 +32,8 @@ Commands:
   deliveries [--follow] [--limit N] [--subscription ID|NAME] [--outcome O] [--topic T]
                                            the delivery log, newest first; --follow streams
                                            new deliveries and outcome changes until SIGINT
+  publish SUBJECT BODY                     publish one message on the bus (BODY as given;
+                                           "-" reads stdin), e.g. a DECNET envelope
   settings get                             show the settings (secrets only as set/not set)
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
       keys: natsUrl natsUser natsPassword natsToken natsCredsFile allowPrivate
@@ -67,8 +70,10 @@ export async function main(argv: string[]): Promise<number> {
       return deliveriesCommand(rest);
     case 'settings':
       return settingsCommand(sub?.value, rest);
+    case 'publish':
+      return publishCommand(rest);
     default:
-      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries or settings (see sluice --help)`);
+      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries, settings or publish (see sluice --help)`);
   }
 }
 

@@ -80,7 +80,12 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
  * Announce a change on the bus (empty JSON object on RELOAD_SUBJECT). Never throws:
  * an unreachable bus only costs the running engine its ~1 s database poll.
  */
-export async function publishReload(settings: Settings): Promise<boolean> {
+export function publishReload(settings: Settings): Promise<boolean> {
+  return publishOnce(settings, RELOAD_SUBJECT, new TextEncoder().encode('{}'));
+}
+
+/** Connect, publish one message, close. False when the bus cannot be reached in time. */
+export async function publishOnce(settings: Settings, subject: string, data: Uint8Array): Promise<boolean> {
   const options = busOptionsFrom(settings, `sluice-cli-${VERSION}`);
   if (options.servers.length === 0) return false;
   const bus = new NatsBus({ ...options, onError: () => undefined });
@@ -96,7 +101,7 @@ export async function publishReload(settings: Settings): Promise<boolean> {
       });
     });
     bus.start();
-    if (await connected) sent = bus.publish(RELOAD_SUBJECT, new TextEncoder().encode('{}'));
+    if (await connected) sent = bus.publish(subject, data);
   } catch {
     sent = false;
   } finally {

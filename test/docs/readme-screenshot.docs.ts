@@ -31,25 +31,27 @@ it('renders the console with subscriptions in all three states and a busy log', 
 
   const browser = await launchChromium();
   const c = await openConsole(browser, t, { width: 1440, height: 860 });
-  const tripped = t.waitForRecord((r) => r.kind === 'breaker' && r.tripped);
-  const ips = ['203.0.113.24', '198.51.100.7', '192.0.2.181', '203.0.113.90'];
-  for (let i = 0; i < 4; i++) {
-    await t.publish('attacker.observed', envelope('first_sighting', { ip: ips[i], decky: 'web-01', port: 22 }));
-    await t.publish('attacker.scored', envelope('scored', { ip: ips[i], score: 0.72 + i / 20 }));
+  try {
+    const tripped = t.waitForRecord((r) => r.kind === 'breaker' && r.tripped);
+    const ips = ['203.0.113.24', '198.51.100.7', '192.0.2.181', '203.0.113.90'];
+    for (let i = 0; i < 4; i++) {
+      await t.publish('attacker.observed', envelope('first_sighting', { ip: ips[i], decky: 'web-01', port: 22 }));
+      await t.publish('attacker.scored', envelope('scored', { ip: ips[i], score: 0.72 + i / 20 }));
+    }
+    await t.publish('decky.web-01.state', envelope('state', { decky: 'web-01', state: 'up' }));
+    await t.publish('canary.aws-key-3.triggered', envelope('triggered', { token: 'aws-key-3', source_ip: '198.51.100.7' }));
+    await t.publish('credential.reused', envelope('reuse', { user: 'admin', decky: 'ssh-02' }));
+    await t.publish('attacker.session.started', 'not json' as unknown as object);
+    await tripped;
+    await t.api['subscriptions.testFire'](lab.subscription.id);
+    await c.page.getByTestId('count-tripped').waitFor();
+    await c.page.locator('[data-testid="delivery-row"][data-outcome="test"]').waitFor();
+    await c.page.getByTestId('delivery-row').nth(12).waitFor();
+    await c.page.screenshot({ path: OUTPUT });
+  } finally {
+    await c.close();
+    await browser.close();
+    for (const r of [wazuh, thehive, shuffle, n8n]) await r.close();
+    await t.cleanup();
   }
-  await t.publish('decky.web-01.state', envelope('state', { decky: 'web-01', state: 'up' }));
-  await t.publish('canary.aws-key-3.triggered', envelope('triggered', { token: 'aws-key-3', source_ip: '198.51.100.7' }));
-  await t.publish('credential.reused', envelope('reuse', { user: 'admin', decky: 'ssh-02' }));
-  await t.publish('attacker.session.started', 'not json' as unknown as object);
-  await tripped;
-  await t.api['subscriptions.testFire'](lab.subscription.id);
-  await c.page.getByTestId('count-tripped').waitFor();
-  await c.page.locator('[data-testid="delivery-row"][data-outcome="test"]').waitFor();
-  await c.page.getByTestId('delivery-row').nth(12).waitFor();
-  await c.page.screenshot({ path: OUTPUT });
-
-  await c.close();
-  await browser.close();
-  for (const r of [wazuh, thehive, shuffle, n8n]) await r.close();
-  await t.cleanup();
 });
