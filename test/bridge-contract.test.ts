@@ -110,6 +110,7 @@ describe('hostile arguments', () => {
     'subscriptions.testFire': [[], [1], [{}], [huge]],
     'deliveries.list': [[1], ['x'], [{ limit: 0 }], [{ limit: 5000 }], [{ outcome: 'exploded' }], [{ before: -1 }], [{ topic: huge }], [polluted], [deep]],
     'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
+    'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'nope', dead: true }], [{ pattern: 'a.>' }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'x', to: 'y' }], [{ id: 1, dead: true }], [polluted], [{ since: huge }]],
     'status.get': [[1]],
     'settings.get': [[{}]],
     'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }]],

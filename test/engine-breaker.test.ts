@@ -53,14 +53,18 @@ describe('circuit breaker', () => {
     await t.waitForFinal(1, (d) => d.eventId === 'after-trip');
     expect(receiver.requests).toHaveLength(3);
 
-    // Re-enable clears the trip; the fixed receiver gets events again.
+    // Meanwhile its match was held, not sent.
+    await t.waitForDelivery((d) => d.eventId === 'after-trip' && d.subscriptionId === sub.id && d.outcome === 'held');
+    expect(unwrap(await t.api['subscriptions.list']()).find((s) => s.id === sub.id)).toMatchObject({ heldCount: 1, deadCount: 3 });
+
+    // Re-enable clears the trip and delivers what was held; the fixed receiver gets events again.
     receiver.setBehavior(status(200));
-    const back = unwrap(await t.api['subscriptions.setEnabled'](sub.id, true));
-    expect(back).toMatchObject({ enabled: true, state: 'active', autoDisabledAt: null, consecutiveFailures: 0, lastError: null });
+    const back = unwrap(await t.api['subscriptions.setEnabled'](sub.id, true, 'deliver'));
+    expect(back).toMatchObject({ enabled: true, state: 'active', autoDisabledAt: null, consecutiveFailures: 0, lastError: null, heldCount: 0 });
     await t.engine.busReady();
     await t.publish('attacker.observed', envelope('x', {}, 'resumed'));
-    const requests = await receiver.waitForRequests(4);
-    expect(requests[3]?.headers['x-decnet-event-id']).toBe('resumed');
+    const requests = await receiver.waitForRequests(5);
+    expect(requests.slice(3).map((r) => r.headers['x-decnet-event-id']).sort()).toEqual(['after-trip', 'resumed']);
   });
 
   it('a success resets the streak; pausing is not tripping', async () => {
@@ -115,6 +119,7 @@ describe('reload', () => {
       url: receiver.url,
       secret: 'x'.repeat(32),
       patterns: ['identity.>'],
+      retrySchedule: null,
       enabled: true,
       consecutiveFailures: 0,
       lastSuccessAt: null,

@@ -370,6 +370,7 @@ describe('JSON-RPC', () => {
       'subscriptions.testFire': [[], [1], [{}], [huge]],
       'deliveries.list': [[1], ['x'], [null], [{ limit: 0 }], [{ limit: 5000 }], [{ outcome: 'exploded' }], [{ before: -1 }], [{ topic: huge }], [polluted], [deep]],
       'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
+      'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'a', to: 'b' }], [polluted], [deep]],
       'status.get': [[1]],
       'settings.get': [[{}]],
       'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }]],

@@ -44,6 +44,8 @@ export function recordLine(record: EngineRecord): LogLine | null {
       return { kind: 'reload', reason: record.reason, patterns: record.patterns, subscriptions: record.subscriptions };
     case 'error':
       return { kind: 'error', message: record.message };
+    case 'recovered':
+      return { kind: 'recovered', deliveries: record.deliveries };
   }
 }
 

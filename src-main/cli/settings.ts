@@ -75,6 +75,10 @@ export function parseSetting(key: string, raw: string): SettingsPatch {
     case 'circuitThreshold':
     case 'concurrency':
     case 'timeoutMs':
+    case 'heldMaxCount':
+    case 'heldMaxAgeHours':
+    case 'retentionDays':
+    case 'retentionMaxRows':
       patch[key] = parseInteger(key, raw);
       break;
     case 'retrySchedule':

@@ -11,6 +11,7 @@ import {
   OUTCOMES,
   PRESET_NAMES,
   type CreatedSubscription,
+  type ReplayResult,
   type DeliveryDetail,
   type DeliveryView,
   type EngineStatus,
@@ -25,6 +26,8 @@ const url = s.string({ min: 1, max: 2048, trim: true });
 const secret = s.string({ max: 256 });
 const patterns = s.array(s.string({ max: 256 }), { max: 64 });
 const presets = s.array(s.literal(...PRESET_NAMES), { max: PRESET_NAMES.length });
+const retrySchedule = s.array(s.number({ min: 0, max: 86_400 }), { max: 20 });
+const isoTime = s.string({ min: 1, max: 64 });
 
 export const subscriptionInput = s.object({
   name,
@@ -33,6 +36,7 @@ export const subscriptionInput = s.object({
   presets: s.optional(presets),
   patterns: s.optional(patterns),
   enabled: s.optional(s.boolean),
+  retrySchedule: s.optional(s.nullable(retrySchedule)),
 });
 
 export const subscriptionPatch = s.object({
@@ -42,6 +46,18 @@ export const subscriptionPatch = s.object({
   presets: s.optional(presets),
   patterns: s.optional(patterns),
   enabled: s.optional(s.boolean),
+  retrySchedule: s.optional(s.nullable(retrySchedule)),
+});
+
+export const replayRequest = s.object({
+  id: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
+  subscriptionId: s.optional(id),
+  dead: s.optional(s.boolean),
+  since: s.optional(isoTime),
+  pattern: s.optional(s.string({ min: 1, max: 256 })),
+  from: s.optional(isoTime),
+  to: s.optional(isoTime),
+  dryRun: s.optional(s.boolean),
 });
 
 export const deliveryQuery = s.object({
@@ -62,7 +78,12 @@ export const settingsPatch = s.object({
   circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),
   concurrency: s.optional(s.number({ min: 1, max: 256, integer: true })),
   timeoutMs: s.optional(s.number({ min: 100, max: 120_000, integer: true })),
-  retrySchedule: s.optional(s.array(s.number({ min: 0, max: 86_400 }), { max: 20 })),
+  retrySchedule: s.optional(retrySchedule),
+  heldMaxCount: s.optional(s.number({ min: 0, max: 10_000_000, integer: true })),
+  heldMaxAgeHours: s.optional(s.number({ min: 1, max: 24 * 365, integer: true })),
+  retentionDays: s.optional(s.number({ min: 1, max: 3650, integer: true })),
+  retentionMaxRows: s.optional(s.number({ min: 1000, max: 100_000_000, integer: true })),
+  jetstreamStream: s.optional(s.string({ max: 256, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
 });
 
 /** Calls, renderer → main. `args` validates the positional argument list. */
@@ -71,12 +92,13 @@ export const calls = {
   'subscriptions.create': { args: s.tuple(subscriptionInput) },
   'subscriptions.update': { args: s.tuple(id, subscriptionPatch) },
   'subscriptions.remove': { args: s.tuple(id) },
-  'subscriptions.setEnabled': { args: s.tuple(id, s.boolean) },
+  'subscriptions.setEnabled': { args: s.tuple(id, s.boolean, s.optional(s.literal('deliver', 'discard'))) },
   'subscriptions.testFire': { args: s.tuple(id) },
   'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
   'deliveries.get': {
     args: s.tuple(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
   },
+  'deliveries.replay': { args: s.tuple(replayRequest) },
   'status.get': { args: s.tuple() },
   'settings.get': { args: s.tuple() },
   'settings.update': { args: s.tuple(settingsPatch) },
@@ -92,6 +114,7 @@ export interface CallValues {
   'subscriptions.testFire': TestFireResult;
   'deliveries.list': DeliveryView[];
   'deliveries.get': DeliveryDetail;
+  'deliveries.replay': ReplayResult;
   'status.get': EngineStatus;
   'settings.get': SettingsView;
   'settings.update': SettingsView;

@@ -39,6 +39,12 @@ export interface SubscriptionView {
   updatedAt: string;
   /** The URL is plain `http://`: signatures protect integrity, not confidentiality. */
   insecureUrl: boolean;
+  /** Seconds before each retry for this subscription; null: the global default. */
+  retrySchedule: number[] | null;
+  /** Deliveries that ended failed and can be replayed. */
+  deadCount: number;
+  /** Events kept while it was tripped, waiting for the analyst's choice on re-enable. */
+  heldCount: number;
 }
 
 export interface SubscriptionInput {
@@ -49,6 +55,8 @@ export interface SubscriptionInput {
   presets: PresetName[];
   patterns: string[];
   enabled: boolean;
+  /** Seconds before each retry; null or absent: the global default. */
+  retrySchedule?: number[] | null;
 }
 
 /** Any subset of the input; `secret` present means "rotate to this secret". */
@@ -69,11 +77,14 @@ export interface SaveWarning {
 
 /**
  * pending: recorded, not yet attempted. retrying: an attempt failed, another is
- * scheduled. delivered: a 2xx answer. dead: ended failed (retries exhausted, a terminal
- * answer, or its subscription stopped) and kept for replay. blocked: the SSRF guard
- * refused the destination (zero attempts). rejected: a bus message that is not a JSON
- * object. test: a test fire (one attempt, breaker untouched). failed: a test fire or a
- * delivery that ended failed for a subscription since deleted (nothing to replay to).
+ * scheduled (the wait is kept in the store). delivered: a 2xx answer. dead: ended failed
+ * (retries exhausted, a terminal answer, or its subscription stopped) and kept for
+ * replay. blocked: the SSRF guard refused the destination (zero attempts; replayable).
+ * held: matched while its subscription was tripped; waits for the analyst's choice.
+ * discarded: a held event the analyst (or the held bound) let go. replayed: a dead
+ * delivery that was sent again as a new delivery. rejected: a bus message that is not a
+ * JSON object. test: a test fire (one attempt, breaker untouched). failed: a delivery
+ * whose subscription was deleted (nothing to replay to).
  */
 export const OUTCOMES = [
   'pending',
@@ -82,6 +93,9 @@ export const OUTCOMES = [
   'failed',
   'dead',
   'blocked',
+  'held',
+  'discarded',
+  'replayed',
   'rejected',
   'test',
 ] as const;
@@ -100,6 +114,10 @@ export interface DeliveryView {
   attempts: number;
   latencyMs: number | null;
   error: string | null;
+  /** A replay: this sends an event again (keeping its id). */
+  replay: boolean;
+  /** The delivery it resends, when it replays one. */
+  replayOf: number | null;
 }
 
 export interface AttemptRecord {
@@ -183,6 +201,16 @@ export interface Settings {
   timeoutMs: number;
   /** Seconds to wait before each retry; jittered ×[0.8, 1.2]. Empty: one attempt. */
   retrySchedule: number[];
+  /** Held events kept per tripped subscription; the oldest beyond it are discarded. */
+  heldMaxCount: number;
+  /** Held events older than this are discarded. */
+  heldMaxAgeHours: number;
+  /** Delivered (and other finished, non-dead) records older than this are pruned. */
+  retentionDays: number;
+  /** At most this many finished records are kept; the oldest are pruned first. */
+  retentionMaxRows: number;
+  /** JetStream stream to consume durably; empty: core NATS subscriptions (the default). */
+  jetstreamStream: string;
 }
 
 /** What `settings.get` returns: secrets replaced by whether they are set. */
@@ -190,6 +218,33 @@ export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
   natsPasswordSet: boolean;
   natsTokenSet: boolean;
 };
+
+/** The held events of a subscription being re-enabled: send them, or let them go. */
+export type HeldAction = 'deliver' | 'discard';
+
+/**
+ * What to send again. Exactly one of: `id` (one delivery); `subscriptionId` with
+ * `dead: true` (all its dead letters, optionally `since` a time); or `subscriptionId`
+ * with `pattern`, `from` and `to` (stored events whose topic matches, received in the
+ * window, sent to that subscription). A replay keeps the event id.
+ */
+export interface ReplayRequest {
+  id?: number;
+  subscriptionId?: string;
+  dead?: boolean;
+  since?: string;
+  pattern?: string;
+  from?: string;
+  to?: string;
+  /** Count only: what the confirmation dialog shows. */
+  dryRun?: boolean;
+}
+
+export interface ReplayResult {
+  /** How many deliveries are (or would be) queued. */
+  count: number;
+  queued: boolean;
+}
 
 export interface DeliveryQuery {
   subscriptionId?: string;

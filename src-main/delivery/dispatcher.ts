@@ -1,9 +1,11 @@
 /**
  * The delivery pipeline: one job per (event, subscription) match, moved through
  * prepare → send → success / retry / end, with its state a typed value at every step.
- * Egress is bounded by one global semaphore so a slow receiver cannot take every slot;
- * retries wait on timers outside it. Recording and the breaker live with the caller
- * (`onProgress` / `onFinished`), so this module only decides what happens next.
+ * Egress is bounded by one global semaphore so a slow receiver cannot take every slot.
+ * A job stays in memory only while it waits for a slot or is on the wire: a retry
+ * leaves as `retrying` with its due time, which the caller keeps in the store (the
+ * outbox) and hands back when due. Recording and the breaker live with the caller
+ * (`onUpdate`), so this module only decides what happens next.
  */
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
@@ -17,6 +19,8 @@ export interface Destination {
   secret: string;
   enabled: boolean;
   tripped: boolean;
+  /** Seconds before each retry (its own schedule, or the global one). */
+  retrySchedule: readonly number[];
 }
 
 export interface DeliveryJob {
@@ -28,6 +32,18 @@ export interface DeliveryJob {
   body: Buffer;
   /** A test fire: one attempt, recorded as `test`, breaker untouched. */
   test: boolean;
+  /** Attempts already made (a retry taken back from the store). */
+  attemptsMade?: number;
+  attemptLog?: AttemptRecord[];
+}
+
+/** What happens to a job that must stop before it ends on its own. */
+export interface Cancellation {
+  /** For a job never attempted: held (its subscription tripped), dead, failed, or back to the store as pending. */
+  untried: Extract<Outcome, 'held' | 'dead' | 'failed' | 'pending'>;
+  /** For a job attempted before. */
+  retried: Extract<Outcome, 'dead' | 'failed' | 'retrying'>;
+  reason: string;
 }
 
 /** How a delivery ended, as far as the breaker is concerned. */
@@ -45,13 +61,15 @@ export interface DeliveryUpdate {
   /** Whether this ends the delivery, and whether its end counts for the breaker. */
   final: boolean;
   countsForBreaker: boolean;
+  /** Epoch ms when a job handed back to the store is due again (retrying, requeued). */
+  nextAttemptAt: number | null;
 }
 
 export interface DispatcherDeps {
   send(request: AttemptRequest): Promise<AttemptResult>;
   /** The subscription now, or undefined when it was deleted. */
   destination(subscriptionId: string): Destination | undefined;
-  settings(): { concurrency: number; timeoutMs: number; retrySchedule: readonly number[] };
+  settings(): { concurrency: number; timeoutMs: number };
   userAgent: string;
   onUpdate(job: DeliveryJob, update: DeliveryUpdate): void;
   random?: () => number;
@@ -63,11 +81,15 @@ interface JobState {
   attempts: number;
   log: AttemptRecord[];
   lastHeaders: Record<string, string> | null;
-  retryTimer: NodeJS.Timeout | null;
   /** Set when the job must stop (subscription stopped, engine stopping). */
-  cancelled: { outcome: 'dead' | 'failed'; reason: string } | null;
+  cancelled: Cancellation | null;
+  /** Aborted on cancellation: a job waiting for a slot leaves the queue at once. */
+  abort: AbortController;
   done: (update: DeliveryUpdate) => void;
 }
+
+/** Engine stopping: jobs not yet on the wire go back to the store unchanged. */
+const REQUEUE_ON_STOP: Cancellation = { untried: 'pending', retried: 'retrying', reason: 'engine stopping' };
 
 export class Dispatcher {
   private readonly semaphore: Semaphore;
@@ -83,7 +105,7 @@ export class Dispatcher {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Jobs accepted and not yet ended (queued, sending or waiting to retry). */
+  /** Jobs in memory: waiting for a slot or on the wire. */
   get pending(): number {
     let n = 0;
     for (const set of this.bySubscription.values()) n += set.size;
@@ -99,20 +121,20 @@ export class Dispatcher {
     this.semaphore.setLimit(this.deps.settings().concurrency);
   }
 
-  /** Start a delivery; resolves with its final update (never rejects). */
+  /** Start an attempt; resolves with the update at which the job leaves memory (never rejects). */
   submit(job: DeliveryJob): Promise<DeliveryUpdate> {
     return new Promise((resolve) => {
       const state: JobState = {
         job,
-        attempts: 0,
-        log: [],
+        attempts: job.attemptsMade ?? 0,
+        log: [...(job.attemptLog ?? [])],
         lastHeaders: null,
-        retryTimer: null,
         cancelled: null,
+        abort: new AbortController(),
         done: resolve,
       };
       if (this.stopping) {
-        state.cancelled = { outcome: 'dead', reason: 'engine stopping' };
+        state.cancelled = REQUEUE_ON_STOP;
         this.finishCancelled(state);
         return;
       }
@@ -124,31 +146,27 @@ export class Dispatcher {
   }
 
   /**
-   * Stop every waiting delivery of a subscription now (it tripped, was paused or
-   * deleted). A request already on the wire finishes; nothing more is sent.
+   * Stop the jobs of a subscription now (it tripped, was paused or deleted). A request
+   * already on the wire finishes; nothing more is sent. A queued job ends when it
+   * reaches the front of the queue, which is at once: it no longer waits for a slot.
    */
-  cancelSubscription(subscriptionId: string, reason: string, outcome: 'dead' | 'failed' = 'dead'): void {
+  cancelSubscription(subscriptionId: string, cancellation: Cancellation): void {
     const set = this.bySubscription.get(subscriptionId);
     if (!set) return;
-    for (const state of [...set]) {
+    for (const state of set) {
       if (state.job.test || state.cancelled) continue;
-      state.cancelled = { outcome, reason };
-      if (state.retryTimer) {
-        clearTimeout(state.retryTimer);
-        state.retryTimer = null;
-        this.finishCancelled(state);
-      }
-      // A job queued on the semaphore or on the wire ends when it next checks in.
+      state.cancelled = cancellation;
+      state.abort.abort();
     }
   }
 
   /**
-   * Stop: waiting retries end now (recorded as dead, replayable), requests on the wire
-   * finish within their deadline, queued ones are not sent.
+   * Stop: requests on the wire finish within their deadline and are recorded; queued
+   * jobs go back to the store as they were, to be taken up at the next start.
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const id of [...this.bySubscription.keys()]) this.cancelSubscription(id, 'engine stopped before the delivery ended');
+    for (const id of [...this.bySubscription.keys()]) this.cancelSubscription(id, REQUEUE_ON_STOP);
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
@@ -160,7 +178,11 @@ export class Dispatcher {
   private async attempt(state: JobState): Promise<void> {
     const { job } = state;
     if (this.checkStopped(state)) return;
-    const release = await this.semaphore.acquire();
+    const release = await this.semaphore.acquire(state.abort.signal);
+    if (!release) {
+      this.finishCancelled(state);
+      return;
+    }
     let result: AttemptResult;
     let destination: Destination;
     const startedAt = this.now();
@@ -179,7 +201,7 @@ export class Dispatcher {
     } finally {
       release();
     }
-    this.afterAttempt(state, result, startedAt);
+    this.afterAttempt(state, result, startedAt, destination.retrySchedule);
   }
 
   /** True (and the job ended) when it must not be attempted. */
@@ -190,20 +212,22 @@ export class Dispatcher {
     }
     if (state.job.test) {
       if (this.deps.destination(state.job.subscriptionId)) return false;
-      state.cancelled = { outcome: 'failed', reason: 'subscription deleted' };
+      state.cancelled = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
       this.finishCancelled(state);
       return true;
     }
     const destination = this.deps.destination(state.job.subscriptionId);
     if (destination?.enabled) return false;
     state.cancelled = !destination
-      ? { outcome: 'failed', reason: 'subscription deleted' }
-      : { outcome: 'dead', reason: destination.tripped ? 'subscription tripped' : 'subscription paused' };
+      ? { untried: 'failed', retried: 'failed', reason: 'subscription deleted' }
+      : destination.tripped
+        ? { untried: 'held', retried: 'dead', reason: 'subscription tripped' }
+        : { untried: 'dead', retried: 'dead', reason: 'subscription paused' };
     this.finishCancelled(state);
     return true;
   }
 
-  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number): void {
+  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[]): void {
     const { job } = state;
     const blocked = result.kind === 'blocked';
     if (!blocked) {
@@ -225,6 +249,7 @@ export class Dispatcher {
       requestHeaders: blocked ? null : state.lastHeaders,
       responseExcerpt: result.responseExcerpt,
       attemptLog: [...state.log],
+      nextAttemptAt: null,
     };
     if (job.test) {
       this.finish(state, { ...base, outcome: 'test', error: result.error, final: true, countsForBreaker: false });
@@ -241,38 +266,37 @@ export class Dispatcher {
     const error =
       verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed');
     const delay =
-      verdict === 'retryable'
-        ? retryDelayMs(state.attempts, this.deps.settings().retrySchedule, this.random, result.retryAfterMs)
-        : null;
-    if (delay === null || this.stopping) {
+      verdict === 'retryable' ? retryDelayMs(state.attempts, schedule, this.random, result.retryAfterMs) : null;
+    if (delay === null) {
       this.finish(state, { ...base, outcome: 'dead', error, final: true, countsForBreaker: true });
       return;
     }
-    if (state.cancelled) {
+    if (state.cancelled && state.cancelled !== REQUEUE_ON_STOP) {
       this.finishCancelled(state);
       return;
     }
-    this.deps.onUpdate(job, { ...base, outcome: 'retrying', error, final: false, countsForBreaker: false });
-    state.retryTimer = setTimeout(() => {
-      state.retryTimer = null;
-      this.track(this.attempt(state));
-    }, delay);
+    // The wait is the store's: the job leaves memory and comes back when it is due.
+    this.finish(state, { ...base, outcome: 'retrying', error, final: false, countsForBreaker: false, nextAttemptAt: this.now() + delay });
   }
 
   private finishCancelled(state: JobState): void {
-    const cancelled = state.cancelled as NonNullable<JobState['cancelled']>;
+    const cancelled = state.cancelled as Cancellation;
     const last = state.log[state.log.length - 1];
+    const outcome = state.attempts === 0 ? cancelled.untried : cancelled.retried;
+    const requeued = outcome === 'pending' || outcome === 'retrying';
+    const parked = requeued || outcome === 'held';
     this.finish(state, {
-      outcome: cancelled.outcome,
+      outcome,
       attempts: state.attempts,
       statusCode: last?.statusCode ?? null,
       latencyMs: last?.latencyMs ?? null,
-      error: last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+      error: parked ? (last?.error ?? null) : last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
       requestHeaders: state.lastHeaders,
       responseExcerpt: null,
       attemptLog: [...state.log],
-      final: true,
+      final: !parked,
       countsForBreaker: false,
+      nextAttemptAt: requeued ? this.now() : null,
     });
   }
 

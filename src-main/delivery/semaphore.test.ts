@@ -8,7 +8,7 @@ describe('Semaphore', () => {
     let active = 0;
     let peak = 0;
     const task = async (i: number): Promise<void> => {
-      const release = await sem.acquire();
+      const release = (await sem.acquire()) as () => void;
       active++;
       peak = Math.max(peak, active);
       order.push(i);
@@ -25,11 +25,11 @@ describe('Semaphore', () => {
 
   it('admits waiters at once when the limit grows', async () => {
     const sem = new Semaphore(1);
-    const first = await sem.acquire();
+    const first = (await sem.acquire()) as () => void;
     let second = false;
     const pending = sem.acquire().then((r) => {
       second = true;
-      return r;
+      return r as () => void;
     });
     await new Promise((r) => setImmediate(r));
     expect(second).toBe(false);
@@ -37,6 +37,23 @@ describe('Semaphore', () => {
     (await pending)();
     expect(second).toBe(true);
     first();
+    expect(sem.inUse).toBe(0);
+  });
+
+  it('lets an aborted waiter leave the queue at once, without taking a slot', async () => {
+    const sem = new Semaphore(1);
+    const first = (await sem.acquire()) as () => void;
+    const controller = new AbortController();
+    const waiting = sem.acquire(controller.signal);
+    const behind = sem.acquire();
+    expect(sem.queued).toBe(2);
+    controller.abort();
+    expect(await waiting).toBeNull();
+    expect(sem.queued).toBe(1);
+    first();
+    const next = (await behind) as () => void;
+    expect(sem.inUse).toBe(1);
+    next();
     expect(sem.inUse).toBe(0);
   });
 });

@@ -18,10 +18,30 @@ export class Semaphore {
     this.drain();
   }
 
-  /** Resolves with a release function once a slot is free. Release is idempotent. */
-  async acquire(): Promise<() => void> {
-    if (this.used < this.limit && this.waiting.length === 0) this.used++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /**
+   * Resolves with a release function once a slot is free (release is idempotent), or
+   * with null if `signal` aborts first: the waiter leaves the queue at once.
+   */
+  async acquire(signal?: AbortSignal): Promise<(() => void) | null> {
+    if (signal?.aborted) return null;
+    if (this.used < this.limit && this.waiting.length === 0) {
+      this.used++;
+    } else {
+      const admitted = await new Promise<boolean>((resolve) => {
+        const admit = (): void => {
+          signal?.removeEventListener('abort', abort);
+          resolve(true);
+        };
+        const abort = (): void => {
+          const i = this.waiting.indexOf(admit);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resolve(false);
+        };
+        this.waiting.push(admit);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+      if (!admitted) return null;
+    }
     let released = false;
     return () => {
       if (released) return;

@@ -8,10 +8,19 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { BridgeFailure, type Handlers } from '../contract/bridge';
 import { countSubscriptions } from '../contract/counts';
-import type { DeliveryView, EngineStatus, Settings, SubscriptionCounts } from '../contract/views';
+import type {
+  DeliveryView,
+  EngineStatus,
+  HeldAction,
+  ReplayRequest,
+  ReplayResult,
+  Settings,
+  SubscriptionCounts,
+  SubscriptionView,
+} from '../contract/views';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
 import { parseBusMessage } from '../bus/intake';
-import { Dispatcher, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
+import { Dispatcher, type Cancellation, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { buildBody, type WireEvent } from '../delivery/wire';
@@ -24,12 +33,15 @@ import {
   listDeliveries,
   updateDelivery,
 } from '../store/deliveries';
+import { backlogCounts, endWaiting, enforceHeldBounds, releaseHeld, replayDeliveries, replayEvents, type ReplayTarget } from '../store/outbox';
 import { readSettings, writeSettings } from '../store/settings';
 import { listSubscriptions, toView, updateSubscription, type Subscription } from '../store/subscriptions';
+import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
 import { afterFailure, afterSuccess } from './breaker';
 import { EventHub } from './event-hub';
 import { Router } from './router';
+import { OutboxScheduler } from './scheduler';
 import { busOptionsFrom, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
@@ -39,12 +51,16 @@ export const RELOAD_SUBJECT = 'system.webhook.subscriptions_changed';
 export const RELOAD_FALLBACK_MS = 60_000;
 /** How often the database is checked for changes made by another process (the CLI). */
 export const EXTERNAL_CHANGE_POLL_MS = 500;
+/** How often held events are checked against their count and age bounds. */
+export const HELD_BOUNDS_INTERVAL_MS = 30_000;
 
 export type EngineRecord =
   | { kind: 'delivery'; delivery: DeliveryView; final: boolean }
   | { kind: 'bus'; status: EngineStatus['bus'] }
   | { kind: 'breaker'; subscriptionId: string; name: string; tripped: boolean; consecutiveFailures: number; error: string }
   | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
+  /** Deliveries a previous run left unfinished, due again at this start. */
+  | { kind: 'recovered'; deliveries: number }
   | { kind: 'error'; message: string };
 
 export interface EngineOptions {
@@ -72,6 +88,7 @@ export class Engine {
   private readonly service: SubscriptionService;
   private readonly egress: EgressClient;
   private readonly dispatcher: Dispatcher;
+  private readonly scheduler: OutboxScheduler;
   private bus!: NatsBus;
   private router!: Router;
   private subscriptions = new Map<string, Subscription>();
@@ -85,7 +102,10 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.settings = readSettings(store);
-    this.hub = new EventHub(() => this.status());
+    this.hub = new EventHub(
+      () => this.status(),
+      () => this.subscriptionViews(),
+    );
     const allowPrivate = (): boolean => this.effectiveSettings().allowPrivate;
     this.egress = new EgressClient({
       allowPrivate,
@@ -102,6 +122,11 @@ export class Engine {
       userAgent: USER_AGENT,
       onUpdate: (job, update) => this.recordUpdate(job, update),
     });
+    this.scheduler = new OutboxScheduler({
+      store,
+      inMemory: () => this.dispatcher.pending,
+      submit: (job) => this.submit(job),
+    });
     store.onCommitError = (err) => this.emitRecord({ kind: 'error', message: err.message });
     this.handlers = this.createHandlers();
   }
@@ -112,9 +137,12 @@ export class Engine {
     engine.connectBus();
     engine.reload('start');
     if (!options.offline) {
+      const recovered = engine.scheduler.start();
+      if (recovered > 0) engine.emitRecord({ kind: 'recovered', deliveries: recovered });
       engine.timers.push(
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
+        setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
       );
     }
     return engine;
@@ -176,6 +204,17 @@ export class Engine {
   }
 
   private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
+    this.ingest(subject, data, targets).catch((err: unknown) =>
+      this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` }),
+    );
+  }
+
+  /**
+   * Record a bus message and its matches, then start them. Resolves once the records
+   * are committed (a JetStream message is acknowledged only then); a delivery is never
+   * attempted before its record is on disk.
+   */
+  private ingest(subject: string, data: Uint8Array, targets: Subscription[]): Promise<void> {
     const receivedAt = Date.now();
     this.intake.received++;
     const parsed = parseBusMessage(subject, data, receivedAt);
@@ -195,13 +234,26 @@ export class Engine {
       });
       this.publishDelivery(id, true);
       this.hub.statusChanged();
-      return;
+      return this.store.durable();
     }
-    this.deliverEvent(parsed.event, targets, at, false);
+    const { jobs, held } = this.recordEvent(parsed.event, targets, at, receivedAt);
+    if (held) this.hub.subscriptionsChanged();
+    const committed = this.store.durable();
+    if (jobs.length > 0) void committed.then(() => jobs.forEach((job) => this.submit(job)), () => undefined);
+    return committed;
   }
 
-  /** Record the event and one delivery per target, then start them. */
-  private deliverEvent(event: WireEvent, targets: Subscription[], at: string, test: boolean): Promise<DeliveryUpdate>[] {
+  /**
+   * The event and one delivery per target: pending for an enabled subscription (taken
+   * into memory now when there is room, else left due in the store), held for a
+   * tripped one.
+   */
+  private recordEvent(
+    event: WireEvent,
+    targets: Subscription[],
+    at: string,
+    nowMs: number,
+  ): { jobs: DeliveryJob[]; held: boolean } {
     const body = buildBody(event);
     const seq = insertEvent(this.store, {
       eventId: event.id,
@@ -211,26 +263,40 @@ export class Engine {
       body: body.toString('utf8'),
       receivedAt: at,
     });
-    return targets.map((sub) => {
-      const deliveryId = insertDelivery(this.store, {
-        eventSeq: seq,
-        eventId: event.id,
-        topic: event.topic,
-        subscriptionId: sub.id,
-        subscriptionName: sub.name,
-        url: sub.url,
-        outcome: 'pending',
-        at,
-      });
+    const jobs: DeliveryJob[] = [];
+    let held = false;
+    for (const sub of targets) {
+      const base = { eventSeq: seq, eventId: event.id, topic: event.topic, subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url, at };
+      if (!sub.enabled) {
+        if (this.settings.heldMaxCount <= 0) continue;
+        this.publishDelivery(insertDelivery(this.store, { ...base, outcome: 'held' }), false);
+        held = true;
+        continue;
+      }
+      const inMemory = this.scheduler.hasRoom(jobs.length);
+      const deliveryId = insertDelivery(this.store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
       this.publishDelivery(deliveryId, false);
-      const job: DeliveryJob = { deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test };
-      return this.dispatcher.submit(job);
-    });
+      if (inMemory) jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
+      else this.scheduler.notify();
+    }
+    return { jobs, held };
+  }
+
+  private submit(job: DeliveryJob): Promise<DeliveryUpdate> {
+    return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft());
   }
 
   private destination(id: string): Destination | undefined {
     const sub = this.subscriptions.get(id);
-    return sub && { url: sub.url, secret: sub.secret, enabled: sub.enabled, tripped: sub.autoDisabledAt !== null };
+    return (
+      sub && {
+        url: sub.url,
+        secret: sub.secret,
+        enabled: sub.enabled,
+        tripped: sub.autoDisabledAt !== null,
+        retrySchedule: sub.retrySchedule ?? this.settings.retrySchedule,
+      }
+    );
   }
 
   private publishDelivery(id: number, final: boolean): void {
@@ -255,9 +321,12 @@ export class Engine {
       requestHeaders: update.requestHeaders,
       responseExcerpt: update.responseExcerpt,
       attemptLog: update.attemptLog,
+      nextAttemptAt: update.nextAttemptAt,
     });
     this.publishDelivery(job.deliveryId, update.final);
+    if (update.nextAttemptAt !== null) this.scheduler.wakeAt(update.nextAttemptAt);
     if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
+    else if (update.outcome === 'dead' || update.outcome === 'held') this.hub.subscriptionsChanged();
   }
 
   private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
@@ -281,12 +350,30 @@ export class Engine {
         error,
       });
       if (tripped) {
-        // Stop consuming for it at once, and end its waiting retries (kept as dead).
+        // Stop sending to it at once: what was never tried is held for the analyst,
+        // what was retrying ends dead (replayable); new matches are held from now on.
         this.router.apply([...this.subscriptions.values()]);
-        this.dispatcher.cancelSubscription(sub.id, 'subscription tripped');
+        this.stopSubscription(sub.id, TRIPPED);
       }
     }
-    this.hub.subscriptionsChanged([...this.subscriptions.values()].map(toView));
+    this.hub.subscriptionsChanged();
+  }
+
+  /** End the waiting work of a subscription that stopped, in memory and in the store. */
+  private stopSubscription(id: string, cancellation: Cancellation): void {
+    this.dispatcher.cancelSubscription(id, cancellation);
+    const untried = cancellation.untried === 'pending' ? 'dead' : cancellation.untried;
+    const retried = cancellation.retried === 'retrying' ? 'dead' : cancellation.retried;
+    const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
+    for (const deliveryId of changed) this.publishDelivery(deliveryId, true);
+  }
+
+  /** Keep held events within their count and age bounds (settings). */
+  private boundHeld(): void {
+    const now = Date.now();
+    const cutoff = new Date(now - this.settings.heldMaxAgeHours * 3_600_000).toISOString();
+    if (enforceHeldBounds(this.store, null, this.settings.heldMaxCount, cutoff, new Date(now).toISOString()) > 0)
+      this.hub.subscriptionsChanged();
   }
 
   // ----- reload ----------------------------------------------------------------------
@@ -300,11 +387,11 @@ export class Engine {
     const { added, removed } = this.router.apply(all);
     for (const [id, before] of previous) {
       const now = this.subscriptions.get(id);
-      if (!now) this.dispatcher.cancelSubscription(id, 'subscription deleted', 'failed');
-      else if (before.enabled && !now.enabled)
-        this.dispatcher.cancelSubscription(id, now.autoDisabledAt ? 'subscription tripped' : 'subscription paused');
+      if (!now) this.stopSubscription(id, DELETED);
+      else if (before.enabled && !now.enabled) this.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
+      else if (!before.enabled && now.enabled) this.scheduler.notify();
     }
-    this.hub.subscriptionsChanged(all.map(toView));
+    this.hub.subscriptionsChanged();
     if (reason !== 'fallback timer' || added.length > 0 || removed.length > 0)
       this.emitRecord({ kind: 'reload', reason, patterns: this.router.patterns.length, subscriptions: all.length });
   }
@@ -318,10 +405,22 @@ export class Engine {
     else this.reload('database changed');
   }
 
-  // ----- status ----------------------------------------------------------------------
+  // ----- views and status ------------------------------------------------------------
+
+  /** Every subscription as the console sees it, with its dead-letter and held counts. */
+  subscriptionViews(): SubscriptionView[] {
+    const backlog = backlogCounts(this.store);
+    return listSubscriptions(this.store).map((sub) => toView(sub, backlog.get(sub.id)));
+  }
+
+  private viewOf(id: string): SubscriptionView {
+    const view = this.subscriptionViews().find((v) => v.id === id);
+    if (!view) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+    return view;
+  }
 
   counts(): SubscriptionCounts {
-    return countSubscriptions([...this.subscriptions.values()].map(toView));
+    return countSubscriptions([...this.subscriptions.values()].map((sub) => toView(sub)));
   }
 
   status(): EngineStatus {
@@ -344,14 +443,19 @@ export class Engine {
 
   private createHandlers(): Handlers {
     return {
-      'subscriptions.list': () => this.service.list(),
+      'subscriptions.list': () => this.subscriptionViews(),
       'subscriptions.create': async (input) => this.edited(await this.service.create(input)),
-      'subscriptions.update': async (id, patch) => this.edited((await this.service.update(id, patch)).subscription),
+      'subscriptions.update': async (id, patch) => {
+        await this.service.update(id, patch);
+        this.edited(null);
+        return this.viewOf(id);
+      },
       'subscriptions.remove': (id) => {
         this.service.remove(id);
         return this.edited(null);
       },
-      'subscriptions.setEnabled': (id, enabled) => this.edited(this.service.setEnabled(id, enabled)),
+      'subscriptions.setEnabled': (id, enabled, held) => this.setEnabled(id, enabled, held),
+      'deliveries.replay': (request) => this.replay(request),
       'subscriptions.testFire': (id) => this.testFire(id),
       'deliveries.list': (query) => listDeliveries(this.store, query ?? {}),
       'deliveries.get': (id) => {
@@ -374,6 +478,75 @@ export class Engine {
     };
   }
 
+  /**
+   * Pause, or re-enable. Re-enabling a tripped subscription also decides what happens
+   * to the events held meanwhile: delivered (the default: nothing is lost) or discarded.
+   */
+  private setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): SubscriptionView {
+    const before = this.service.get(id);
+    this.service.setEnabled(id, enabled);
+    this.reload('local edit');
+    if (enabled && !before.enabled) {
+      const released = releaseHeld(this.store, id, held, Date.now());
+      for (const deliveryId of released) this.publishDelivery(deliveryId, held === 'discard');
+      if (released.length > 0 && held === 'deliver') this.scheduler.notify();
+    }
+    return this.viewOf(id);
+  }
+
+  /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
+  private replay(request: ReplayRequest): ReplayResult {
+    const dryRun = request.dryRun === true;
+    const now = Date.now();
+    let count: number;
+    if (request.id !== undefined) {
+      if (request.dead || request.pattern !== undefined)
+        throw new BridgeFailure('invalid_argument', 'replay either one delivery (id) or a selection, not both');
+      const original = getDeliveryView(this.store, request.id);
+      if (!original) throw new BridgeFailure('not_found', `no delivery with id ${request.id}`);
+      if (!original.subscriptionId || !original.eventId)
+        throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
+      const target = this.replayTarget(original.subscriptionId);
+      count = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun);
+    } else if (request.dead) {
+      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
+      const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
+      count = replayDeliveries(this.store, { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) }, target, now, dryRun);
+    } else if (request.pattern !== undefined) {
+      const problem = patternError(request.pattern);
+      if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
+      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
+      const from = isoTime(this.required(request.from, 'from'), 'from');
+      const to = isoTime(this.required(request.to, 'to'), 'to');
+      if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
+      count = replayEvents(this.store, request.pattern, from, to, target, now, dryRun);
+    } else {
+      throw new BridgeFailure(
+        'invalid_argument',
+        'say what to replay: an id; or a subscriptionId with dead: true; or a subscriptionId with pattern, from and to',
+      );
+    }
+    if (!dryRun && count > 0) {
+      this.scheduler.notify();
+      this.hub.subscriptionsChanged();
+    }
+    return { count, queued: !dryRun };
+  }
+
+  private required(value: string | undefined, field: string): string {
+    if (value === undefined || value === '') throw new BridgeFailure('invalid_argument', `${field} is required`, field);
+    return value;
+  }
+
+  /** Replays go to enabled subscriptions only: a tripped one would only fail again. */
+  private replayTarget(subscriptionId: string): ReplayTarget {
+    const sub = this.subscriptions.get(subscriptionId);
+    if (!sub) throw new BridgeFailure('not_found', `no subscription with id ${subscriptionId}`, 'subscriptionId');
+    if (!sub.enabled)
+      throw new BridgeFailure('conflict', `"${sub.name}" is ${sub.autoDisabledAt ? 'tripped' : 'paused'}: re-enable it before replaying to it`, 'subscriptionId');
+    return { subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url };
+  }
+
   /** A synthetic event, one attempt, breaker untouched (SPEC §3). */
   async testFire(id: string, actor = this.options.actor ?? `${safeUser()} via console`) {
     const sub = this.service.get(id);
@@ -384,8 +557,22 @@ export class Engine {
       ts: new Date().toISOString(),
       payload: { message: `Test delivery from Sluice to "${sub.name}"`, triggered_by: actor },
     };
-    const [done] = this.deliverEvent(event, [sub], new Date().toISOString(), true);
-    const update = await (done as Promise<DeliveryUpdate>);
+    const at = new Date().toISOString();
+    const body = buildBody(event);
+    const seq = insertEvent(this.store, { eventId: event.id, topic: event.topic, type: event.type, ts: event.ts, body: body.toString('utf8'), receivedAt: at });
+    // Recorded as a test from the start: a test fire is never resumed after a restart.
+    const deliveryId = insertDelivery(this.store, {
+      eventSeq: seq,
+      eventId: event.id,
+      topic: event.topic,
+      subscriptionId: sub.id,
+      subscriptionName: sub.name,
+      url: sub.url,
+      outcome: 'test',
+      at,
+    });
+    this.publishDelivery(deliveryId, false);
+    const update = await this.submit({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: true });
     const statusCode = update.statusCode;
     return {
       delivered: statusCode !== null && statusCode >= 200 && statusCode < 300,
@@ -400,6 +587,7 @@ export class Engine {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.scheduler.stop();
     this.router.close();
     await this.bus.close();
     await this.dispatcher.stop();
@@ -408,6 +596,17 @@ export class Engine {
     this.hub.close();
     this.store.close();
   }
+}
+
+const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
+const PAUSED: Cancellation = { untried: 'dead', retried: 'dead', reason: 'subscription paused' };
+const DELETED: Cancellation = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
+
+/** An ISO-8601 time from the caller, normalized to the store's form (UTC, `Z`). */
+function isoTime(value: string, field: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new BridgeFailure('invalid_argument', `${field}: "${value}" is not an ISO-8601 time`, field);
+  return new Date(ms).toISOString();
 }
 
 function safeUser(): string {

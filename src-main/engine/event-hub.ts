@@ -14,14 +14,18 @@ export type HubListener = <E extends EventName>(event: E, payload: EventPayloads
 
 export class EventHub {
   private readonly deliveries = new Map<number, DeliveryView>();
-  private subscriptions: SubscriptionView[] | null = null;
+  private subscriptionsDirty = false;
   private statusDirty = false;
   private statusUrgent = false;
   private lastStatusAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners = new Set<HubListener>();
 
-  constructor(private readonly status: () => EngineStatus) {}
+  /** Views are computed at flush time, at most once per interval, however often things change. */
+  constructor(
+    private readonly status: () => EngineStatus,
+    private readonly subscriptions: () => SubscriptionView[],
+  ) {}
 
   subscribe(listener: HubListener): () => void {
     this.listeners.add(listener);
@@ -34,8 +38,8 @@ export class EventHub {
     this.schedule();
   }
 
-  subscriptionsChanged(views: SubscriptionView[]): void {
-    this.subscriptions = views;
+  subscriptionsChanged(): void {
+    this.subscriptionsDirty = true;
     this.statusDirty = true;
     this.schedule();
   }
@@ -60,10 +64,9 @@ export class EventHub {
       this.deliveries.clear();
       this.emit('deliveries.appended', batch);
     }
-    if (this.subscriptions) {
-      const views = this.subscriptions;
-      this.subscriptions = null;
-      this.emit('subscriptions.changed', views);
+    if (this.subscriptionsDirty) {
+      this.subscriptionsDirty = false;
+      this.emit('subscriptions.changed', this.subscriptions());
     }
     if (this.statusDirty) {
       const now = Date.now();

@@ -8,6 +8,12 @@
  * used: the one that arrived on the message's *owner* pattern, the lowest of the
  * confirmed patterns that match it. That copy goes once to each matching subscription,
  * however many of its patterns match (the origin would send it once per pattern).
+ *
+ * Enabled subscriptions route; so do tripped ones, whose events are held for the
+ * analyst's decision on re-enable. Paused ones do not: the analyst chose to stop them.
+ *
+ * In JetStream mode the router makes no bus subscriptions: messages come from the
+ * durable consumer and are matched here with `targetsFor`.
  */
 import type { Subscription } from '../store/subscriptions';
 import { PatternIndex } from '../match/pattern-index';
@@ -28,10 +34,13 @@ export class Router {
   private readonly confirmed = new PatternIndex();
   /** Patterns subscribed but not yet confirmed. */
   private readonly pending = new PatternIndex();
+  /** Every routed pattern (JetStream mode matches with it). */
+  private readonly all = new PatternIndex();
 
   constructor(
     private readonly bus: RouterBus,
     private readonly onMessage: RoutedMessage,
+    private readonly consume: 'core' | 'none' = 'core',
   ) {}
 
   get patterns(): string[] {
@@ -50,7 +59,7 @@ export class Router {
     this.subscriptions.clear();
     this.holders.clear();
     for (const sub of all) {
-      if (!sub.enabled) continue;
+      if (!sub.enabled && sub.autoDisabledAt === null) continue;
       this.subscriptions.set(sub.id, sub);
       for (const pattern of sub.patterns) {
         let set = this.holders.get(pattern);
@@ -58,6 +67,9 @@ export class Router {
         set.add(sub.id);
       }
     }
+    for (const pattern of this.all.patterns()) if (!this.holders.has(pattern)) this.all.delete(pattern);
+    for (const pattern of this.holders.keys()) this.all.add(pattern);
+    if (this.consume === 'none') return { added: [], removed: [] };
     const added: string[] = [];
     for (const pattern of this.holders.keys()) {
       if (this.busSubscriptions.has(pattern)) continue;
@@ -104,9 +116,19 @@ export class Router {
     const confirmedMatches = this.confirmed.match(subject);
     const owner = lowest(confirmedMatches.length > 0 ? confirmedMatches : this.pending.match(subject));
     if (owner !== via) return;
+    const targets = this.holdersOf([...confirmedMatches, ...this.pending.match(subject)]);
+    if (targets.length > 0) this.onMessage(subject, data, targets);
+  }
+
+  /** The subscriptions a subject routes to, each once (JetStream mode). */
+  targetsFor(subject: string): Subscription[] {
+    return this.holdersOf(this.all.match(subject));
+  }
+
+  private holdersOf(patterns: string[]): Subscription[] {
     const targets: Subscription[] = [];
     const seen = new Set<string>();
-    for (const pattern of [...confirmedMatches, ...this.pending.match(subject)]) {
+    for (const pattern of patterns) {
       for (const id of this.holders.get(pattern) ?? []) {
         if (seen.has(id)) continue;
         seen.add(id);
@@ -114,7 +136,7 @@ export class Router {
         if (sub) targets.push(sub);
       }
     }
-    if (targets.length > 0) this.onMessage(subject, data, targets);
+    return targets;
   }
 
   close(): void {

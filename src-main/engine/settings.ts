@@ -16,6 +16,11 @@ export const DEFAULT_SETTINGS: Settings = {
   concurrency: 10,
   timeoutMs: 10_000,
   retrySchedule: [...DEFAULT_RETRY_SCHEDULE_S],
+  heldMaxCount: 10_000,
+  heldMaxAgeHours: 72,
+  retentionDays: 30,
+  retentionMaxRows: 1_000_000,
+  jetstreamStream: '',
 };
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];

@@ -42,6 +42,7 @@ export interface CreateInput {
   presets?: PresetName[] | undefined;
   patterns?: string[] | undefined;
   enabled?: boolean | undefined;
+  retrySchedule?: number[] | null | undefined;
 }
 
 /** A 32-byte random secret, URL-safe base64 (43 characters). */
@@ -57,7 +58,7 @@ export class SubscriptionService {
   }
 
   list(): SubscriptionView[] {
-    return listSubscriptions(this.deps.store).map(toView);
+    return listSubscriptions(this.deps.store).map((sub) => toView(sub));
   }
 
   get(id: string): Subscription {
@@ -78,6 +79,7 @@ export class SubscriptionService {
       url,
       secret,
       patterns,
+      retrySchedule: checkSchedule(input.retrySchedule),
       enabled: input.enabled ?? true,
       consecutiveFailures: 0,
       lastSuccessAt: null,
@@ -101,6 +103,7 @@ export class SubscriptionService {
     if (patch.presets !== undefined || patch.patterns !== undefined)
       changes.patterns = checkPatterns(patch.presets ?? [], patch.patterns ?? []);
     if (patch.secret !== undefined && patch.secret.trim() !== '') changes.secret = checkSecret(patch.secret);
+    if (patch.retrySchedule !== undefined) changes.retrySchedule = checkSchedule(patch.retrySchedule);
     if (patch.url !== undefined) {
       const checked = await this.checkUrl(patch.url);
       changes.url = checked.url;
@@ -154,6 +157,14 @@ export class SubscriptionService {
     if (url.toLowerCase().startsWith('http://')) warnings.push({ code: 'insecure_url', message: INSECURE_URL_MESSAGE });
     return { url, warnings };
   }
+}
+
+/** A subscription's own retry schedule (seconds between attempts); null: the global one. */
+function checkSchedule(schedule: number[] | null | undefined): number[] | null {
+  if (schedule === undefined || schedule === null) return null;
+  if (schedule.some((s) => !Number.isFinite(s) || s < 0))
+    throw new BridgeFailure('invalid_argument', 'retry delays are zero or more seconds', 'retrySchedule');
+  return [...schedule];
 }
 
 function checkSecret(secret: string): string {

@@ -16,19 +16,24 @@ const newNode = (): Node => ({ children: new Map(), terminal: null, tail: null }
 
 export class PatternIndex {
   private readonly root = newNode();
-  private readonly patterns = new Set<string>();
+  private readonly stored = new Set<string>();
 
   get size(): number {
-    return this.patterns.size;
+    return this.stored.size;
   }
 
   has(pattern: string): boolean {
-    return this.patterns.has(pattern);
+    return this.stored.has(pattern);
+  }
+
+  /** A snapshot of the stored patterns. */
+  patterns(): string[] {
+    return [...this.stored];
   }
 
   add(pattern: string): void {
-    if (this.patterns.has(pattern)) return;
-    this.patterns.add(pattern);
+    if (this.stored.has(pattern)) return;
+    this.stored.add(pattern);
     const tokens = pattern.split('.');
     let node = this.root;
     for (let i = 0; i < tokens.length; i++) {
@@ -48,7 +53,7 @@ export class PatternIndex {
   }
 
   delete(pattern: string): void {
-    if (!this.patterns.delete(pattern)) return;
+    if (!this.stored.delete(pattern)) return;
     const tokens = pattern.split('.');
     const path: Node[] = [this.root];
     let node = this.root;

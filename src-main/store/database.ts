@@ -46,6 +46,8 @@ export class Store {
     let sqlite: BetterSqlite3.Database;
     try {
       sqlite = new BetterSqlite3(path, { timeout: BUSY_TIMEOUT_MS });
+      // Only takes effect on a new, empty file: lets retention give space back.
+      sqlite.pragma('auto_vacuum = INCREMENTAL');
       sqlite.pragma('journal_mode = WAL');
       // better-sqlite3 builds WAL with NORMAL as its default: set FULL explicitly.
       sqlite.pragma('synchronous = FULL');
@@ -81,6 +83,13 @@ export class Store {
   first<R>(query: Compilable<R>): R | undefined {
     const { sql, parameters } = query.compile();
     return this.statement(sql).get(...(parameters as Param[])) as R | undefined;
+  }
+
+  /** Run a write with a RETURNING clause now, inside the current group transaction. */
+  writeReturning<R>(query: Compilable<R>): R[] {
+    const { sql, parameters } = query.compile();
+    this.beginGroup();
+    return this.statement(sql).all(...(parameters as Param[])) as R[];
   }
 
   /** Run a write now, inside the current group transaction. */

@@ -41,6 +41,8 @@ export interface NewDelivery {
   outcome: Outcome;
   error?: string | null;
   at: string;
+  /** Epoch ms when it is due; null: claimed by this process (or not deliverable). */
+  nextAttemptAt?: number | null;
 }
 
 export function insertDelivery(store: Store, d: NewDelivery): number {
@@ -57,6 +59,7 @@ export function insertDelivery(store: Store, d: NewDelivery): number {
       error: d.error ?? null,
       created_at: d.at,
       updated_at: d.at,
+      next_attempt_at: d.nextAttemptAt ?? null,
     }),
   );
   return Number(result.lastInsertRowid);
@@ -72,6 +75,8 @@ export interface DeliveryProgress {
   requestHeaders?: Record<string, string> | null;
   responseExcerpt?: string | null;
   attemptLog?: AttemptRecord[];
+  /** Epoch ms of the next attempt (a waiting retry); null once claimed or ended. */
+  nextAttemptAt?: number | null;
 }
 
 export function updateDelivery(store: Store, id: number, p: DeliveryProgress): void {
@@ -88,6 +93,7 @@ export function updateDelivery(store: Store, id: number, p: DeliveryProgress): v
         ...(p.requestHeaders !== undefined ? { request_headers: p.requestHeaders && JSON.stringify(p.requestHeaders) } : {}),
         ...(p.responseExcerpt !== undefined ? { response_excerpt: p.responseExcerpt } : {}),
         ...(p.attemptLog !== undefined ? { attempt_log: JSON.stringify(p.attemptLog) } : {}),
+        next_attempt_at: p.nextAttemptAt ?? null,
       })
       .where('id', '=', id),
   );
@@ -106,6 +112,8 @@ const viewColumns = [
   'attempts',
   'latency_ms',
   'error',
+  'is_replay',
+  'replay_of',
 ] as const;
 
 type DeliveryViewRow = Pick<DeliveryRow, (typeof viewColumns)[number]>;
@@ -124,6 +132,8 @@ export function toDeliveryView(row: DeliveryViewRow): DeliveryView {
     attempts: row.attempts,
     latencyMs: row.latency_ms,
     error: row.error,
+    replay: row.is_replay === 1,
+    replayOf: row.replay_of,
   };
 }
 

@@ -20,6 +20,8 @@ export interface SubscriptionsTable {
   auto_disabled_at: string | null;
   created_at: string;
   updated_at: string;
+  /** JSON array of seconds; NULL: the global default schedule. */
+  retry_schedule: string | null;
 }
 
 /** One row per bus message that matched at least one subscription (or a test fire). */
@@ -55,6 +57,15 @@ export interface DeliveriesTable {
   response_excerpt: string | null;
   /** JSON array of contract `AttemptRecord`. */
   attempt_log: string | null;
+  /**
+   * Epoch ms when a pending or retrying delivery is due. NULL while an attempt is under
+   * way in this process (claimed) and once the delivery has ended.
+   */
+  next_attempt_at: number | null;
+  /** The delivery this one resends, when it is a replay of one. */
+  replay_of: number | null;
+  /** 1 for a replay (of a delivery, or of stored events by pattern and window). */
+  is_replay: Generated<number>;
 }
 
 export interface SettingsTable {

@@ -12,8 +12,16 @@ export interface Subscription extends BreakerFields {
   url: string;
   secret: string;
   patterns: string[];
+  /** Its own retry schedule (seconds), or null for the global default. */
+  retrySchedule: number[] | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** Dead letters and held events of one subscription (from the deliveries table). */
+export interface BacklogCounts {
+  dead: number;
+  held: number;
 }
 
 export function fromRow(row: SubscriptionRow): Subscription {
@@ -23,6 +31,7 @@ export function fromRow(row: SubscriptionRow): Subscription {
     url: row.url,
     secret: row.secret,
     patterns: parsePatterns(row.patterns),
+    retrySchedule: parseSchedule(row.retry_schedule),
     enabled: row.enabled === 1,
     consecutiveFailures: row.consecutive_failures,
     lastSuccessAt: row.last_success_at,
@@ -32,6 +41,16 @@ export function fromRow(row: SubscriptionRow): Subscription {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+function parseSchedule(text: string | null): number[] | null {
+  if (text === null) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) && value.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 function parsePatterns(text: string): string[] {
@@ -44,7 +63,7 @@ function parsePatterns(text: string): string[] {
 }
 
 /** The renderer's view: everything but the secret. */
-export function toView(sub: Subscription): SubscriptionView {
+export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, held: 0 }): SubscriptionView {
   return {
     id: sub.id,
     name: sub.name,
@@ -61,6 +80,9 @@ export function toView(sub: Subscription): SubscriptionView {
     createdAt: sub.createdAt,
     updatedAt: sub.updatedAt,
     insecureUrl: sub.url.toLowerCase().startsWith('http://'),
+    retrySchedule: sub.retrySchedule && [...sub.retrySchedule],
+    deadCount: backlog.dead,
+    heldCount: backlog.held,
   };
 }
 
@@ -106,6 +128,7 @@ export function insertSubscription(store: Store, sub: Subscription): void {
     auto_disabled_at: sub.autoDisabledAt,
     created_at: sub.createdAt,
     updated_at: sub.updatedAt,
+    retry_schedule: sub.retrySchedule && JSON.stringify(sub.retrySchedule),
   };
   store.run(store.kysely.insertInto('subscriptions').values(row));
 }
@@ -125,6 +148,7 @@ export function updateSubscription(store: Store, id: string, changes: Subscripti
   if (changes.lastError !== undefined) row.last_error = changes.lastError;
   if (changes.autoDisabledAt !== undefined) row.auto_disabled_at = changes.autoDisabledAt;
   if (changes.updatedAt !== undefined) row.updated_at = changes.updatedAt;
+  if (changes.retrySchedule !== undefined) row.retry_schedule = changes.retrySchedule && JSON.stringify(changes.retrySchedule);
   if (Object.keys(row).length === 0) return true;
   return store.run(store.kysely.updateTable('subscriptions').set(row).where('id', '=', id)).changes > 0;
 }

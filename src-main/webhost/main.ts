@@ -118,6 +118,8 @@ function recordLine(record: EngineRecord): string | null {
       return `${time} reload (${record.reason}): ${record.subscriptions} subscription(s), ${record.patterns} pattern(s)`;
     case 'error':
       return `${time} error: ${record.message}`;
+    case 'recovered':
+      return `${time} recovered ${record.deliveries} unfinished deliveries from the previous run`;
   }
 }
 

@@ -26,6 +26,8 @@ export interface TestEngine {
   waitForRecord(predicate: (r: EngineRecord) => boolean, timeoutMs?: number): Promise<EngineRecord>;
   /** Resolves once `n` deliveries matching `predicate` have ended since the engine started (final states, in order). */
   waitForFinal(n: number, predicate?: (d: DeliveryView) => boolean, timeoutMs?: number): Promise<DeliveryView[]>;
+  /** Resolves with the first delivery record, seen before or after the call, that satisfies `predicate`. */
+  waitForDelivery(predicate: (d: DeliveryView) => boolean, timeoutMs?: number): Promise<DeliveryView>;
   records: EngineRecord[];
   cleanup(): Promise<void>;
 }
@@ -105,6 +107,12 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         return found.length >= n;
       }, timeoutMs);
       return found;
+    },
+    async waitForDelivery(predicate, timeoutMs = 10_000) {
+      const seen = records.find((r) => r.kind === 'delivery' && predicate(r.delivery));
+      if (seen?.kind === 'delivery') return seen.delivery;
+      const r = await waitForRecord((x) => x.kind === 'delivery' && predicate(x.delivery), timeoutMs);
+      return (r as Extract<EngineRecord, { kind: 'delivery' }>).delivery;
     },
     async cleanup() {
       await engine.stop();

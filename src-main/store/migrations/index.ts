@@ -4,9 +4,11 @@
  */
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './2026-11-28T00-initial';
+import { outbox } from './2026-11-28T01-outbox';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
+  '2026-11-28T01-outbox': outbox,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,115 @@
+/**
+ * Feeds the dispatcher from the outbox. Work due in the store (new deliveries that did
+ * not fit in memory, retries whose wait is over, held events released, replays) is
+ * claimed in batches while the dispatcher has room, so memory stays bounded whatever
+ * the backlog; one timer wakes it for the next due time.
+ */
+import type { DeliveryJob } from '../delivery/dispatcher';
+import type { Store } from '../store/database';
+import { claimDue, nextDueAt, recoverInterrupted, type ClaimedDelivery } from '../store/outbox';
+
+/** Deliveries held in memory at most (waiting for a slot or on the wire). */
+export const DEFAULT_CAPACITY = 2000;
+
+export interface SchedulerDeps {
+  store: Store;
+  /** Jobs currently in memory. */
+  inMemory: () => number;
+  submit: (job: DeliveryJob) => void;
+  capacity?: number;
+  now?: () => number;
+}
+
+export class OutboxScheduler {
+  private readonly capacity: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Number.POSITIVE_INFINITY;
+  /** Due work may be waiting in the store beyond what memory holds. */
+  private backlog = true;
+  private pumpQueued = false;
+  private stopped = false;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.capacity = deps.capacity ?? DEFAULT_CAPACITY;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Make what a crash interrupted due again, then start taking work. */
+  start(): number {
+    const recovered = recoverInterrupted(this.deps.store, this.now());
+    this.pump();
+    return recovered;
+  }
+
+  /** Room for `extra` more jobs in memory. */
+  hasRoom(extra = 0): boolean {
+    return this.deps.inMemory() + extra < this.capacity;
+  }
+
+  /** Something became due in the store (or may have): take it when there is room. */
+  notify(): void {
+    this.backlog = true;
+    this.schedulePump();
+  }
+
+  /** A job left memory: room for the backlog, if any. */
+  jobLeft(): void {
+    if (this.backlog) this.schedulePump();
+  }
+
+  /** A retry is due at `atMs`. */
+  wakeAt(atMs: number): void {
+    if (this.stopped || atMs >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = atMs;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        this.notify();
+      },
+      Math.max(0, atMs - this.now()),
+    );
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued || this.stopped) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  pump(): void {
+    if (this.stopped) return;
+    const room = this.capacity - this.deps.inMemory();
+    if (room <= 0) return;
+    const claimed = claimDue(this.deps.store, this.now(), room);
+    for (const row of claimed) this.deps.submit(toJob(row));
+    // A full batch may have left more behind; a short one emptied what is due now.
+    this.backlog = claimed.length === room;
+    const next = nextDueAt(this.deps.store);
+    if (next !== null) this.wakeAt(next);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+function toJob(row: ClaimedDelivery): DeliveryJob {
+  return {
+    deliveryId: row.id,
+    subscriptionId: row.subscriptionId,
+    eventId: row.eventId,
+    topic: row.topic,
+    body: Buffer.from(row.body, 'utf8'),
+    test: false,
+    attemptsMade: row.attempts,
+    attemptLog: row.attemptLog,
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * The outbox: the deliveries table as the source of truth for work not yet done. A
+ * delivery is committed before its first attempt; a waiting retry keeps its due time
+ * here, not in memory; what a crash interrupted is found again at the next start.
+ *
+ *   pending ──attempt──▶ delivered
+ *      │  ▲                 
+ *      ▼  │ due              
+ *   retrying ──exhausted──▶ dead ──replay──▶ replayed (+ a new pending delivery)
+ *   held (subscription tripped) ──re-enable──▶ pending | discarded
+ */
+import { sql } from 'kysely';
+import type { AttemptRecord, Outcome } from '../contract/views';
+import { matchesPattern } from '../match/pattern';
+import type { Store } from './database';
+import type { BacklogCounts } from './subscriptions';
+
+/** A delivery taken from the store to be attempted. */
+export interface ClaimedDelivery {
+  id: number;
+  subscriptionId: string;
+  eventId: string;
+  topic: string;
+  body: string;
+  attempts: number;
+  attemptLog: AttemptRecord[];
+}
+
+const WAITING: Outcome[] = ['pending', 'retrying'];
+/** Ended failed, kept for replay. */
+export const DEAD_LETTERS: Outcome[] = ['dead', 'blocked'];
+
+/**
+ * A claimed delivery (next_attempt_at NULL) that is still pending or retrying was being
+ * worked on when the process stopped: due again now. A duplicate is possible only for an
+ * attempt that was on the wire; receivers de-duplicate on the event id.
+ */
+export function recoverInterrupted(store: Store, nowMs: number): number {
+  return Number(
+    store.run(
+      store.kysely
+        .updateTable('deliveries')
+        .set({ next_attempt_at: nowMs })
+        .where('outcome', 'in', WAITING)
+        .where('next_attempt_at', 'is', null)
+        .where('subscription_id', 'is not', null),
+    ).changes,
+  );
+}
+
+/** Take up to `limit` due deliveries, oldest due first, marking them claimed. */
+export function claimDue(store: Store, nowMs: number, limit: number): ClaimedDelivery[] {
+  if (limit <= 0) return [];
+  return store.transaction(() => {
+    const rows = store.all(
+      store.kysely
+        .selectFrom('deliveries')
+        .innerJoin('events', 'events.seq', 'deliveries.event_seq')
+        .select([
+          'deliveries.id',
+          'deliveries.subscription_id',
+          'deliveries.event_id',
+          'deliveries.topic',
+          'deliveries.attempts',
+          'deliveries.attempt_log',
+          'events.body',
+        ])
+        .where('deliveries.next_attempt_at', 'is not', null)
+        .where('deliveries.next_attempt_at', '<=', nowMs)
+        .orderBy('deliveries.next_attempt_at')
+        .orderBy('deliveries.id')
+        .limit(limit),
+    );
+    if (rows.length === 0) return [];
+    store.run(
+      store.kysely
+        .updateTable('deliveries')
+        .set({ next_attempt_at: null })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        ),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      subscriptionId: r.subscription_id as string,
+      eventId: r.event_id as string,
+      topic: r.topic,
+      body: r.body,
+      attempts: r.attempts,
+      attemptLog: r.attempt_log ? (JSON.parse(r.attempt_log) as AttemptRecord[]) : [],
+    }));
+  });
+}
+
+/** When the next unclaimed delivery is due (epoch ms), or null when none waits. */
+export function nextDueAt(store: Store): number | null {
+  const row = store.first(
+    store.kysely
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.min<number>('next_attempt_at').as('due'))
+      .where('next_attempt_at', 'is not', null),
+  );
+  return row?.due ?? null;
+}
+
+/**
+ * End the waiting work of a subscription that stopped: deliveries never attempted
+ * become `untried` (held when it tripped, dead when paused), retries become dead, and
+ * for a deleted subscription both become failed. Claimed ones (in this process) are the
+ * dispatcher's to end. Returns the ids that changed.
+ */
+export function endWaiting(
+  store: Store,
+  subscriptionId: string,
+  untried: Extract<Outcome, 'held' | 'dead' | 'failed'>,
+  retried: Extract<Outcome, 'dead' | 'failed'>,
+  reason: string,
+  at: string,
+): number[] {
+  const base = store.kysely
+    .updateTable('deliveries')
+    .where('subscription_id', '=', subscriptionId)
+    .where('next_attempt_at', 'is not', null);
+  const untriedIds = store.writeReturning(
+    base
+      .set({ outcome: untried, next_attempt_at: null, updated_at: at, error: untried === 'held' ? null : reason })
+      .where('outcome', '=', 'pending')
+      .returning('id'),
+  );
+  const retriedIds = store.writeReturning(
+    base
+      .set({
+        outcome: retried,
+        next_attempt_at: null,
+        updated_at: at,
+        error: sql<string>`${reason} || coalesce(' (last attempt: ' || error || ')', '')`,
+      })
+      .where('outcome', '=', 'retrying')
+      .returning('id'),
+  );
+  return [...untriedIds, ...retriedIds].map((r) => r.id);
+}
+
+/** Held events: delivered (queued now) or let go, when the analyst re-enables. Returns their ids. */
+export function releaseHeld(store: Store, subscriptionId: string, action: 'deliver' | 'discard', nowMs: number): number[] {
+  const at = new Date(nowMs).toISOString();
+  const set =
+    action === 'deliver'
+      ? { outcome: 'pending', next_attempt_at: nowMs, updated_at: at }
+      : { outcome: 'discarded', updated_at: at, error: 'discarded by the analyst on re-enable' };
+  return store
+    .writeReturning(
+      store.kysely
+        .updateTable('deliveries')
+        .set(set)
+        .where('subscription_id', '=', subscriptionId)
+        .where('outcome', '=', 'held')
+        .returning('id'),
+    )
+    .map((r) => r.id);
+}
+
+/**
+ * Keep held events within their bounds: at most `maxCount` per subscription (the oldest
+ * go first) and none older than `maxAgeMs`. What goes is recorded as discarded.
+ */
+export function enforceHeldBounds(store: Store, subscriptionId: string | null, maxCount: number, cutoffIso: string, at: string): number {
+  let changed = Number(
+    store.run(
+      store.kysely
+        .updateTable('deliveries')
+        .set({ outcome: 'discarded', updated_at: at, error: 'held longer than the held-events age limit' })
+        .where('outcome', '=', 'held')
+        .where('created_at', '<', cutoffIso)
+        .$if(subscriptionId !== null, (q) => q.where('subscription_id', '=', subscriptionId as string)),
+    ).changes,
+  );
+  const counts = backlogCounts(store);
+  for (const [id, c] of counts) {
+    if (subscriptionId !== null && id !== subscriptionId) continue;
+    const excess = c.held - maxCount;
+    if (excess <= 0) continue;
+    changed += Number(
+      store.run(
+        store.kysely
+          .updateTable('deliveries')
+          .set({ outcome: 'discarded', updated_at: at, error: 'held-events limit reached; the oldest were discarded' })
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('deliveries')
+              .select('id')
+              .where('subscription_id', '=', id)
+              .where('outcome', '=', 'held')
+              .orderBy('id')
+              .limit(excess),
+          ),
+      ).changes,
+    );
+  }
+  return changed;
+}
+
+/** Dead letters and held events per subscription. */
+export function backlogCounts(store: Store): Map<string, BacklogCounts> {
+  const rows = store.all(
+    store.kysely
+      .selectFrom('deliveries')
+      .select(['subscription_id', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('outcome', 'in', [...DEAD_LETTERS, 'held'])
+      .where('subscription_id', 'is not', null)
+      .groupBy(['subscription_id', 'outcome']),
+  );
+  const out = new Map<string, BacklogCounts>();
+  for (const row of rows) {
+    const id = row.subscription_id as string;
+    const c = out.get(id) ?? { dead: 0, held: 0 };
+    if (row.outcome === 'held') c.held += row.n;
+    else c.dead += row.n;
+    out.set(id, c);
+  }
+  return out;
+}
+
+export interface ReplayTarget {
+  subscriptionId: string;
+  subscriptionName: string;
+  url: string;
+}
+
+/**
+ * Replay dead letters (or one delivery): each gets a new pending delivery carrying the
+ * same event, and the original is marked replayed so it is not sent twice by a second
+ * "replay all". With `dryRun`, only counts.
+ */
+export function replayDeliveries(
+  store: Store,
+  selection: { ids?: number[]; subscriptionId?: string; since?: string; deadOnly: boolean },
+  target: ReplayTarget,
+  nowMs: number,
+  dryRun: boolean,
+): number {
+  const at = new Date(nowMs).toISOString();
+  let q = store.kysely.selectFrom('deliveries').where('event_seq', 'is not', null);
+  if (selection.ids) q = q.where('id', 'in', selection.ids.length > 0 ? selection.ids : [-1]);
+  if (selection.subscriptionId) q = q.where('subscription_id', '=', selection.subscriptionId);
+  if (selection.deadOnly) q = q.where('outcome', 'in', DEAD_LETTERS);
+  if (selection.since) q = q.where('created_at', '>=', selection.since);
+  if (dryRun) return store.first(q.select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0;
+  return store.transaction(() => {
+    const originals = store.all(q.select(['id', 'event_seq', 'event_id', 'topic', 'outcome']).orderBy('id'));
+    for (const o of originals) {
+      store.run(
+        store.kysely.insertInto('deliveries').values({
+          event_seq: o.event_seq,
+          event_id: o.event_id,
+          topic: o.topic,
+          subscription_id: target.subscriptionId,
+          subscription_name: target.subscriptionName,
+          url: target.url,
+          outcome: 'pending',
+          attempts: 0,
+          created_at: at,
+          updated_at: at,
+          next_attempt_at: nowMs,
+          replay_of: o.id,
+          is_replay: 1,
+        }),
+      );
+      if ((DEAD_LETTERS as string[]).includes(o.outcome))
+        store.run(store.kysely.updateTable('deliveries').set({ outcome: 'replayed', updated_at: at }).where('id', '=', o.id));
+    }
+    return originals.length;
+  });
+}
+
+/** Stored events whose topic matches `pattern`, received in [from, to]: queued to `target`. */
+export function replayEvents(
+  store: Store,
+  pattern: string,
+  fromIso: string,
+  toIso: string,
+  target: ReplayTarget,
+  nowMs: number,
+  dryRun: boolean,
+): number {
+  const rows = store
+    .all(
+      store.kysely
+        .selectFrom('events')
+        .select(['seq', 'event_id', 'topic'])
+        .where('received_at', '>=', fromIso)
+        .where('received_at', '<=', toIso)
+        .orderBy('seq'),
+    )
+    .filter((e) => matchesPattern(pattern, e.topic));
+  if (dryRun) return rows.length;
+  const at = new Date(nowMs).toISOString();
+  store.transaction(() => {
+    for (const e of rows) {
+      store.run(
+        store.kysely.insertInto('deliveries').values({
+          event_seq: e.seq,
+          event_id: e.event_id,
+          topic: e.topic,
+          subscription_id: target.subscriptionId,
+          subscription_name: target.subscriptionName,
+          url: target.url,
+          outcome: 'pending',
+          attempts: 0,
+          created_at: at,
+          updated_at: at,
+          next_attempt_at: nowMs,
+          is_replay: 1,
+        }),
+      );
+    }
+  });
+  return rows.length;
+}
