@@ -171,7 +171,7 @@ describe('retry policy', () => {
     }
   });
 
-  it('keeps a waiting retry in the store, not in memory, across a restart', async () => {
+  it('keeps a waiting retry in the store, not in memory', async () => {
     receiver.setBehavior(status(503));
     unwrap(await t.api['subscriptions.create']({ name: 'slow', url: receiver.url, patterns: ['attacker.>'], retrySchedule: [600] }));
     await t.engine.busReady();
