@@ -181,3 +181,46 @@ describe('retry policy', () => {
     expect(unwrap(await t.api['status.get']()).inFlight).toBe(0);
   });
 });
+
+describe('retention', () => {
+  it('prunes old finished deliveries and keeps dead letters and held events', async () => {
+    let fail = false;
+    receiver.setBehavior((req, res) => status(fail ? 500 : 200)(req, res));
+    const { subscription: sub } = unwrap(
+      await t.api['subscriptions.create']({ name: 'siem', url: receiver.url, patterns: ['attacker.>'], retrySchedule: [] }),
+    );
+    unwrap(await t.api['settings.update']({ circuitThreshold: 1, retentionDays: 7 }));
+    await t.engine.busReady();
+    for (const id of ['ok1', 'ok2']) await t.publish('attacker.observed', envelope('x', {}, id));
+    await t.waitForFinal(2);
+    fail = true;
+    const tripped = t.waitForRecord((r) => r.kind === 'breaker' && r.tripped);
+    await t.publish('attacker.observed', envelope('x', {}, 'dead1'));
+    await tripped;
+    await t.publish('attacker.observed', envelope('x', {}, 'held1'));
+    await t.waitForDelivery((d) => d.eventId === 'held1' && d.outcome === 'held');
+    await t.engine.durable();
+
+    // Age everything by 40 days, as if the analyst had left it running for weeks.
+    const { Store } = await import('../src-main/store/database');
+    const aged = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    const other = await Store.open(t.dbPath);
+    other.sqlite.prepare('UPDATE deliveries SET created_at = ?, updated_at = ?').run(aged, aged);
+    other.sqlite.prepare('UPDATE events SET received_at = ?').run(aged);
+    other.close();
+
+    const pruned = await t.engine.applyRetention();
+    expect(pruned.deleted).toBe(2);
+    const left = unwrap(await t.api['deliveries.list']({ subscriptionId: sub.id }));
+    expect(left.map((d) => [d.eventId, d.outcome]).sort()).toEqual([
+      ['dead1', 'dead'],
+      ['held1', 'held'],
+    ]);
+    // Their events are kept, so both can still be sent.
+    unwrap(await t.api['subscriptions.setEnabled'](sub.id, true, 'deliver'));
+    fail = false;
+    unwrap(await t.api['deliveries.replay']({ subscriptionId: sub.id, dead: true }));
+    await t.waitForDelivery((d) => d.eventId === 'held1' && d.outcome === 'delivered');
+    await t.waitForDelivery((d) => d.eventId === 'dead1' && d.outcome === 'delivered');
+  });
+});

@@ -34,6 +34,7 @@ import {
   updateDelivery,
 } from '../store/deliveries';
 import { backlogCounts, endWaiting, enforceHeldBounds, releaseHeld, replayDeliveries, replayEvents, type ReplayTarget } from '../store/outbox';
+import { pruneFinished, reclaimSpace } from '../store/retention';
 import { readSettings, writeSettings } from '../store/settings';
 import { listSubscriptions, toView, updateSubscription, type Subscription } from '../store/subscriptions';
 import { patternError } from '../match/pattern';
@@ -53,6 +54,8 @@ export const RELOAD_FALLBACK_MS = 60_000;
 export const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
+/** How often finished records are pruned (retention settings). */
+export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
 export type EngineRecord =
   | { kind: 'delivery'; delivery: DeliveryView; final: boolean }
@@ -61,6 +64,8 @@ export type EngineRecord =
   | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
   /** Deliveries a previous run left unfinished, due again at this start. */
   | { kind: 'recovered'; deliveries: number }
+  /** Finished records pruned by retention. */
+  | { kind: 'retention'; deleted: number; eventsDeleted: number }
   | { kind: 'error'; message: string };
 
 export interface EngineOptions {
@@ -74,6 +79,8 @@ export interface EngineOptions {
   lookup?: (host: string) => Promise<string[]>;
   /** Who a test fire says triggered it. */
   actor?: string;
+  /** How often retention runs (first run one interval after start). */
+  retentionIntervalMs?: number;
   /**
    * Never connect to the bus: the CLI's one-shot commands use the engine for its rules
    * and its store, while another process (the running engine) does the consuming.
@@ -143,6 +150,7 @@ export class Engine {
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
         setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
+        setInterval(() => void engine.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
       );
     }
     return engine;
@@ -366,6 +374,37 @@ export class Engine {
     const retried = cancellation.retried === 'retrying' ? 'dead' : cancellation.retried;
     const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
     for (const deliveryId of changed) this.publishDelivery(deliveryId, true);
+  }
+
+  private retentionRunning = false;
+
+  /**
+   * Prune finished records by age and count, a slice per turn of the event loop so
+   * deliveries keep flowing, then give the space back. Never touches unfinished work
+   * or dead letters (see store/retention).
+   */
+  async applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
+    const total = { deleted: 0, eventsDeleted: 0 };
+    if (this.retentionRunning || this.stopped) return total;
+    this.retentionRunning = true;
+    try {
+      const policy = { retentionDays: this.settings.retentionDays, retentionMaxRows: this.settings.retentionMaxRows };
+      for (;;) {
+        const slice = pruneFinished(this.store, policy, Date.now());
+        total.deleted += slice.deleted;
+        total.eventsDeleted += slice.eventsDeleted;
+        if (!slice.more || this.stopped) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (!this.stopped && total.deleted + total.eventsDeleted > 0) {
+        while (!this.stopped && reclaimSpace(this.store) > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (!this.stopped) this.store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
+        this.emitRecord({ kind: 'retention', ...total });
+      }
+    } finally {
+      this.retentionRunning = false;
+    }
+    return total;
   }
 
   /** Keep held events within their count and age bounds (settings). */

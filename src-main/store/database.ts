@@ -28,6 +28,8 @@ export class Store {
   readonly kysely: Kysely<Database>;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
   private groupWrites = 0;
+  /** Depth of `transaction()` calls under way: a group never commits in the middle of one. */
+  private atomicDepth = 0;
   private commitScheduled: NodeJS.Immediate | null = null;
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private lastDataVersion = 0;
@@ -112,7 +114,7 @@ export class Store {
       this.groupWrites = 0;
     }
     this.groupWrites++;
-    if (this.groupWrites >= COMMIT_MAX_WRITES) this.commit();
+    if (this.groupWrites >= COMMIT_MAX_WRITES && this.atomicDepth === 0) this.commit();
     else this.commitScheduled ??= setImmediate(() => this.commitFromTimer());
   }
 
@@ -155,11 +157,17 @@ export class Store {
     }
   }
 
-  /** Run `fn` atomically: pending group writes are committed with it. */
+  /** Run `fn` atomically (a savepoint inside the group): pending group writes are committed with it. */
   transaction<T>(fn: () => T): T {
     this.beginGroup();
     const savepoint = this.sqlite.transaction(fn);
-    return savepoint();
+    this.atomicDepth++;
+    try {
+      return savepoint();
+    } finally {
+      this.atomicDepth--;
+      if (this.atomicDepth === 0 && this.groupWrites >= COMMIT_MAX_WRITES) this.commit();
+    }
   }
 
   private dataVersion(): number {
