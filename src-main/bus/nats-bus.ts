@@ -39,6 +39,7 @@ export interface BusSubscription {
 }
 
 type StatusListener = (status: BusStatus) => void;
+type ConnectionListener = (nc: NatsConnection) => void;
 
 interface Registration {
   readonly pattern: string;
@@ -69,6 +70,7 @@ const DRAIN_TIMEOUT_MS = 2_000;
 export class NatsBus {
   private readonly options: BusOptions;
   private readonly listeners = new Set<StatusListener>();
+  private readonly connectionListeners = new Set<ConnectionListener>();
   private readonly registrations = new Set<Registration>();
   private current: BusStatus;
   private nc: NatsConnection | null = null;
@@ -96,6 +98,24 @@ export class NatsBus {
   onStatus(listener: StatusListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The live connection, or null between connections. It belongs to the bus: use it
+   * (e.g. for JetStream), never close or drain it; it is replaced on every reconnect.
+   */
+  get connection(): NatsConnection | null {
+    const nc = this.nc;
+    return nc && !nc.isClosed() ? nc : null;
+  }
+
+  /**
+   * Called with each new live connection, once it holds the bus's subscriptions and the
+   * state is 'connected'. A connection's end shows as `nc.closed()` resolving.
+   */
+  onConnection(listener: ConnectionListener): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
   }
 
   start(): void {
@@ -204,6 +224,7 @@ export class NatsBus {
     if (!nc.isClosed() && !this.closing) {
       this.hasConnected = true;
       this.transition('connected', { server: this.connectedServer(nc), attempt: 0, lastError: null });
+      this.announce(nc);
     }
     const reason = await nc.closed();
     this.nc = null;
@@ -212,6 +233,16 @@ export class NatsBus {
       this.transition('reconnecting', { server: null, attempt: 0, lastError: describeLoss(reason) });
     }
     return Date.now() - connectedAt;
+  }
+
+  private announce(nc: NatsConnection): void {
+    for (const listener of this.connectionListeners) {
+      try {
+        listener(nc);
+      } catch (error) {
+        this.report(error, '(connection listener)');
+      }
+    }
   }
 
   /** The configured URL of the server dialed, as the analyst wrote it. */

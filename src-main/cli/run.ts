@@ -46,6 +46,8 @@ export function recordLine(record: EngineRecord): LogLine | null {
       return { kind: 'error', message: record.message };
     case 'recovered':
       return { kind: 'recovered', deliveries: record.deliveries };
+    case 'jetstream':
+      return { kind: 'jetstream', ...record.status };
     case 'retention':
       return { kind: 'retention', deleted: record.deleted, eventsDeleted: record.eventsDeleted };
   }

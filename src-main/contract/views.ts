@@ -174,9 +174,20 @@ export interface SubscriptionCounts {
   insecure: number;
 }
 
+/** The durable consumer, in JetStream mode. */
+export interface JetStreamStatus {
+  state: 'idle' | 'binding' | 'consuming' | 'error';
+  stream: string;
+  lastError: string | null;
+  delivered: number;
+  acked: number;
+}
+
 export interface EngineStatus {
   version: string;
   bus: BusStatus;
+  /** Null in core-NATS mode (the default). */
+  jetstream: JetStreamStatus | null;
   counts: SubscriptionCounts;
   intake: { received: number; rejected: number };
   inFlight: number;

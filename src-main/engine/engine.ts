@@ -18,6 +18,7 @@ import type {
   SubscriptionCounts,
   SubscriptionView,
 } from '../contract/views';
+import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
 import { parseBusMessage } from '../bus/intake';
 import { Dispatcher, type Cancellation, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
@@ -64,6 +65,7 @@ export type EngineRecord =
   | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
   /** Deliveries a previous run left unfinished, due again at this start. */
   | { kind: 'recovered'; deliveries: number }
+  | { kind: 'jetstream'; status: NonNullable<EngineStatus['jetstream']> }
   /** Finished records pruned by retention. */
   | { kind: 'retention'; deleted: number; eventsDeleted: number }
   | { kind: 'error'; message: string };
@@ -98,6 +100,7 @@ export class Engine {
   private readonly scheduler: OutboxScheduler;
   private bus!: NatsBus;
   private router!: Router;
+  private jetstream: JetStreamConsumer | null = null;
   private subscriptions = new Map<string, Subscription>();
   private readonly intake = { received: 0, rejected: 0 };
   private readonly recordListeners = new Set<(record: EngineRecord) => void>();
@@ -189,6 +192,11 @@ export class Engine {
     return busOptionsFrom(this.effectiveSettings(), `sluice-${VERSION}`);
   }
 
+  /** What a change of requires a new bus connection: the bus itself and the intake mode. */
+  private intakeKey(): string {
+    return JSON.stringify([this.busOptions(), this.settings.jetstreamStream]);
+  }
+
   private connectBus(): void {
     this.bus = new NatsBus(this.busOptions());
     const bus = this.bus;
@@ -198,17 +206,45 @@ export class Engine {
       this.hub.statusChanged(true);
       this.emitRecord({ kind: 'bus', status });
     });
-    this.router = new Router(bus, (subject, data, targets) => this.onBusMessage(subject, data, targets));
+    const stream = this.settings.jetstreamStream;
+    // In JetStream mode events come from the durable consumer, acknowledged once
+    // recorded; the router then only matches. The reload signal stays on core NATS.
+    this.router = new Router(bus, (subject, data, targets) => this.onBusMessage(subject, data, targets), stream ? 'none' : 'core');
     bus.subscribe(RELOAD_SUBJECT, () => this.reload('reload signal'));
-    if (!this.options.offline) bus.start();
+    if (this.options.offline) return;
+    bus.start();
+    if (stream) {
+      this.jetstream = new JetStreamConsumer(bus, {
+        stream,
+        handle: (subject, data) => this.ingestFromStream(subject, data),
+        onError: (error, subject) => this.emitRecord({ kind: 'error', message: `JetStream ${subject}: ${(error as Error).message}` }),
+      });
+      let lastState = '';
+      this.jetstream.onStatus((status) => {
+        if (status.state === lastState) return;
+        lastState = status.state;
+        this.hub.statusChanged(true);
+        this.emitRecord({ kind: 'jetstream', status });
+      });
+      this.jetstream.start();
+    }
   }
 
   private async reconnectBus(): Promise<void> {
     const old = this.bus;
+    const oldStream = this.jetstream;
+    this.jetstream = null;
     this.router.close();
+    await oldStream?.stop();
     this.connectBus();
     this.reload('bus settings changed');
     await old.close();
+  }
+
+  /** A JetStream message: recorded (or, matching nothing, skipped) before it is acknowledged. */
+  private ingestFromStream(subject: string, data: Uint8Array): Promise<void> {
+    const targets = this.router.targetsFor(subject);
+    return targets.length === 0 ? Promise.resolve() : this.ingest(subject, data, targets);
   }
 
   private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
@@ -437,10 +473,10 @@ export class Engine {
 
   private pollExternalChanges(): void {
     if (this.stopped || !this.store.changedElsewhere()) return;
-    const before = JSON.stringify(this.busOptions());
+    const before = this.intakeKey();
     this.settings = readSettings(this.store);
     this.dispatcher.resize();
-    if (JSON.stringify(this.busOptions()) !== before) void this.reconnectBus();
+    if (this.intakeKey() !== before) void this.reconnectBus();
     else this.reload('database changed');
   }
 
@@ -466,6 +502,7 @@ export class Engine {
     return {
       version: VERSION,
       bus: this.bus.status,
+      jetstream: this.jetstream ? { ...this.jetstream.status } : null,
       counts: this.counts(),
       intake: { ...this.intake },
       inFlight: this.dispatcher.pending,
@@ -506,11 +543,11 @@ export class Engine {
       'settings.get': () => settingsView(this.settings),
       'settings.update': async (patch) => {
         validateSettingsPatch(patch);
-        const before = JSON.stringify(this.busOptions());
+        const before = this.intakeKey();
         writeSettings(this.store, patch);
         this.settings = readSettings(this.store);
         this.dispatcher.resize();
-        if (JSON.stringify(this.busOptions()) !== before) await this.reconnectBus();
+        if (this.intakeKey() !== before) await this.reconnectBus();
         this.hub.statusChanged(true);
         return settingsView(this.settings);
       },
@@ -628,6 +665,7 @@ export class Engine {
     for (const t of this.timers) clearInterval(t);
     this.scheduler.stop();
     this.router.close();
+    await this.jetstream?.stop();
     await this.bus.close();
     await this.dispatcher.stop();
     await this.egress.close();

@@ -120,6 +120,8 @@ function recordLine(record: EngineRecord): string | null {
       return `${time} error: ${record.message}`;
     case 'recovered':
       return `${time} recovered ${record.deliveries} unfinished deliveries from the previous run`;
+    case 'jetstream':
+      return `${time} jetstream ${record.status.stream}: ${record.status.state}${record.status.lastError ? ` (${record.status.lastError})` : ''}`;
     case 'retention':
       return `${time} retention pruned ${record.deleted} finished deliveries and ${record.eventsDeleted} events`;
   }

@@ -4,7 +4,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Result, SluiceApi } from '../../src-main/contract/bridge';
 import type { DeliveryView, Settings } from '../../src-main/contract/views';
@@ -38,14 +38,16 @@ export interface TestEngineOptions {
   engine?: Partial<EngineOptions>;
   /** Reuse a running server instead of starting one. */
   server?: NatsServer;
+  /** Reopen an existing database (a restart) instead of a new one. */
+  dbPath?: string;
 }
 
 /** Fast retries for tests; the policy itself is tested with the default schedule. */
 export const FAST_SETTINGS: Partial<Settings> = { retrySchedule: [0.05, 0.05], timeoutMs: 3000 };
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-engine-'));
-  const dbPath = join(dir, 'sluice.db');
+  const dir = options.dbPath ? dirname(options.dbPath) : await mkdtemp(join(tmpdir(), 'sluice-engine-'));
+  const dbPath = options.dbPath ?? join(dir, 'sluice.db');
   const nats = options.server ?? (await startNatsServer(options.nats));
   const engine = await Engine.start({ dbPath, natsUrl: nats.wsUrl, allowPrivate: true, ...options.engine });
   const api = createInProcessClient(engine, (err) => {
