@@ -17,6 +17,23 @@ export const COMMIT_MAX_WRITES = 500;
 
 type Param = string | number | bigint | Buffer | null;
 
+/**
+ * How subscription secrets are kept at rest. The store encrypts on write and decrypts
+ * on read through it; `kind` is shown to the analyst ('plaintext' is a warning).
+ */
+export interface SecretCipher {
+  readonly kind: 'os-keychain' | 'key-file' | 'plaintext';
+  encrypt(secret: string): string;
+  decrypt(stored: string): string;
+}
+
+/** No protection at rest: the default until a key source is configured. */
+export const PLAINTEXT_CIPHER: SecretCipher = {
+  kind: 'plaintext',
+  encrypt: (secret) => secret,
+  decrypt: (stored) => stored,
+};
+
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -34,6 +51,8 @@ export class Store {
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private lastDataVersion = 0;
   private closed = false;
+  /** Applied to subscription secrets by the subscriptions repository. */
+  cipher: SecretCipher = PLAINTEXT_CIPHER;
 
   private constructor(
     readonly sqlite: BetterSqlite3.Database,
