@@ -404,6 +404,215 @@ describe('sluice run', () => {
   });
 });
 
+describe('sluice deliveries replay', () => {
+  /** Dead letters of `siem` (no retries, a breaker that does not trip), the run process still up. */
+  async function deadLetters(ids: string[]): Promise<CliProcess> {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await cli('settings', 'set', 'circuitThreshold', '100');
+    await cli('settings', 'set', 'retrySchedule', '');
+    await addSubscription('siem', receiver.url, ['attacker.>', 'canary.>']);
+    receiver.setBehavior(status(500));
+    const run = await startRun();
+    for (const id of ids) {
+      await publish('attacker.observed', envelope('x', {}, id));
+      await run.waitForRecord({ kind: 'delivery', eventId: id, outcome: 'dead' });
+    }
+    receiver.setBehavior(status(200));
+    return run;
+  }
+
+  it('replays dead letters (--dead, --dry-run) and one delivery (--id); a running engine sends them', async () => {
+    const run = await deadLetters(['dl-1', 'dl-2']);
+    const before = receiver.requests.length;
+
+    const dry = await cli('deliveries', 'replay', '--subscription', 'siem', '--dead', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe('would queue 2 deliveries (dry run; nothing was queued)');
+    expect(await cliJson('deliveries', 'replay', '--subscription', 'siem', '--dead', '--dry-run')).toEqual({ count: 2, queued: false });
+    expect((await cliJson<SubscriptionView[]>('subs', 'list'))[0]).toMatchObject({ deadCount: 2 });
+
+    const queued = await cli('deliveries', 'replay', '--subscription', 'siem', '--dead', '--nats', nats.wsUrl);
+    expect(queued.code).toBe(0);
+    expect(queued.stdout).toBe('queued 2 deliveries');
+    const got = await receiver.waitForRequests(before + 2, 10_000);
+    expect(got.slice(before).map((r) => r.headers['x-decnet-event-id']).sort()).toEqual(['dl-1', 'dl-2']);
+    for (const r of got.slice(before)) expect(r.headers['x-decnet-signature']).toBe(sign(SECRET, r.body));
+    await run.waitForRecord({ kind: 'delivery', eventId: 'dl-2', outcome: 'delivered', replay: true });
+
+    // Nothing left: the originals are marked replayed, so a second run sends nothing twice.
+    expect(await cliJson('deliveries', 'replay', '--subscription', 'siem', '--dead')).toEqual({ count: 0, queued: true });
+    const rows = await cliJson<DeliveryView[]>('deliveries');
+    expect(rows.map((d) => [d.eventId, d.outcome, d.replay]).sort()).toEqual([
+      ['dl-1', 'delivered', true],
+      ['dl-1', 'replayed', false],
+      ['dl-2', 'delivered', true],
+      ['dl-2', 'replayed', false],
+    ]);
+    const replayOfDl1 = rows.find((d) => d.eventId === 'dl-1' && d.replay) as DeliveryView;
+    expect(replayOfDl1.replayOf).toBe(rows.find((d) => d.eventId === 'dl-1' && !d.replay)?.id);
+    expect((await cli('deliveries', '--limit', '1')).stdout).toContain('(replay)');
+
+    // One delivery, even a delivered one: sent again with the same event id.
+    expect(await cliJson('deliveries', 'replay', '--id', String(replayOfDl1.id), '--dry-run')).toEqual({ count: 1, queued: false });
+    expect(await cliJson('deliveries', 'replay', '--id', String(replayOfDl1.id), '--nats', nats.wsUrl)).toEqual({ count: 1, queued: true });
+    const [, , , , again] = await receiver.waitForRequests(before + 3, 10_000);
+    expect(again?.headers['x-decnet-event-id']).toBe('dl-1');
+
+    const missing = await cli('deliveries', 'replay', '--id', '99999');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('99999');
+    expect(await run.stop('SIGTERM')).toBe(0);
+  });
+
+  it('replays stored events by pattern and window to another subscription (--pattern --from --to)', async () => {
+    const run = await deadLetters(['before']);
+    const archive = await startReceiver();
+    try {
+      await addSubscription('archive', archive.url, ['decky.*.state']);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const from = new Date().toISOString();
+      for (const [subject, id] of [['attacker.observed', 'in-1'], ['attacker.scored', 'in-2'], ['canary.t.triggered', 'other']] as const) {
+        await publish(subject, envelope('x', {}, id));
+        await run.waitForRecord({ kind: 'delivery', eventId: id, final: true });
+      }
+      const to = new Date(Date.now() + 1_000).toISOString();
+      const args = ['deliveries', 'replay', '--subscription', 'archive', '--pattern', 'attacker.>', '--from', from, '--to', to];
+
+      expect(await cliJson(...args, '--dry-run')).toEqual({ count: 2, queued: false });
+      // A window from an hour before also takes the earlier event.
+      const wider = ['--from', new Date(Date.now() - 3_600_000).toISOString()];
+      expect(await cliJson(...args.slice(0, -4), ...wider, '--to', to, '--dry-run')).toEqual({ count: 3, queued: false });
+      const queued = await cli(...args, '--nats', nats.wsUrl);
+      expect(queued.code).toBe(0);
+      expect(queued.stdout).toBe('queued 2 deliveries');
+      const got = await archive.waitForRequests(2, 10_000);
+      expect(got.map((r) => r.headers['x-decnet-event-id']).sort()).toEqual(['in-1', 'in-2']);
+      for (const r of got) expect(r.headers['x-decnet-signature']).toBe(sign(SECRET, r.body));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(archive.requests).toHaveLength(2);
+      const bySub = await cliJson<DeliveryView[]>('deliveries', '--subscription', 'archive');
+      expect(bySub.every((d) => d.replay && d.replayOf === null)).toBe(true);
+    } finally {
+      await archive.close();
+      await run.stop('SIGTERM');
+    }
+  });
+
+  it('refuses a bad TIME and anything but exactly one selection form, with exit 2', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await addSubscription('siem', receiver.url, ['attacker.>']);
+    const replay = (...args: string[]) => cli('deliveries', 'replay', ...args);
+
+    for (const time of ['yesterday', '2026-11-28 10h', '2026-02-30T10:00:00Z', '2026-11-28T25:00:00Z']) {
+      const bad = await replay('--subscription', 'siem', '--dead', '--since', time);
+      expect(bad.code, time).toBe(2);
+      expect(bad.stderr).toContain(`--since: "${time}" is not an ISO-8601 time`);
+    }
+    const badTo = await replay('--subscription', 'siem', '--pattern', 'attacker.>', '--from', '2026-11-28T10:00:00Z', '--to', 'now');
+    expect(badTo.code).toBe(2);
+    expect(badTo.stderr).toContain('--to: "now" is not an ISO-8601 time');
+    const backwards = await replay('--subscription', 'siem', '--pattern', 'attacker.>', '--from', '2026-11-28T10:00:00Z', '--to', '2026-11-28T09:00:00Z');
+    expect(backwards.code).toBe(2);
+    expect(backwards.stderr).toContain('is after --to');
+
+    const forms = '--id DELIVERY_ID | --subscription ID|NAME --dead [--since TIME] | --subscription ID|NAME --pattern P --from TIME --to TIME';
+    for (const args of [
+      [],
+      ['--subscription', 'siem'],
+      ['--id', '1', '--dead'],
+      ['--id', '1', '--subscription', 'siem'],
+      ['--subscription', 'siem', '--dead', '--pattern', 'attacker.>'],
+      ['--subscription', 'siem', '--pattern', 'attacker.>', '--from', '2026-11-28T10:00:00Z'],
+      ['--subscription', 'siem', '--pattern', 'attacker.>', '--since', '2026-11-28T10:00:00Z', '--from', '2026-11-28T10:00:00Z', '--to', '2026-11-28T11:00:00Z'],
+    ]) {
+      const wrong = await replay(...args);
+      expect(wrong.code, args.join(' ')).toBe(2);
+      expect(wrong.stderr, args.join(' ')).toContain(forms);
+    }
+    const badPattern = await replay('--subscription', 'siem', '--pattern', 'a.>.b', '--from', '2026-11-28T10:00:00Z', '--to', '2026-11-28T11:00:00Z');
+    expect(badPattern.code).toBe(2);
+    expect(badPattern.stderr).toContain('a.>.b');
+    const unknown = await replay('--subscription', 'nobody', '--dead');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('"nobody"');
+    const badId = await replay('--id', 'seven');
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain('--id');
+    // Offsets and local times are accepted.
+    expect(await cliJson('deliveries', 'replay', '--subscription', 'siem', '--dead', '--since', '2026-11-28T11:00:00+01:00', '--dry-run')).toEqual({
+      count: 0,
+      queued: false,
+    });
+    expect((await replay('--subscription', 'siem', '--dead', '--since', '2026-11-28T10:00', '--dry-run')).code).toBe(0);
+    expect((await cli('--help')).stdout).toContain('deliveries replay --subscription ID|NAME --pattern P --from TIME --to TIME');
+  });
+});
+
+describe('sluice subs: held events and retry schedules', () => {
+  it('subs enable --held discard lets the held events go; nothing is sent for them', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await cli('settings', 'set', 'circuitThreshold', '1');
+    await cli('settings', 'set', 'retrySchedule', '');
+    await addSubscription('siem', receiver.url, ['attacker.>']);
+    receiver.setBehavior(status(500));
+    const run = await startRun();
+    await publish('attacker.observed', envelope('x', {}, 'trips'));
+    await run.waitForRecord({ kind: 'breaker', event: 'tripped' });
+    for (const id of ['held-1', 'held-2']) {
+      await publish('attacker.observed', envelope('x', {}, id));
+      await run.waitForRecord({ kind: 'delivery', eventId: id, outcome: 'held' });
+    }
+    expect((await cliJson<SubscriptionView[]>('subs', 'list'))[0]).toMatchObject({ state: 'tripped', heldCount: 2, deadCount: 1 });
+    expect((await cli('subs', 'list')).stdout).toMatch(/^NAME\s+STATE\s+FAILS\s+DEAD\s+HELD/);
+
+    const badHeld = await cli('subs', 'enable', 'siem', '--held', 'keep');
+    expect(badHeld.code).toBe(2);
+    expect(badHeld.stderr).toContain('--held: "keep" is not one of: deliver, discard');
+    const disableHeld = await cli('subs', 'disable', 'siem', '--held', 'discard');
+    expect(disableHeld.code).toBe(2);
+
+    receiver.setBehavior(status(200));
+    const mark = run.lines.length;
+    const enabled = await cli('subs', 'enable', 'siem', '--held', 'discard', '--nats', nats.wsUrl);
+    expect(enabled.code).toBe(0);
+    expect(enabled.stdout).toContain('siem: active');
+    expect(enabled.stdout).toContain('held events: discarded (2 were held)');
+    await run.waitForRecord({ kind: 'reload' }, mark, (r) => (r['patterns'] as number) >= 1);
+    expect((await cliJson<SubscriptionView[]>('subs', 'list'))[0]).toMatchObject({ state: 'active', heldCount: 0, deadCount: 1 });
+    const discarded = await cliJson<DeliveryView[]>('deliveries', '--outcome', 'discarded');
+    expect(discarded.map((d) => d.eventId).sort()).toEqual(['held-1', 'held-2']);
+
+    await publish('attacker.observed', envelope('x', {}, 'after'));
+    await run.waitForRecord({ kind: 'delivery', eventId: 'after', outcome: 'delivered' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.requests.map((r) => r.headers['x-decnet-event-id'])).toEqual(['trips', 'after']);
+    // Nothing was held this time: no line about it.
+    expect((await cli('subs', 'disable', 'siem')).code).toBe(0);
+    expect((await cli('subs', 'enable', 'siem')).stdout).not.toContain('held events');
+    expect(await run.stop('SIGTERM')).toBe(0);
+  });
+
+  it('subs add/update --retry-schedule default|extended|seconds', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    const args = ['subs', 'add', '--name', 'siem', '--url', receiver.url, '--pattern', 'attacker.>', '--retry-schedule', 'extended'];
+    const added = await cli(...args);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain('retries: 5,300,1800,7200,18000,36000,36000 s');
+    const sub = async () => (await cliJson<SubscriptionView[]>('subs', 'list'))[0];
+    expect((await sub())?.retrySchedule).toEqual([5, 300, 1800, 7200, 18000, 36000, 36000]);
+    expect((await cliJson<SubscriptionView>('subs', 'update', 'siem', '--retry-schedule', '1, 2.5')).retrySchedule).toEqual([1, 2.5]);
+    expect((await cliJson<SubscriptionView>('subs', 'update', 'siem', '--retry-schedule', '')).retrySchedule).toEqual([]);
+    expect((await cliJson<SubscriptionView>('subs', 'update', 'siem', '--retry-schedule', 'default')).retrySchedule).toBeNull();
+    const bad = await cli('subs', 'update', 'siem', '--retry-schedule', 'soon');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--retry-schedule');
+    const tooLong = await cli('subs', 'update', 'siem', '--retry-schedule', '90000');
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain('retrySchedule');
+    expect((await sub())?.retrySchedule).toBeNull();
+  });
+});
+
 describe('sluice deliveries --follow', () => {
   it('streams each delivery when it appears and when its outcome changes', async () => {
     await cli('settings', 'set', 'allowPrivate', 'true');

@@ -33,7 +33,25 @@ export const CHANGE_OPTIONS = { ...GLOBAL_OPTIONS, nats: { type: 'string' } } as
  * Every option that takes a value, in any command: the command words are found before
  * the command's own strict parse, so `--db FILE subs list` is not read as command `FILE`.
  */
-const VALUE_OPTIONS = ['db', 'nats', 'name', 'url', 'pattern', 'preset', 'secret', 'limit', 'subscription', 'outcome', 'topic'];
+const VALUE_OPTIONS = [
+  'db',
+  'nats',
+  'name',
+  'url',
+  'pattern',
+  'preset',
+  'secret',
+  'limit',
+  'subscription',
+  'outcome',
+  'topic',
+  'retry-schedule',
+  'held',
+  'id',
+  'since',
+  'from',
+  'to',
+];
 
 export interface CommandLine {
   /** The leading positional words (`subs`, `add`, an id…), in order, with their argv index. */

@@ -4,10 +4,12 @@
  * commands open the engine offline and call the contract in-process, so every rule and
  * message is the console's.
  */
+import { OUTCOMES } from '../contract/views';
 import { CliError, EXIT_FAILURE, EXIT_OK, scanCommandLine, withoutWords } from './args';
 import { deliveriesCommand } from './deliveries';
 import { err } from './output';
 import { publishCommand } from './publish';
+import { replayCommand } from './replay';
 import { runCommand } from './run';
 import { settingsCommand } from './settings';
 import { subsCommand } from './subs';
@@ -20,24 +22,36 @@ Commands:
                                            override the stored settings for this run only
   subs list                                list subscriptions
   subs add --name N --url U [--pattern P]... [--preset NAME]... [--secret S] [--disabled]
+           [--retry-schedule SCHEDULE]
                                            create; prints the secret once (generated when
                                            --secret is not given)
   subs update ID|NAME [--name N] [--url U] [--pattern P]... [--preset NAME]...
-                      [--secret S] [--enabled | --disabled]
+                      [--secret S] [--enabled | --disabled] [--retry-schedule SCHEDULE]
                                            change; --pattern/--preset replace all patterns
-  subs enable ID|NAME                      re-enable (clears a trip)
+  subs enable ID|NAME [--held deliver|discard]
+                                           re-enable (clears a trip); events held while it
+                                           was tripped are delivered (default) or discarded
   subs disable ID|NAME                     pause
   subs rm ID|NAME                          delete
   subs test ID|NAME                        test fire: one attempt (exit 1 when not delivered)
   deliveries [--follow] [--limit N] [--subscription ID|NAME] [--outcome O] [--topic T]
                                            the delivery log, newest first; --follow streams
                                            new deliveries and outcome changes until SIGINT
+  deliveries replay --id DELIVERY_ID [--dry-run]
+  deliveries replay --subscription ID|NAME --dead [--since TIME] [--dry-run]
+  deliveries replay --subscription ID|NAME --pattern P --from TIME --to TIME [--dry-run]
+                                           send again, keeping event ids: one delivery; a
+                                           subscription's dead letters; or stored events
+                                           whose topic matches P, received in the window,
+                                           to that subscription. --dry-run only counts.
+                                           TIME: ISO-8601, e.g. 2026-11-28T10:00:00Z
   publish SUBJECT BODY                     publish one message on the bus (BODY as given;
                                            "-" reads stdin), e.g. a DECNET envelope
   settings get                             show the settings (secrets only as set/not set)
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
       keys: natsUrl natsUser natsPassword natsToken natsCredsFile allowPrivate
             circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
+            heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows jetstreamStream
 
 Options (every command):
   --db FILE      the database (default: $SLUICE_DB, else ./sluice.db)
@@ -46,7 +60,9 @@ Options (every command):
   -h, --help     this help
 
 Presets: AttackerDetail, DeckyStatus, SystemStatus.
-Outcomes: pending retrying delivered failed dead blocked rejected test.
+Outcomes: ${OUTCOMES.join(' ')}.
+Retry schedules (SCHEDULE): default (the global retrySchedule setting); extended
+  (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); or seconds, e.g. 1,2,4 ('' = one attempt).
 Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input.
 `;
 
@@ -67,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'subs':
       return subsCommand(sub?.value, rest);
     case 'deliveries':
+      if (words[1]?.value === 'replay') return replayCommand(withoutWords(argv, [group.index, words[1].index]));
       return deliveriesCommand(rest);
     case 'settings':
       return settingsCommand(sub?.value, rest);

@@ -71,10 +71,19 @@ export function stateLabel(sub: SubscriptionView): string {
   return sub.state;
 }
 
+/** `default`, or the subscription's own schedule: `5,300,1800 s`; `none` for one attempt. */
+export function retriesLabel(sub: Pick<SubscriptionView, 'retrySchedule'>): string {
+  if (sub.retrySchedule === null) return 'default';
+  return sub.retrySchedule.length === 0 ? 'none' : `${sub.retrySchedule.join(',')} s`;
+}
+
 export const SUBSCRIPTION_COLUMNS: Column<SubscriptionView>[] = [
   { header: 'NAME', value: (s) => s.name, max: 32 },
   { header: 'STATE', value: stateLabel },
   { header: 'FAILS', value: (s) => String(s.consecutiveFailures), align: 'right' },
+  { header: 'DEAD', value: (s) => String(s.deadCount), align: 'right' },
+  { header: 'HELD', value: (s) => String(s.heldCount), align: 'right' },
+  { header: 'RETRIES', value: retriesLabel, max: 24 },
   { header: 'URL', value: (s) => s.url, max: 48 },
   { header: 'PATTERNS', value: (s) => s.patterns.join(' '), max: 40 },
   { header: 'LAST SUCCESS', value: (s) => shortTime(s.lastSuccessAt) },
@@ -85,7 +94,7 @@ export const SUBSCRIPTION_COLUMNS: Column<SubscriptionView>[] = [
 export const DELIVERY_COLUMNS: Column<DeliveryView>[] = [
   { header: 'TIME', value: (d) => shortTime(d.updatedAt) },
   { header: 'ID', value: (d) => String(d.id), align: 'right' },
-  { header: 'OUTCOME', value: (d) => d.outcome },
+  { header: 'OUTCOME', value: (d) => (d.replay ? `${d.outcome} (replay)` : d.outcome) },
   { header: 'HTTP', value: (d) => (d.statusCode === null ? '-' : String(d.statusCode)), align: 'right' },
   { header: 'TRIES', value: (d) => String(d.attempts), align: 'right' },
   { header: 'LATENCY', value: (d) => (d.latencyMs === null ? '-' : `${d.latencyMs} ms`), align: 'right' },
@@ -101,6 +110,7 @@ export function deliveryLine(d: DeliveryView): string {
     shortTime(d.updatedAt),
     `#${d.id}`.padStart(7),
     d.outcome.padEnd(9),
+    d.replay ? 'REPLAY' : '      ',
     (d.statusCode === null ? '-' : String(d.statusCode)).padStart(3),
     `${d.attempts}x`.padStart(3),
     (d.latencyMs === null ? '-' : `${d.latencyMs}ms`).padStart(7),

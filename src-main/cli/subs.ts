@@ -2,9 +2,19 @@
  * `sluice subs …`: list, add, update, enable, disable, rm, test. Every rule and message
  * comes from the bridge contract, exactly as the console gets them.
  */
-import type { PresetName, SubscriptionPatch, SubscriptionView } from '../contract/views';
-import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
-import { err, out, printJson, printTable, SUBSCRIPTION_COLUMNS, stateLabel, unwrap } from './output';
+import { EXTENDED_RETRY_SCHEDULE_S, type HeldAction, type PresetName, type SubscriptionPatch, type SubscriptionView } from '../contract/views';
+import {
+  CHANGE_OPTIONS,
+  CliError,
+  EXIT_FAILURE,
+  EXIT_OK,
+  GLOBAL_OPTIONS,
+  dbPath,
+  expectOperands,
+  parseSchedule,
+  parseStrict,
+} from './args';
+import { err, out, printJson, printTable, retriesLabel, SUBSCRIPTION_COLUMNS, stateLabel, unwrap } from './output';
 import { resolveSubscription, withApi } from './session';
 import { INSECURE_URL_MESSAGE } from '../engine/subscription-service';
 
@@ -16,7 +26,21 @@ const FORM_OPTIONS = {
   preset: { type: 'string', multiple: true },
   secret: { type: 'string' },
   disabled: { type: 'boolean' },
+  'retry-schedule': { type: 'string' },
 } as const;
+
+/** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: for receivers with long maintenance windows. */
+export const EXTENDED_RETRY_SCHEDULE = EXTENDED_RETRY_SCHEDULE_S;
+
+/** `default` → null (the global setting), `extended`, or seconds (`1,2,4`, `[1,2,4]`, '' for none). */
+export function parseRetrySchedule(raw: string): number[] | null {
+  const word = raw.trim().toLowerCase();
+  if (word === 'default') return null;
+  if (word === 'extended') return [...EXTENDED_RETRY_SCHEDULE];
+  return parseSchedule('--retry-schedule', raw);
+}
+
+const HELD_ACTIONS: readonly HeldAction[] = ['deliver', 'discard'];
 
 export const SUBS_COMMANDS = ['list', 'add', 'update', 'enable', 'disable', 'rm', 'test'] as const;
 
@@ -59,6 +83,7 @@ async function add(argv: string[]): Promise<number> {
   if (values.name === undefined) throw new CliError('subs add: --name is required');
   if (values.url === undefined) throw new CliError('subs add: --url is required');
   const { name, url } = values;
+  const retrySchedule = values['retry-schedule'] === undefined ? undefined : parseRetrySchedule(values['retry-schedule']);
   const created = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) =>
     unwrap(
       await api['subscriptions.create']({
@@ -69,6 +94,7 @@ async function add(argv: string[]): Promise<number> {
         presets: (values.preset ?? []) as PresetName[],
         patterns: values.pattern ?? [],
         enabled: values.disabled !== true,
+        ...(retrySchedule !== undefined ? { retrySchedule } : {}),
       }),
     ),
   );
@@ -79,6 +105,7 @@ async function add(argv: string[]): Promise<number> {
     const s = created.subscription;
     out(`created ${s.name} (${stateLabel(s)}) ${s.id}`);
     out(`patterns: ${s.patterns.join(' ')}`);
+    if (s.retrySchedule) out(`retries: ${retriesLabel(s)}`);
     out(`secret: ${created.secret}`);
     err('note: the secret is shown only this once; store it with the receiver now');
   }
@@ -100,8 +127,11 @@ async function update(argv: string[]): Promise<number> {
   }
   if (values.enabled) patch.enabled = true;
   if (values.disabled) patch.enabled = false;
+  if (values['retry-schedule'] !== undefined) patch.retrySchedule = parseRetrySchedule(values['retry-schedule']);
   if (Object.keys(patch).length === 0)
-    throw new CliError('subs update: nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled or --disabled)');
+    throw new CliError(
+      'subs update: nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled, --disabled or --retry-schedule)',
+    );
   const updated = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     return unwrap(await api['subscriptions.update'](sub.id, patch));
@@ -115,15 +145,29 @@ async function update(argv: string[]): Promise<number> {
 
 async function setEnabled(argv: string[], enabled: boolean): Promise<number> {
   const command = enabled ? 'subs enable' : 'subs disable';
-  const { values, positionals } = parseStrict(command, argv, CHANGE_OPTIONS);
+  const { values, positionals } = parseStrict(command, argv, { ...CHANGE_OPTIONS, held: { type: 'string' } });
   const [ref] = expectOperands(command, positionals, ['ID|NAME']) as [string];
-  const updated = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
+  if (!enabled && values.held !== undefined) throw new CliError('subs disable: --held goes with subs enable');
+  const held = values.held !== undefined ? heldAction(values.held) : 'deliver';
+  const { before, updated } = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
-    return unwrap(await api['subscriptions.setEnabled'](sub.id, enabled));
+    const view = unwrap(enabled ? await api['subscriptions.setEnabled'](sub.id, true, held) : await api['subscriptions.setEnabled'](sub.id, false));
+    return { before: sub, updated: view };
   });
   if (values.json) printJson(updated);
-  else out(describe(updated));
+  else {
+    out(describe(updated));
+    // The contract does not say how many were released; what was held before is what there was.
+    if (enabled && !before.enabled && before.heldCount > 0)
+      out(`held events: ${held === 'deliver' ? 'delivered' : 'discarded'} (${before.heldCount} were held)`);
+  }
   return EXIT_OK;
+}
+
+function heldAction(raw: string): HeldAction {
+  const value = raw.trim().toLowerCase();
+  if ((HELD_ACTIONS as readonly string[]).includes(value)) return value as HeldAction;
+  throw new CliError(`--held: "${raw}" is not one of: ${HELD_ACTIONS.join(', ')}`);
 }
 
 async function remove(argv: string[]): Promise<number> {

@@ -12,6 +12,9 @@ export const PRESETS = {
 } as const satisfies Record<string, readonly string[]>;
 
 export type PresetName = keyof typeof PRESETS;
+
+/** For receivers that can be down for hours: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h in all). */
+export const EXTENDED_RETRY_SCHEDULE_S: readonly number[] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /**

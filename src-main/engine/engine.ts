@@ -464,8 +464,9 @@ export class Engine {
       const now = this.subscriptions.get(id);
       if (!now) this.stopSubscription(id, DELETED);
       else if (before.enabled && !now.enabled) this.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
-      else if (!before.enabled && now.enabled) this.scheduler.notify();
     }
+    // Another process (the CLI) may have queued work: replays, released held events.
+    this.scheduler.notify();
     this.hub.subscriptionsChanged();
     if (reason !== 'fallback timer' || added.length > 0 || removed.length > 0)
       this.emitRecord({ kind: 'reload', reason, patterns: this.router.patterns.length, subscriptions: all.length });
@@ -575,6 +576,7 @@ export class Engine {
     const dryRun = request.dryRun === true;
     const now = Date.now();
     let count: number;
+    let changed: number[] = [];
     if (request.id !== undefined) {
       if (request.dead || request.pattern !== undefined)
         throw new BridgeFailure('invalid_argument', 'replay either one delivery (id) or a selection, not both');
@@ -583,11 +585,12 @@ export class Engine {
       if (!original.subscriptionId || !original.eventId)
         throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
       const target = this.replayTarget(original.subscriptionId);
-      count = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun);
+      ({ count, changed } = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun));
     } else if (request.dead) {
       const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
       const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
-      count = replayDeliveries(this.store, { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) }, target, now, dryRun);
+      const selection = { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) };
+      ({ count, changed } = replayDeliveries(this.store, selection, target, now, dryRun));
     } else if (request.pattern !== undefined) {
       const problem = patternError(request.pattern);
       if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
@@ -603,6 +606,7 @@ export class Engine {
       );
     }
     if (!dryRun && count > 0) {
+      for (const id of changed) this.publishDelivery(id, false);
       this.scheduler.notify();
       this.hub.subscriptionsChanged();
     }

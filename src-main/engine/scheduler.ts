@@ -28,6 +28,7 @@ export class OutboxScheduler {
   /** Due work may be waiting in the store beyond what memory holds. */
   private backlog = true;
   private pumpQueued = false;
+  private started = false;
   private stopped = false;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -37,6 +38,7 @@ export class OutboxScheduler {
 
   /** Make what a crash interrupted due again, then start taking work. */
   start(): number {
+    this.started = true;
     const recovered = recoverInterrupted(this.deps.store, this.now());
     this.pump();
     return recovered;
@@ -74,7 +76,8 @@ export class OutboxScheduler {
   }
 
   private schedulePump(): void {
-    if (this.pumpQueued || this.stopped) return;
+    // An engine that never started (the CLI's offline one) takes no work.
+    if (this.pumpQueued || this.stopped || !this.started) return;
     this.pumpQueued = true;
     setImmediate(() => {
       this.pumpQueued = false;
@@ -83,7 +86,7 @@ export class OutboxScheduler {
   }
 
   pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     const room = this.capacity - this.deps.inMemory();
     if (room <= 0) return;
     const claimed = claimDue(this.deps.store, this.now(), room);

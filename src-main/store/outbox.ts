@@ -232,7 +232,7 @@ export interface ReplayTarget {
 /**
  * Replay dead letters (or one delivery): each gets a new pending delivery carrying the
  * same event, and the original is marked replayed so it is not sent twice by a second
- * "replay all". With `dryRun`, only counts.
+ * "replay all". With `dryRun`, only counts. Returns the count and every row it changed.
  */
 export function replayDeliveries(
   store: Store,
@@ -240,18 +240,19 @@ export function replayDeliveries(
   target: ReplayTarget,
   nowMs: number,
   dryRun: boolean,
-): number {
+): { count: number; changed: number[] } {
   const at = new Date(nowMs).toISOString();
   let q = store.kysely.selectFrom('deliveries').where('event_seq', 'is not', null);
   if (selection.ids) q = q.where('id', 'in', selection.ids.length > 0 ? selection.ids : [-1]);
   if (selection.subscriptionId) q = q.where('subscription_id', '=', selection.subscriptionId);
   if (selection.deadOnly) q = q.where('outcome', 'in', DEAD_LETTERS);
   if (selection.since) q = q.where('created_at', '>=', selection.since);
-  if (dryRun) return store.first(q.select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0;
+  if (dryRun) return { count: store.first(q.select((eb) => eb.fn.countAll<number>().as('n')))?.n ?? 0, changed: [] };
   return store.transaction(() => {
     const originals = store.all(q.select(['id', 'event_seq', 'event_id', 'topic', 'outcome']).orderBy('id'));
+    const changed: number[] = [];
     for (const o of originals) {
-      store.run(
+      const created = store.run(
         store.kysely.insertInto('deliveries').values({
           event_seq: o.event_seq,
           event_id: o.event_id,
@@ -268,10 +269,13 @@ export function replayDeliveries(
           is_replay: 1,
         }),
       );
-      if ((DEAD_LETTERS as string[]).includes(o.outcome))
+      changed.push(Number(created.lastInsertRowid));
+      if ((DEAD_LETTERS as string[]).includes(o.outcome)) {
         store.run(store.kysely.updateTable('deliveries').set({ outcome: 'replayed', updated_at: at }).where('id', '=', o.id));
+        changed.push(o.id);
+      }
     }
-    return originals.length;
+    return { count: originals.length, changed };
   });
 }
 

@@ -7,7 +7,11 @@ import type {
   DeliveryQuery,
   DeliveryView,
   EngineStatus,
+  HeldAction,
   Outcome,
+  ReplayRequest,
+  ReplayResult,
+  SettingsView,
   SubscriptionInput,
   SubscriptionPatch,
   SubscriptionView,
@@ -155,8 +159,23 @@ export class ConsoleState {
     return null;
   }
 
-  async setEnabled(id: string, enabled: boolean): Promise<BridgeError | null> {
-    return this.applyView(await this.api['subscriptions.setEnabled'](id, enabled));
+  /** Re-enabling with held events needs the analyst's choice: deliver them or let them go. */
+  async setEnabled(id: string, enabled: boolean, held?: HeldAction): Promise<BridgeError | null> {
+    const r = held ? await this.api['subscriptions.setEnabled'](id, enabled, held) : await this.api['subscriptions.setEnabled'](id, enabled);
+    return this.applyView(r);
+  }
+
+  /** Queue deliveries again, or with `dryRun` only count what would be queued. */
+  async replay(request: ReplayRequest): Promise<Result<ReplayResult>> {
+    const r = await this.api['deliveries.replay']($state.snapshot(request) as ReplayRequest);
+    // The originals are now `replayed`: show that at once (a paused log stays as it is).
+    if (r.ok && r.value.queued && r.value.count > 0 && !this.paused) void this.reloadLog();
+    return r;
+  }
+
+  /** The global settings (the default retry schedule the form names). */
+  async settings(): Promise<Result<SettingsView>> {
+    return this.api['settings.get']();
   }
 
   async remove(id: string): Promise<BridgeError | null> {

@@ -30,8 +30,9 @@ export function latency(ms: number | null): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+/** `1 event`, `3 events`; `pluralWord` for the irregular ones (`delivery` → `deliveries`). */
+export function plural(n: number, word: string, pluralWord = `${word}s`): string {
+  return `${n} ${n === 1 ? word : pluralWord}`;
 }
 
 /** Pretty-print JSON text when it parses; otherwise return it as is. */
@@ -42,4 +43,18 @@ export function prettyJson(text: string | null): string {
   } catch {
     return text;
   }
+}
+
+/** A `datetime-local` value (the analyst's local time) as ISO-8601 UTC; null when empty or invalid. */
+export function localInputToIso(value: string): string | null {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(value)) return null;
+  // Without an offset, a date-time string is read as local time.
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/** A time as a `datetime-local` value in local time, to the second. */
+export function isoToLocalInput(time: Date): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${time.getFullYear()}-${pad(time.getMonth() + 1)}-${pad(time.getDate())}T${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())}`;
 }
