@@ -84,6 +84,13 @@ export function parseSetting(key: string, raw: string): SettingsPatch {
     case 'retrySchedule':
       patch[key] = parseSchedule(key, raw);
       break;
+    case 'allowedCidrs':
+      // `10.0.0.0/8,192.168.10.0/24`, or '' for none.
+      patch[key] = raw
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean);
+      break;
     default:
       patch[key] = raw;
   }

@@ -75,6 +75,7 @@ export const settingsPatch = s.object({
   natsToken: s.optional(s.string({ max: 4096 })),
   natsCredsFile: s.optional(s.string({ max: 4096 })),
   allowPrivate: s.optional(s.boolean),
+  allowedCidrs: s.optional(s.array(s.string({ min: 1, max: 64 }), { max: 256 })),
   circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),
   concurrency: s.optional(s.number({ min: 1, max: 256, integer: true })),
   timeoutMs: s.optional(s.number({ min: 100, max: 120_000, integer: true })),

@@ -207,6 +207,11 @@ export interface Settings {
   natsCredsFile: string;
   /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
   allowPrivate: boolean;
+  /**
+   * CIDRs of internal receivers (SIEMs on the LAN) allowed while `allowPrivate` is off.
+   * Loopback, unspecified (0.0.0.0) and cloud metadata addresses stay refused under it.
+   */
+  allowedCidrs: string[];
   /** Consecutive failed deliveries that trip a subscription. */
   circuitThreshold: number;
   /** Global bound on simultaneous outbound requests. */

@@ -12,6 +12,7 @@ export const DEFAULT_SETTINGS: Settings = {
   natsToken: '',
   natsCredsFile: '',
   allowPrivate: false,
+  allowedCidrs: [],
   circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
   concurrency: 10,
   timeoutMs: 10_000,
