@@ -58,6 +58,8 @@ async function createViaForm(name: string, url: string, patterns: string): Promi
   await form.locator('input[name="url"]').fill(url);
   await form.getByTestId('preset-AttackerDetail').uncheck();
   await form.locator('textarea[name="patterns"]').fill(patterns);
+  // The test engine stores secrets unprotected: the form asks first.
+  await form.getByTestId('confirm-unprotected').check();
   await form.getByTestId('save').click();
   const secret = page.getByTestId('secret-dialog');
   await secret.getByTestId('secret-done').click();
@@ -275,6 +277,7 @@ describe('console: held events and replay', () => {
     await form.getByTestId('retry-schedule').selectOption('extended');
     expect(await form.getByTestId('retry-summary').textContent()).toContain('5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h');
     await shot('form-retry', form);
+    await form.getByTestId('confirm-unprotected').check();
     await form.getByTestId('save').click();
     await page.getByTestId('secret-dialog').getByTestId('secret-done').click();
     await expect.poll(() => row('splunk').getByTestId('retry-hint').textContent()).toBe('extended retries');

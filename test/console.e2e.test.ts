@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { envelope, startTestEngine, unwrap, type TestEngine } from './harness/engine';
 import { launchChromium, openConsole, type ConsolePage } from './harness/browser';
 import { startReceiver, status, type Receiver } from './harness/receiver';
+import { sign } from '../src-main/delivery/wire';
 
 let browser: Browser;
 let t: TestEngine;
@@ -47,6 +48,8 @@ async function createViaForm(name: string, url: string, advanced = '', presets: 
   for (const preset of presets) await form.getByTestId(`preset-${preset}`).check();
   if (!presets.includes('AttackerDetail')) await form.getByTestId('preset-AttackerDetail').uncheck();
   await form.locator('textarea[name="patterns"]').fill(advanced);
+  // The test engine stores secrets unprotected: the form asks first.
+  await form.getByTestId('confirm-unprotected').check();
   await form.getByTestId('save').click();
   const dialog = page.getByTestId('secret-dialog');
   await dialog.waitFor();
@@ -188,6 +191,7 @@ describe('console', () => {
     await page.getByTestId('new-subscription').click();
     const form = page.getByTestId('subscription-form');
     await form.locator('input[name="name"]').fill('metadata');
+    await form.getByTestId('confirm-unprotected').check();
     await form.locator('input[name="url"]').fill('http://169.254.169.254/latest/meta-data/');
     await form.getByTestId('save').click();
     await expect.poll(() => form.getByTestId('error-url').textContent()).toContain('169.254.169.254');
@@ -196,6 +200,50 @@ describe('console', () => {
     await form.getByTestId('save').click();
     await expect.poll(() => form.getByTestId('error-patterns').textContent()).toContain('attacker.>.bad');
     expect(unwrap(await t.api['subscriptions.list']())).toHaveLength(0);
+  });
+
+  it('warns that secrets are unprotected, asks before storing one, and rotates with an overlap', async () => {
+    const banner = page.getByTestId('plaintext-secrets-banner');
+    expect(await banner.textContent()).toContain('Subscription secrets are stored unprotected on this machine');
+    expect(await banner.textContent()).toContain('--secret-key-file');
+
+    await page.getByTestId('new-subscription').click();
+    const form = page.getByTestId('subscription-form');
+    await form.locator('input[name="name"]').fill('rotating');
+    await form.locator('input[name="url"]').fill(receiver.url);
+    await form.getByTestId('save').click();
+    await expect.poll(() => form.getByTestId('error-unprotected').textContent()).toContain('tick the box');
+    expect(unwrap(await t.api['subscriptions.list']())).toHaveLength(0);
+    await form.getByTestId('confirm-unprotected').check();
+    await form.getByTestId('save').click();
+    const dialog = page.getByTestId('secret-dialog');
+    await dialog.waitFor();
+    const oldSecret = (await dialog.getByTestId('secret-value').textContent()) ?? '';
+    await dialog.getByTestId('secret-done').click();
+    await row('rotating').waitFor();
+
+    // An edit that keeps the secret stores none: nothing to confirm, nothing to rotate.
+    await row('rotating').getByTestId('edit').click();
+    await form.waitFor();
+    expect(await form.getByTestId('unprotected-confirm').count()).toBe(0);
+    expect(await form.getByTestId('keep-previous-hours').count()).toBe(0);
+    const newSecret = 'rotated-secret-0123456789';
+    await form.locator('input[name="secret"]').fill(newSecret);
+    // Confirmed once in this console session: still shown, already ticked.
+    expect(await form.getByTestId('confirm-unprotected').isChecked()).toBe(true);
+    await form.getByTestId('keep-previous-hours').fill('24');
+    await form.getByTestId('save').click();
+    await form.waitFor({ state: 'detached' });
+    await expect.poll(() => row('rotating').getByTestId('rotation-hint').textContent()).toContain('rotating until');
+    const view = unwrap(await t.api['subscriptions.list']()).find((s) => s.name === 'rotating');
+    expect(Date.parse(view?.previousSecretUntil ?? '') - Date.now()).toBeGreaterThan(23.9 * 3_600_000);
+
+    await row('rotating').getByTestId('test-fire').click();
+    await expect.poll(() => page.getByTestId('test-result').textContent()).toContain('Test delivered');
+    const request = receiver.requests.at(-1);
+    expect(request?.headers['x-decnet-signature']).toBe(sign(newSecret, request?.body ?? Buffer.alloc(0)));
+    expect(request?.headers['x-decnet-signature-previous']).toBe(sign(oldSecret, request?.body ?? Buffer.alloc(0)));
+    expect(await page.content()).not.toContain(newSecret);
   });
 
   it('follows the bus through a nats-server restart', async () => {

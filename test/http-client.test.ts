@@ -297,6 +297,33 @@ describe('EgressClient.send: destination guard', () => {
     expect(calls).toEqual(['sluice-receiver.test']);
   });
 
+  it('never reuses a kept-alive socket judged under a policy since changed', async () => {
+    const target = await receiver();
+    // 1: pre-flight and 2: connect answer loopback (allowed then); 3: after the change the
+    // name points at a public address; 4: a new connect's lookup fails.
+    let calls = 0;
+    const lookup = async (): Promise<string[]> => {
+      calls += 1;
+      if (calls <= 2) return ['127.0.0.1'];
+      if (calls === 3) return ['93.184.215.14'];
+      throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+    };
+    let allowPrivate = true;
+    const resolver = createGuardedResolver({ allowPrivate: () => allowPrivate, lookup, ttlMs: 0 });
+    const egress = client({ allowPrivate: () => allowPrivate, resolver });
+    const url = `http://pooled.example.com:${target.port}/hook`;
+    expect(await egress.send(attempt(url))).toMatchObject({ kind: 'response', statusCode: 200, address: '127.0.0.1' });
+
+    // Let the socket go back to the pool (it is reused then: 'keeps connections alive between attempts').
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    allowPrivate = false;
+    // The pre-flight check passes (a public answer); the pooled loopback socket must not carry the request.
+    const result = await egress.send(attempt(url));
+    expect(result).toMatchObject({ kind: 'network_error', error: 'cannot resolve pooled.example.com: ENOTFOUND' });
+    expect(calls).toBe(4);
+    expect(target.requests).toHaveLength(1);
+  });
+
   it('keeps the Host header on the host name while connecting to its address', async () => {
     const target = await receiver();
     const { lookup } = scriptedLookup(['127.0.0.1']);

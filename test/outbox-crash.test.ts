@@ -130,7 +130,8 @@ describe('kill -9 of the headless engine', () => {
     const run = await startRun();
     const ids = await publishAll();
     await until(() => (storeCounts()['pending'] ?? 0) === EVENTS, `${EVENTS} deliveries committed`);
-    await until(() => receiver.requests.length >= 10, 'the first attempts to be on the wire');
+    // Its share of the egress slots (half the global 10) hangs; the rest wait in the store.
+    await until(() => receiver.requests.length >= 5, 'the first attempts to be on the wire');
     await kill9(run);
     expect(storeCounts()).toMatchObject({ pending: EVENTS, events: EVENTS });
 

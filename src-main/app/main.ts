@@ -4,10 +4,11 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, shell } from 'electron';
 import { Engine } from '../engine/engine';
 import { PRODUCT } from '../version';
 import { forwardEvent, registerIpc, trustedSender } from './ipc';
+import { chooseOsCipher } from './safe-storage-cipher';
 
 const RENDERER_INDEX = join(__dirname, '../renderer/index.html');
 const RENDERER_URL = pathToFileURL(RENDERER_INDEX).href;
@@ -36,6 +37,9 @@ function createWindow(): BrowserWindow {
       nodeIntegration: false,
       webSecurity: true,
       spellcheck: false,
+      // Middle-click (auxclick) on a link would ask for a new window; the open handler
+      // denies it anyway, this removes the path (Electronegativity AUXCLICK_JS_CHECK).
+      disableBlinkFeatures: 'Auxclick',
     },
   });
   win.once('ready-to-show', () => win.show());
@@ -57,7 +61,12 @@ async function start(): Promise<void> {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
   });
 
-  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db') });
+  // Secrets at rest: the OS key store, or (Linux without a key ring) plain text, said
+  // in the console's banner and confirmed by the analyst before each secret is stored.
+  const { cipher, reason } = chooseOsCipher();
+  if (reason) console.warn(`[sluice] subscription secrets are stored unprotected: ${reason}`);
+  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), cipher });
+  if (engine.secretsUpgraded > 0) console.log(`[sluice] encrypted ${engine.secretsUpgraded} plain-text secret(s) with the OS key store`);
   registerIpc(ipcMain, engine.handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
     console.error(`[sluice] ${call} failed`, err),
   );
@@ -89,5 +98,12 @@ if (!app.requestSingleInstanceLock()) {
       app.quit();
     });
   });
-  void app.whenReady().then(start);
+  void app
+    .whenReady()
+    .then(start)
+    .catch((error: unknown) => {
+      // E.g. secrets encrypted by a key store this session cannot open: say so, change nothing.
+      dialog.showErrorBox('Sluice cannot start', error instanceof Error ? error.message : String(error));
+      app.exit(1);
+    });
 }

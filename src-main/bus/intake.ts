@@ -4,16 +4,26 @@
  * the body: bad input is counted and shown, never delivered, never a crash.
  */
 import { randomUUID } from 'node:crypto';
-import { JsonDepthError, parseJson, type JsonObject, type JsonValue } from '../delivery/json';
+import { JsonDepthError, JsonNumber, parseJson, type JsonObject, type JsonValue } from '../delivery/json';
 import { canonicalTs, type WireEvent } from '../delivery/wire';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * The event id and the subject travel as header values (X-DECNET-Event-Id and -Topic):
+ * printable ASCII only, bounded. Anything else could not be sent (or would inject
+ * headers), and would fail on every attempt and trip the subscription: anyone who can
+ * publish on the bus could then disable a receiver at will.
+ */
+const HEADER_SAFE = /^[\x21-\x7e]{1,256}$/;
+const HEADER_SAFE_SUBJECT = /^[\x21-\x7e]{1,1024}$/;
 
 export type IntakeResult = { ok: true; event: WireEvent } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function parseBusMessage(subject: string, data: Uint8Array, receivedAtMs: number): IntakeResult {
+  if (!HEADER_SAFE_SUBJECT.test(subject))
+    return { ok: false, reason: 'subject has characters that cannot be sent in X-DECNET-Event-Topic (printable ASCII only)' };
   if (data.byteLength === 0) return { ok: false, reason: 'empty body' };
   if (data.byteLength > MAX_BODY_BYTES)
     return { ok: false, reason: `body is ${data.byteLength} bytes, over the 1 MiB limit` };
@@ -33,7 +43,7 @@ export function parseBusMessage(subject: string, data: Uint8Array, receivedAtMs:
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !isPlainJsonObject(body)) {
     return { ok: false, reason: `body is ${describeJson(body)}, not a JSON object` };
   }
-  return { ok: true, event: toEvent(subject, body, receivedAtMs) };
+  return toEvent(subject, body, receivedAtMs);
 }
 
 function isPlainJsonObject(value: object): value is JsonObject {
@@ -52,20 +62,28 @@ function describeJson(value: JsonValue): string {
  * id, type, ts and payload. Any other object is itself the payload. The topic is always
  * the subject: a topic field in the body is never trusted.
  */
-function toEvent(subject: string, body: JsonObject, receivedAtMs: number): WireEvent {
+function toEvent(subject: string, body: JsonObject, receivedAtMs: number): IntakeResult {
   const payload = body['payload'];
+  const v = body['v'];
+  // `1.0` (a Python float) arrives kept exact, as a JsonNumber.
+  const version = v instanceof JsonNumber ? Number(v.literal) : v;
   const isEnvelope =
-    Number.isInteger(body['v']) && payload !== null && typeof payload === 'object' && !Array.isArray(payload);
+    Number.isInteger(version) && payload !== null && typeof payload === 'object' && !Array.isArray(payload) && !(payload instanceof JsonNumber);
   if (!isEnvelope) {
-    return { id: randomUUID(), topic: subject, type: '', ts: canonicalTs(undefined, receivedAtMs), payload: body };
+    return { ok: true, event: { id: randomUUID(), topic: subject, type: '', ts: canonicalTs(undefined, receivedAtMs), payload: body } };
   }
   const id = body['id'];
   const type = body['type'];
+  if (typeof id === 'string' && id.length > 0 && !HEADER_SAFE.test(id))
+    return { ok: false, reason: 'envelope id cannot be sent in X-DECNET-Event-Id (1–256 printable ASCII characters)' };
   return {
-    id: typeof id === 'string' && id.length > 0 ? id : randomUUID(),
-    topic: subject,
-    type: typeof type === 'string' ? type : '',
-    ts: canonicalTs(body['ts'], receivedAtMs),
-    payload,
+    ok: true,
+    event: {
+      id: typeof id === 'string' && id.length > 0 ? id : randomUUID(),
+      topic: subject,
+      type: typeof type === 'string' ? type : '',
+      ts: canonicalTs(body['ts'], receivedAtMs),
+      payload,
+    },
   };
 }

@@ -46,11 +46,13 @@ const VALUE_OPTIONS = [
   'outcome',
   'topic',
   'retry-schedule',
+  'keep-previous',
   'held',
   'id',
   'since',
   'from',
   'to',
+  'out',
 ];
 
 export interface CommandLine {

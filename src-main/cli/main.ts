@@ -11,6 +11,7 @@ import { err } from './output';
 import { publishCommand } from './publish';
 import { replayCommand } from './replay';
 import { runCommand } from './run';
+import { keygenCommand, takeSecretKeyFile } from './secrets';
 import { settingsCommand } from './settings';
 import { subsCommand } from './subs';
 
@@ -20,14 +21,21 @@ Commands:
   run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
                                            until SIGINT/SIGTERM; --nats and --allow-private
                                            override the stored settings for this run only
+  keygen [--out PATH]                      a new key for --secret-key-file: 32 random bytes,
+                                           base64, written to a new file with mode 0600
+                                           (stdout without --out, e.g. for SLUICE_SECRET_KEY)
   subs list                                list subscriptions
   subs add --name N --url U [--pattern P]... [--preset NAME]... [--secret S] [--disabled]
            [--retry-schedule SCHEDULE]
                                            create; prints the secret once (generated when
                                            --secret is not given)
   subs update ID|NAME [--name N] [--url U] [--pattern P]... [--preset NAME]...
-                      [--secret S] [--enabled | --disabled] [--retry-schedule SCHEDULE]
-                                           change; --pattern/--preset replace all patterns
+                      [--secret S [--keep-previous HOURS]] [--enabled | --disabled]
+                      [--retry-schedule SCHEDULE]
+                                           change; --pattern/--preset replace all patterns;
+                                           --keep-previous keeps the replaced secret valid
+                                           (0-720 h): deliveries carry both signatures
+                                           (X-DECNET-Signature-Previous) meanwhile
   subs enable ID|NAME [--held deliver|discard]
                                            re-enable (clears a trip); events held while it
                                            was tripped are delivered (default) or discarded
@@ -57,6 +65,10 @@ Options (every command):
   --db FILE      the database (default: $SLUICE_DB, else ./sluice.db)
   --json         machine-readable output: one JSON document (one line per item with --follow)
   --nats URL     (changes) announce the change on this bus instead of the stored URL
+  --secret-key-file PATH
+                 the key that encrypts subscription secrets in the database (a file of
+                 32 random bytes or their base64/hex, not readable by others; see keygen);
+                 else $SLUICE_SECRET_KEY (base64); without either they are stored unprotected
   -h, --help     this help
 
 Presets: AttackerDetail, DeckyStatus, SystemStatus.
@@ -68,7 +80,8 @@ Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input.
 
 const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings']);
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(commandLine: string[]): Promise<number> {
+  const argv = takeSecretKeyFile(commandLine);
   const { words, help } = scanCommandLine(argv);
   const group = words[0];
   if (help || !group || group.value === 'help') {
@@ -89,8 +102,10 @@ export async function main(argv: string[]): Promise<number> {
       return settingsCommand(sub?.value, rest);
     case 'publish':
       return publishCommand(rest);
+    case 'keygen':
+      return keygenCommand(rest);
     default:
-      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries, settings or publish (see sluice --help)`);
+      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries, settings, publish or keygen (see sluice --help)`);
   }
 }
 

@@ -8,6 +8,7 @@ import { Engine } from '../engine/engine';
 import { subjectError } from '../match/pattern';
 import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, dbPath, expectOperands, parseStrict } from './args';
 import { err, out, printJson } from './output';
+import { cliCipher } from './secrets';
 import { checkNatsUrl, publishOnce } from './session';
 
 export async function publishCommand(argv: string[]): Promise<number> {
@@ -19,7 +20,12 @@ export async function publishCommand(argv: string[]): Promise<number> {
   const body = rawBody === '-' ? readFileSync(0) : Buffer.from(rawBody, 'utf8');
   if (!looksLikeJsonObject(body)) err('note: BODY is not a JSON object; a Sluice engine will reject it (shown in its log)');
 
-  const engine = await Engine.start({ dbPath: dbPath(values.db), offline: true, ...(values.nats ? { natsUrl: values.nats } : {}) });
+  const engine = await Engine.start({
+    dbPath: dbPath(values.db),
+    offline: true,
+    cipher: cliCipher(),
+    ...(values.nats ? { natsUrl: values.nats } : {}),
+  });
   const settings = engine.effectiveSettings();
   await engine.stop();
   const sent = await publishOnce(settings, subject, body);

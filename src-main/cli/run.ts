@@ -8,7 +8,9 @@ import { Engine, type EngineRecord } from '../engine/engine';
 import { VERSION } from '../version';
 import { EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
 import { err, printJsonLine } from './output';
+import { cliKeySource } from './secrets';
 import { checkNatsUrl, cliActor } from './session';
+import { PLAINTEXT_WARNING, SecretKeyError } from '../store/secret-cipher';
 
 const OPTIONS = {
   ...GLOBAL_OPTIONS,
@@ -85,12 +87,21 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
 
-  const engine = await Engine.start({
-    dbPath: db,
-    actor: cliActor('sluice run'),
-    ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
-    ...(values['allow-private'] ? { allowPrivate: true } : {}),
-  });
+  const keys = cliKeySource();
+  let engine: Engine;
+  try {
+    engine = await Engine.start({
+      dbPath: db,
+      actor: cliActor('sluice run'),
+      cipher: keys.cipher,
+      ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
+      ...(values['allow-private'] ? { allowPrivate: true } : {}),
+    });
+  } catch (error) {
+    // Wrong or missing key: refuse, say why on the log too, touch nothing.
+    if (error instanceof SecretKeyError) log({ kind: 'error', message: error.message });
+    throw error;
+  }
   engine.onRecord((record) => {
     const time = new Date();
     const line = recordLine(record);
@@ -113,7 +124,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     allowPrivate: settings.allowPrivate,
     subscriptions: status.counts.configured,
     enabled: status.counts.enabled,
+    secretStorage: status.secretStorage,
+    ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
   });
+  if (status.secretStorage === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
+  else if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
+  if (engine.secretsScrubError)
+    log({ kind: 'error', message: `secrets encrypted, but their old plain-text bytes may remain in the database file: ${engine.secretsScrubError}` });
   err(`sluice ${VERSION}: delivering from ${settings.natsUrl} (database ${db}); JSON lines on stdout; Ctrl-C to stop`);
 
   const reason = await stopRequested;

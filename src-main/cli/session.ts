@@ -13,6 +13,7 @@ import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
 import { VERSION } from '../version';
 import { CliError } from './args';
 import { err, unwrap } from './output';
+import { cliCipher } from './secrets';
 
 /** How long a change waits for the bus before giving up on the reload signal. */
 export const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
@@ -54,6 +55,7 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
   const engine = await Engine.start({
     dbPath: options.db,
     offline: true,
+    cipher: cliCipher(),
     actor: cliActor(),
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
   });

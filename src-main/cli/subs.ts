@@ -2,7 +2,7 @@
  * `sluice subs …`: list, add, update, enable, disable, rm, test. Every rule and message
  * comes from the bridge contract, exactly as the console gets them.
  */
-import { EXTENDED_RETRY_SCHEDULE_S, type HeldAction, type PresetName, type SubscriptionPatch, type SubscriptionView } from '../contract/views';
+import { EXTENDED_RETRY_SCHEDULE_S, PREVIOUS_SECRET_MAX_HOURS, type HeldAction, type PresetName, type SubscriptionPatch, type SubscriptionView } from '../contract/views';
 import {
   CHANGE_OPTIONS,
   CliError,
@@ -113,13 +113,21 @@ async function add(argv: string[]): Promise<number> {
 }
 
 async function update(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs update', argv, { ...FORM_OPTIONS, enabled: { type: 'boolean' } });
+  const { values, positionals } = parseStrict('subs update', argv, {
+    ...FORM_OPTIONS,
+    enabled: { type: 'boolean' },
+    'keep-previous': { type: 'string' },
+  });
   const [ref] = expectOperands('subs update', positionals, ['ID|NAME']) as [string];
   if (values.enabled && values.disabled) throw new CliError('subs update: --enabled and --disabled contradict each other');
   const patch: SubscriptionPatch = {};
   if (values.name !== undefined) patch.name = values.name;
   if (values.url !== undefined) patch.url = values.url;
   if (values.secret !== undefined) patch.secret = values.secret;
+  if (values['keep-previous'] !== undefined) {
+    if (values.secret === undefined) throw new CliError('subs update: --keep-previous goes with --secret (the secret being replaced stays valid)');
+    patch.previousSecretValidHours = parseHours('--keep-previous', values['keep-previous']);
+  }
   // Patterns are replaced as a whole, as the edit form saves them.
   if (values.preset !== undefined || values.pattern !== undefined) {
     patch.presets = (values.preset ?? []) as PresetName[];
@@ -139,8 +147,20 @@ async function update(argv: string[]): Promise<number> {
   // `subscriptions.update` answers with the view only; the warning create gives, said again.
   if (values.url !== undefined && updated.insecureUrl) err(`warning: insecure_url: ${INSECURE_URL_MESSAGE}`);
   if (values.json) printJson(updated);
-  else out(`updated ${describe(updated)}`);
+  else {
+    out(`updated ${describe(updated)}`);
+    if (updated.previousSecretUntil)
+      out(`rotating: the previous secret stays valid until ${updated.previousSecretUntil} (deliveries carry X-DECNET-Signature-Previous)`);
+  }
   return EXIT_OK;
+}
+
+/** Hours, 0–720, fractions allowed (`--keep-previous 24`, `0.5`). */
+function parseHours(label: string, raw: string): number {
+  const text = raw.trim();
+  const hours = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(hours >= 0 && hours <= PREVIOUS_SECRET_MAX_HOURS)) throw new CliError(`${label}: "${raw}" is not a number of hours (0–${PREVIOUS_SECRET_MAX_HOURS})`);
+  return hours;
 }
 
 async function setEnabled(argv: string[], enabled: boolean): Promise<number> {

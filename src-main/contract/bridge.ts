@@ -10,6 +10,7 @@ import * as s from './schema';
 import {
   OUTCOMES,
   PRESET_NAMES,
+  PREVIOUS_SECRET_MAX_HOURS,
   type CreatedSubscription,
   type ReplayResult,
   type DeliveryDetail,
@@ -43,6 +44,7 @@ export const subscriptionPatch = s.object({
   name: s.optional(name),
   url: s.optional(url),
   secret: s.optional(secret),
+  previousSecretValidHours: s.optional(s.number({ min: 0, max: PREVIOUS_SECRET_MAX_HOURS })),
   presets: s.optional(presets),
   patterns: s.optional(patterns),
   enabled: s.optional(s.boolean),

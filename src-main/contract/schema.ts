@@ -25,6 +25,9 @@ const fail = (path: string, message: string): { ok: false; issue: Issue } => ({
   issue: { path, message },
 });
 
+/** A UTF-16 surrogate without its pair: not text, and not encodable as UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const join = (path: string, key: string | number): string =>
   typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
 
@@ -45,6 +48,7 @@ export function string(options: StringOptions): Schema<string> {
     describe: 'string',
     check(input, path) {
       if (typeof input !== 'string') return fail(path, `must be a string`);
+      if (LONE_SURROGATE.test(input)) return fail(path, 'is not valid text (a lone UTF-16 surrogate)');
       const value = trim ? input.trim() : input;
       if (value.length < min)
         return fail(path, min === 1 ? 'must not be empty' : `must be at least ${min} characters`);

@@ -48,6 +48,11 @@ export interface SubscriptionView {
   deadCount: number;
   /** Events kept while it was tripped, waiting for the analyst's choice on re-enable. */
   heldCount: number;
+  /**
+   * While a rotated-out secret is still valid (deliveries carry a second signature in
+   * `X-DECNET-Signature-Previous`): until when. Null: one secret.
+   */
+  previousSecretUntil: string | null;
 }
 
 export interface SubscriptionInput {
@@ -63,7 +68,22 @@ export interface SubscriptionInput {
 }
 
 /** Any subset of the input; `secret` present means "rotate to this secret". */
-export type SubscriptionPatch = Partial<SubscriptionInput>;
+export type SubscriptionPatch = Partial<SubscriptionInput> & {
+  /**
+   * With a new `secret`: keep the replaced one valid this many hours (0–720; 0 or absent:
+   * no overlap). Without one, 0 ends an ongoing overlap now.
+   */
+  previousSecretValidHours?: number;
+};
+
+/** The longest overlap of a rotated-out secret. */
+export const PREVIOUS_SECRET_MAX_HOURS = 720;
+
+/**
+ * How subscription secrets are kept at rest: the OS key store (desktop app), an
+ * operator key (`--secret-key-file`, SLUICE_SECRET_KEY), or unprotected (a warning).
+ */
+export type SecretStorage = 'os-keychain' | 'key-file' | 'plaintext';
 
 export interface CreatedSubscription {
   subscription: SubscriptionView;
@@ -194,6 +214,8 @@ export interface EngineStatus {
   counts: SubscriptionCounts;
   intake: { received: number; rejected: number };
   inFlight: number;
+  /** How subscription secrets are kept at rest; 'plaintext' is shown as a warning. */
+  secretStorage: SecretStorage;
 }
 
 export interface Settings {

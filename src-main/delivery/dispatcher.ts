@@ -1,7 +1,9 @@
 /**
  * The delivery pipeline: one job per (event, subscription) match, moved through
  * prepare → send → success / retry / end, with its state a typed value at every step.
- * Egress is bounded by one global semaphore so a slow receiver cannot take every slot.
+ * Egress is bounded by one global semaphore, and each subscription by its share of it
+ * (`subscriptionShare`): a receiver that hangs holds at most its share of the slots, so
+ * the others' deliveries never queue behind its 10 s timeouts.
  * A job stays in memory only while it waits for a slot or is on the wire: a retry
  * leaves as `retrying` with its due time, which the caller keeps in the store (the
  * outbox) and hands back when due. Recording and the breaker live with the caller
@@ -13,10 +15,25 @@ import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import { buildHeaders } from './wire';
 
+/**
+ * Attempts one subscription may have on the wire at once: the global bound less a
+ * reserve of a fifth (at least one slot). However many events a dead receiver has
+ * queued, the reserve stays free for every other subscription, while a lone healthy
+ * subscription keeps most of the bound (8 of the default 10). A hard cap rather than a
+ * share of what is idle: slots a hanging receiver took while it was alone could not be
+ * taken back before its timeouts.
+ */
+export function subscriptionShare(concurrency: number): number {
+  const bound = Math.max(1, concurrency);
+  return Math.max(1, bound - Math.max(1, Math.ceil(bound / 5)));
+}
+
 /** What the pipeline needs to know about a subscription at the moment of an attempt. */
 export interface Destination {
   url: string;
   secret: string;
+  /** The secret a rotation replaced and the end (epoch ms) of its overlap: a second signature until then. */
+  previousSecret?: { secret: string; untilMs: number } | null;
   enabled: boolean;
   tripped: boolean;
   /** Seconds before each retry (its own schedule, or the global one). */
@@ -72,6 +89,8 @@ export interface DispatcherDeps {
   settings(): { concurrency: number; timeoutMs: number };
   userAgent: string;
   onUpdate(job: DeliveryJob, update: DeliveryUpdate): void;
+  /** `onUpdate` threw (the store could not record it): the job has left memory regardless. */
+  onError?(job: DeliveryJob, error: unknown): void;
   random?: () => number;
   now?: () => number;
 }
@@ -86,6 +105,7 @@ interface JobState {
   /** Aborted on cancellation: a job waiting for a slot leaves the queue at once. */
   abort: AbortController;
   done: (update: DeliveryUpdate) => void;
+  promise: Promise<DeliveryUpdate>;
 }
 
 /** Engine stopping: jobs not yet on the wire go back to the store unchanged. */
@@ -93,7 +113,11 @@ const REQUEUE_ON_STOP: Cancellation = { untried: 'pending', retried: 'retrying',
 
 export class Dispatcher {
   private readonly semaphore: Semaphore;
+  /** Each subscription's share of the slots, while it has jobs waiting or on the wire. */
+  private readonly shares = new Map<string, Semaphore>();
   private readonly bySubscription = new Map<string, Set<JobState>>();
+  /** Jobs in memory by delivery id (test fires aside). */
+  private readonly byDelivery = new Map<number, JobState>();
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private readonly random: () => number;
@@ -118,31 +142,52 @@ export class Dispatcher {
 
   /** Apply a changed concurrency bound at once. */
   resize(): void {
-    this.semaphore.setLimit(this.deps.settings().concurrency);
+    const concurrency = this.deps.settings().concurrency;
+    this.semaphore.setLimit(concurrency);
+    for (const share of this.shares.values()) share.setLimit(subscriptionShare(concurrency));
   }
 
-  /** Start an attempt; resolves with the update at which the job leaves memory (never rejects). */
+  /** Whether a delivery is in memory (waiting for a slot or on the wire). */
+  has(deliveryId: number): boolean {
+    return this.byDelivery.has(deliveryId);
+  }
+
+  /** The deliveries in memory. */
+  deliveryIds(): number[] {
+    return [...this.byDelivery.keys()];
+  }
+
+  /**
+   * Start an attempt; resolves with the update at which the job leaves memory (never
+   * rejects). A delivery already in memory is not started twice (a claim that a failed
+   * commit rolled back is claimed again): its running job's promise is returned.
+   */
   submit(job: DeliveryJob): Promise<DeliveryUpdate> {
-    return new Promise((resolve) => {
-      const state: JobState = {
-        job,
-        attempts: job.attemptsMade ?? 0,
-        log: [...(job.attemptLog ?? [])],
-        lastHeaders: null,
-        cancelled: null,
-        abort: new AbortController(),
-        done: resolve,
-      };
-      if (this.stopping) {
-        state.cancelled = REQUEUE_ON_STOP;
-        this.finishCancelled(state);
-        return;
-      }
-      let set = this.bySubscription.get(job.subscriptionId);
-      if (!set) this.bySubscription.set(job.subscriptionId, (set = new Set()));
-      set.add(state);
-      this.track(this.attempt(state));
-    });
+    const running = job.test ? undefined : this.byDelivery.get(job.deliveryId);
+    if (running) return running.promise;
+    let done!: (update: DeliveryUpdate) => void;
+    const promise = new Promise<DeliveryUpdate>((resolve) => (done = resolve));
+    const state: JobState = {
+      job,
+      attempts: job.attemptsMade ?? 0,
+      log: [...(job.attemptLog ?? [])],
+      lastHeaders: null,
+      cancelled: null,
+      abort: new AbortController(),
+      done,
+      promise,
+    };
+    if (this.stopping) {
+      state.cancelled = REQUEUE_ON_STOP;
+      this.finishCancelled(state);
+      return promise;
+    }
+    let set = this.bySubscription.get(job.subscriptionId);
+    if (!set) this.bySubscription.set(job.subscriptionId, (set = new Set()));
+    set.add(state);
+    if (!job.test) this.byDelivery.set(job.deliveryId, state);
+    this.track(this.attempt(state));
+    return promise;
   }
 
   /**
@@ -178,8 +223,23 @@ export class Dispatcher {
   private async attempt(state: JobState): Promise<void> {
     const { job } = state;
     if (this.checkStopped(state)) return;
-    const release = await this.semaphore.acquire(state.abort.signal);
-    if (!release) {
+    // Its subscription's share first, then a global slot: the jobs of a subscription
+    // that has its share on the wire wait here, never in the global queue ahead of others.
+    const share = this.shareOf(job.subscriptionId);
+    const releaseShare = await share.acquire(state.abort.signal);
+    if (!releaseShare) {
+      this.dropShareIfIdle(job.subscriptionId, share);
+      this.finishCancelled(state);
+      return;
+    }
+    const releaseSlot = await this.semaphore.acquire(state.abort.signal);
+    const release = (): void => {
+      releaseSlot?.();
+      releaseShare();
+      this.dropShareIfIdle(job.subscriptionId, share);
+    };
+    if (!releaseSlot) {
+      release();
       this.finishCancelled(state);
       return;
     }
@@ -189,19 +249,49 @@ export class Dispatcher {
     try {
       if (this.checkStopped(state)) return;
       destination = this.deps.destination(job.subscriptionId) as Destination;
+      const previous = destination.previousSecret;
       const headers = buildHeaders({
         secret: destination.secret,
+        previousSecret: previous && startedAt < previous.untilMs ? previous.secret : null,
         body: job.body,
         event: { id: job.eventId, topic: job.topic },
         userAgent: this.deps.userAgent,
         nowMs: startedAt,
       });
       state.lastHeaders = headers;
-      result = await this.deps.send({ url: destination.url, body: job.body, headers, timeoutMs: this.deps.settings().timeoutMs });
+      result = await this.sendSafely({ url: destination.url, body: job.body, headers, timeoutMs: this.deps.settings().timeoutMs });
     } finally {
       release();
     }
     this.afterAttempt(state, result, startedAt, destination.retrySchedule);
+  }
+
+  private shareOf(subscriptionId: string): Semaphore {
+    let share = this.shares.get(subscriptionId);
+    if (!share) this.shares.set(subscriptionId, (share = new Semaphore(subscriptionShare(this.deps.settings().concurrency))));
+    return share;
+  }
+
+  private dropShareIfIdle(subscriptionId: string, share: Semaphore): void {
+    if (share.inUse === 0 && share.queued === 0 && this.shares.get(subscriptionId) === share) this.shares.delete(subscriptionId);
+  }
+
+  /** `send` is not meant to throw; if it does, the attempt is a network error, not a stuck job. */
+  private async sendSafely(request: AttemptRequest): Promise<AttemptResult> {
+    const started = this.now();
+    try {
+      return await this.deps.send(request);
+    } catch (error) {
+      return {
+        kind: 'network_error',
+        statusCode: null,
+        error: `attempt failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 300),
+        latencyMs: this.now() - started,
+        address: null,
+        responseExcerpt: null,
+        retryAfterMs: null,
+      };
+    }
   }
 
   /** True (and the job ended) when it must not be attempted. */
@@ -306,7 +396,17 @@ export class Dispatcher {
       set.delete(state);
       if (set.size === 0) this.bySubscription.delete(state.job.subscriptionId);
     }
-    this.deps.onUpdate(state.job, update);
+    if (this.byDelivery.get(state.job.deliveryId) === state) this.byDelivery.delete(state.job.deliveryId);
+    try {
+      this.deps.onUpdate(state.job, update);
+    } catch (error) {
+      // Recording failed (a full disk): the job still leaves memory, and the caller is told.
+      try {
+        this.deps.onError?.(state.job, error);
+      } catch {
+        // Nothing more can be done with it here.
+      }
+    }
     state.done(update);
   }
 }

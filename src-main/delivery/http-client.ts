@@ -44,6 +44,8 @@ export interface AttemptResult {
 export interface EgressClientOptions {
   /** The "allow private targets" setting, read at every check. */
   allowPrivate: () => boolean;
+  /** The operator's CIDR allowlist, read at every check (used when no `resolver` is given). */
+  allowedCidrs?: () => readonly string[];
   /** Most response bytes read after decoding (default 64 KiB); beyond it the connection is dropped. */
   maxResponseBytes?: number;
   resolver?: GuardedResolver;
@@ -56,6 +58,10 @@ export interface EgressClientOptions {
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 const DEFAULT_CONNECTIONS = 10;
 const CONNECT_TIMEOUT_MS = 10_000;
+// undici runs its header/body timeouts on coarse "fast timers" (ticks of ~0.5 s) that can
+// fire up to a tick early, so they sit behind the attempt's own deadline (a plain timer,
+// the one that counts) as a backstop only.
+const UNDICI_TIMER_SLACK_MS = 1_000;
 const EXCERPT_CHARS = 1024;
 // UTF-8 needs at most 4 bytes per character.
 const EXCERPT_BYTES = EXCERPT_CHARS * 4;
@@ -78,17 +84,52 @@ type LookupCallback = (error: Error | null, address: string | LookupAddress[], f
 export class EgressClient {
   private readonly resolver: GuardedResolver;
   private readonly maxResponseBytes: number;
-  private readonly agent: Agent;
+  private readonly connections: number;
+  private readonly ca: EgressClientOptions['ca'];
+  private agent: Agent;
+  /** The resolver's policy when `agent` was made: its pooled sockets were judged under it. */
+  private agentPolicy: string;
+  /** Agents replaced after a policy change, closing once their in-flight requests end. */
+  private readonly retiring = new Set<Promise<void>>();
   /** Remote address of the most recent socket per origin (a pooled socket keeps its address). */
   private readonly connectedAddresses = new Map<string, string>();
 
   constructor(options: EgressClientOptions) {
-    this.resolver = options.resolver ?? createGuardedResolver({ allowPrivate: options.allowPrivate });
+    this.resolver =
+      options.resolver ??
+      createGuardedResolver({
+        allowPrivate: options.allowPrivate,
+        ...(options.allowedCidrs === undefined ? {} : { allowedCidrs: options.allowedCidrs }),
+      });
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.agent = new Agent({
-      connections: options.connections ?? DEFAULT_CONNECTIONS,
-      connect: this.guardedConnector(options.ca),
-    });
+    this.connections = options.connections ?? DEFAULT_CONNECTIONS;
+    this.ca = options.ca;
+    this.agentPolicy = this.resolver.policyKey();
+    this.agent = this.newAgent();
+  }
+
+  private newAgent(): Agent {
+    return new Agent({ connections: this.connections, connect: this.guardedConnector(this.ca) });
+  }
+
+  /**
+   * The pool for the next request. A kept-alive socket was judged when it connected; if
+   * the settings changed since (private targets switched off, a CIDR removed), it may now
+   * lead somewhere forbidden while the pre-flight check judged a new DNS answer. So a
+   * policy change retires the whole pool: every later request connects anew, and its
+   * connect is judged under the policy in force.
+   */
+  private currentAgent(): Agent {
+    const policy = this.resolver.policyKey();
+    if (policy !== this.agentPolicy) {
+      const old = this.agent;
+      this.agent = this.newAgent();
+      this.agentPolicy = policy;
+      const closing = old.close().catch(() => undefined);
+      this.retiring.add(closing);
+      void closing.finally(() => this.retiring.delete(closing));
+    }
+    return this.agent;
   }
 
   checkDestination(url: string): Promise<DestinationCheck> {
@@ -114,19 +155,19 @@ export class EgressClient {
     }
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), ...this.retiring]);
   }
 
   private async post(req: AttemptRequest, signal: AbortSignal, started: number): Promise<AttemptResult> {
     const response = await request(req.url, {
-      dispatcher: this.agent,
+      dispatcher: this.currentAgent(),
       method: 'POST',
       headers: req.headers,
       body: req.body,
       signal,
-      headersTimeout: req.timeoutMs,
-      bodyTimeout: req.timeoutMs,
+      headersTimeout: req.timeoutMs + UNDICI_TIMER_SLACK_MS,
+      bodyTimeout: req.timeoutMs + UNDICI_TIMER_SLACK_MS,
     });
     const statusCode = response.statusCode;
     const retryAfterMs = parseRetryAfter(headerValue(response.headers['retry-after']));

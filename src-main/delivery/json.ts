@@ -147,6 +147,8 @@ export function parseLossless(text: string): JsonValue {
     const literal = (found as RegExpExecArray)[0];
     i += literal.length;
     const n = Number(literal);
+    // The reference's parser refuses a number a double cannot hold; so does this one.
+    if (!Number.isFinite(n)) throw new SyntaxError(`number ${literal.slice(0, 40)} is out of range`);
     return /^-?\d+$/.test(literal) && Number.isSafeInteger(n) && literal !== '-0' ? n : new JsonNumber(literal);
   };
   const result = value(0);
@@ -155,27 +157,28 @@ export function parseLossless(text: string): JsonValue {
   return result;
 }
 
-/** Code-point order of UTF-16 strings (what sorting UTF-8 bytes gives, as the reference does). */
+/**
+ * Code-point order (what sorting UTF-8 bytes gives, as the reference does), for every
+ * key whatever it looks like: a surrogate pair counts as the code point it encodes, a
+ * lone surrogate as its own value.
+ */
 export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // Surrogates (0xD800–0xDFFF) encode code points above 0xFFFF: they sort after
-    // every BMP character, although 0xE000–0xFFFF units are numerically larger.
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? 1 : -1;
-    return x - y;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(j) as number;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
   }
-  return a.length - b.length;
+  return a.length - i - (b.length - j);
 }
 
 /**
- * A number as Python's `repr` writes it: integers as digits, floats with the shortest
- * round-trip digits, `.0` on integral values, exponent form outside [1e-4, 1e16).
- * Non-finite values serialize as `null`, as the reference serializer does.
+ * A number as the reference (orjson) writes it: integers as digits, floats with the
+ * shortest round-trip digits, `.0` on integral values, plain decimals for exponents
+ * −5 to 15 and `1e16` / `2.5e-7` form outside (no `+`, no zero padding).
  */
 export function formatNumber(value: number | JsonNumber): string {
   if (value instanceof JsonNumber) {
@@ -183,7 +186,10 @@ export function formatNumber(value: number | JsonNumber): string {
     if (/^-?\d+$/.test(literal)) return literal === '-0' ? '0' : literal.replace(/^(-?)0+(?=\d)/, '$1');
     return formatFloat(Number(literal));
   }
-  return Number.isInteger(value) && Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : formatFloat(value);
+  // JSON.parse keeps no trace of "-0" versus "-0.0"; a fraction or exponent takes the
+  // lossless path, so a -0 here was written as the integer -0, which is 0.
+  if (Object.is(value, -0)) return '0';
+  return Number.isInteger(value) && Number.isSafeInteger(value) ? String(value) : formatFloat(value);
 }
 
 function formatFloat(n: number): string {
@@ -194,15 +200,14 @@ function formatFloat(n: number): string {
   const negative = mantissa.startsWith('-');
   const digits = mantissa.replace('-', '').replace('.', '');
   const sign = negative ? '-' : '';
-  if (exp >= -4 && exp < 16) {
+  if (exp >= -5 && exp < 16) {
     if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
     const intPart = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
     const frac = digits.slice(exp + 1);
     return `${sign}${intPart}.${frac || '0'}`;
   }
   const rest = digits.slice(1);
-  const e = `${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  return `${sign}${digits[0]}${rest ? `.${rest}` : ''}e${e}`;
+  return `${sign}${digits[0]}${rest ? `.${rest}` : ''}e${exp}`;
 }
 
 /**

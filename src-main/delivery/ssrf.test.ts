@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { checkDestination, classifyAddress, createGuardedResolver, parseDestination } from './ssrf';
+import {
+  checkDestination,
+  classifyAddress,
+  createGuardedResolver,
+  judgeAddress,
+  parseCidr,
+  parseCidrs,
+  parseDestination,
+  type DestinationPolicy,
+} from './ssrf';
 
 function reasonFor(ip: string): string {
   const verdict = classifyAddress(ip);
@@ -314,5 +323,177 @@ describe('checkDestination', () => {
       reason: 'cloud metadata address 169.254.169.254 (embedded in ::ffff:a9fe:a9fe)',
     });
     await expect(checkDestination('http://gone.example.com/', resolver)).resolves.toMatchObject({ ok: false, code: 'unresolvable' });
+  });
+});
+
+describe('parseCidr: the allowlist entries (Settings.allowedCidrs)', () => {
+  it.each([
+    ['10.0.0.0/8', { family: 4, prefix: 8 }],
+    ['192.168.10.0/24', { family: 4, prefix: 24 }],
+    ['10.20.1.5', { family: 4, prefix: 32 }],
+    ['0.0.0.0/0', { family: 4, prefix: 0 }],
+    ['fd12:3456::/48', { family: 6, prefix: 48 }],
+    ['fd12:3456::7', { family: 6, prefix: 128 }],
+    ['::/0', { family: 6, prefix: 0 }],
+    // An IPv4-mapped range is the IPv4 range it maps.
+    ['::ffff:10.0.0.0/104', { family: 4, prefix: 8 }],
+  ])('accepts %s', (text, shape) => {
+    const parsed = parseCidr(text);
+    expect(parsed).toMatchObject({ ok: true, cidr: { ...shape, text } });
+  });
+
+  it.each([
+    ['', /"" is not a CIDR: "" is not an IPv4 or IPv6 address/],
+    ['10.0.0.0/33', /"10.0.0.0\/33" is not a CIDR: an IPv4 prefix length is 0 to 32/],
+    ['fd00::/129', /an IPv6 prefix length is 0 to 128/],
+    ['10.0.0.0/', /prefix length after "\/" must be a number/],
+    ['10.0.0.0/-1', /must be a number/],
+    ['10.0.0.0/8/8', /must be a number/],
+    ['10.1.2.0/8', /"10.1.2.0\/8" is not a CIDR: host bits are set \(the network is 10.0.0.0\/8\)/],
+    ['fd12:3456::1/48', /host bits are set \(the network is fd12:3456::\/48\)/],
+    ['10.0.0/8', /"10.0.0" is not an IPv4 or IPv6 address/],
+    ['010.0.0.0/8', /is not an IPv4 or IPv6 address/],
+    ['siem.example.com/32', /is not an IPv4 or IPv6 address/],
+    [' 10.0.0.0/8', /contains spaces/],
+    ['fe80::%eth0/64', /zone/],
+  ])('refuses %j, naming it', (text, reason) => {
+    const parsed = parseCidr(text);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.reason).toMatch(reason);
+  });
+
+  it('drops entries that do not parse when reading a stored list (fails closed)', () => {
+    expect(parseCidrs(['10.0.0.0/8', 'junk', 7 as unknown as string]).map((c) => c.text)).toEqual(['10.0.0.0/8']);
+  });
+});
+
+describe('judgeAddress: the allowlist', () => {
+  const policy = (allowedCidrs: string[], allowPrivate = false): DestinationPolicy => ({
+    allowPrivate,
+    allowedCidrs: parseCidrs(allowedCidrs),
+  });
+  const siems = policy(['10.20.0.0/16', '192.168.50.7', 'fd12:3456::/48', '169.254.0.0/16']);
+
+  it.each([
+    '10.20.0.1',
+    '10.20.255.254',
+    '192.168.50.7',
+    'fd12:3456::99',
+    // IPv6 carrying an allowlisted IPv4 is matched by that IPv4, as it is judged by it.
+    '::ffff:10.20.3.4',
+    '::ffff:0a14:0304',
+    '64:ff9b::10.20.3.4',
+    // Link-local other than the metadata address may be listed.
+    '169.254.10.10',
+  ])('allows %s inside an allowed CIDR', (ip) => {
+    expect(judgeAddress(ip, siems)).toEqual({ allowed: true });
+  });
+
+  it.each([
+    ['10.21.0.1', 'private address 10.21.0.1'],
+    ['192.168.50.8', 'private address 192.168.50.8'],
+    ['fd12:3457::1', 'private (unique local) address fd12:3457::1'],
+    ['::ffff:10.21.0.1', 'private address 10.21.0.1 (embedded in ::ffff:10.21.0.1)'],
+  ])('still refuses %s just outside them', (ip, reason) => {
+    expect(judgeAddress(ip, siems)).toMatchObject({ allowed: false, reason });
+  });
+
+  const everything = policy(['0.0.0.0/0', '127.0.0.0/8', '::/0', '169.254.169.254/32', 'fd00:ec2::254']);
+
+  it.each([
+    ['127.0.0.1', 'loopback address 127.0.0.1 (listed in allowedCidrs 0.0.0.0/0, but only allowPrivate opens loopback)'],
+    ['127.3.2.1', 'loopback address 127.3.2.1 (listed in allowedCidrs 0.0.0.0/0, but only allowPrivate opens loopback)'],
+    ['::1', 'loopback address ::1 (listed in allowedCidrs ::/0, but only allowPrivate opens loopback)'],
+    ['::ffff:127.0.0.1', 'loopback address 127.0.0.1 (embedded in ::ffff:127.0.0.1) (listed in allowedCidrs 0.0.0.0/0, but only allowPrivate opens loopback)'],
+    ['0.0.0.0', 'unspecified address 0.0.0.0 (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+    ['0.1.2.3', 'unspecified address 0.1.2.3 (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+    ['::', 'unspecified address :: (listed in allowedCidrs ::/0, but never allowed)'],
+    ['169.254.169.254', 'cloud metadata address 169.254.169.254 (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+    ['::ffff:169.254.169.254', 'cloud metadata address 169.254.169.254 (embedded in ::ffff:169.254.169.254) (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+    ['fd00:ec2::254', 'cloud metadata address fd00:ec2::254 (listed in allowedCidrs ::/0, but never allowed)'],
+    ['224.0.0.251', 'multicast address 224.0.0.251 (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+    ['255.255.255.255', 'broadcast address 255.255.255.255 (listed in allowedCidrs 0.0.0.0/0, but never allowed)'],
+  ])('never opens %s, whatever the allowlist', (ip, reason) => {
+    expect(judgeAddress(ip, everything)).toMatchObject({ allowed: false, reason });
+  });
+
+  it('opens every other private range under 0.0.0.0/0 and ::/0', () => {
+    for (const ip of ['10.0.0.1', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.1.1', '192.0.2.2', 'fc00::1', 'fe80::1']) {
+      expect(judgeAddress(ip, everything), ip).toEqual({ allowed: true });
+    }
+  });
+
+  it('lifts loopback only with allowPrivate, and never metadata or unspecified', () => {
+    const open = policy([], true);
+    expect(judgeAddress('127.0.0.1', open)).toEqual({ allowed: true });
+    expect(judgeAddress('::1', open)).toEqual({ allowed: true });
+    expect(judgeAddress('10.0.0.1', open)).toEqual({ allowed: true });
+    expect(judgeAddress('169.254.169.254', open)).toMatchObject({ allowed: false, label: 'cloud metadata' });
+    expect(judgeAddress('0.0.0.0', open)).toMatchObject({ allowed: false, label: 'unspecified' });
+    expect(judgeAddress('fd00:ec2::254', open)).toMatchObject({ allowed: false, label: 'cloud metadata' });
+  });
+
+  it('is the classification itself with no allowlist and allowPrivate off', () => {
+    for (const ip of ['8.8.8.8', '10.0.0.1', '127.0.0.1', '169.254.169.254', '::ffff:10.0.0.1', '2606:4700::1']) {
+      expect(judgeAddress(ip, policy([]))).toEqual(classifyAddress(ip));
+    }
+  });
+});
+
+describe('createGuardedResolver: the allowlist', () => {
+  it('reads the allowlist at every check, so a change applies at once', async () => {
+    let cidrs: string[] = [];
+    const resolver = createGuardedResolver({ allowPrivate: () => false, allowedCidrs: () => cidrs, lookup: async () => ['10.20.0.5'] });
+    await expect(resolver.resolve('siem.corp.test')).resolves.toMatchObject({ ok: false, reason: 'siem.corp.test resolves to private address 10.20.0.5' });
+    cidrs = ['10.20.0.0/16'];
+    await expect(resolver.resolve('siem.corp.test')).resolves.toEqual({ ok: true, addresses: ['10.20.0.5'] });
+    await expect(resolver.resolve('10.20.9.9')).resolves.toEqual({ ok: true, addresses: ['10.20.9.9'] });
+    cidrs = [];
+    await expect(resolver.resolve('siem.corp.test')).resolves.toMatchObject({ ok: false, code: 'forbidden_destination' });
+  });
+
+  it('refuses a host when one of its addresses is outside the allowlist', async () => {
+    const resolver = createGuardedResolver({
+      allowPrivate: () => false,
+      allowedCidrs: () => ['10.20.0.0/16'],
+      lookup: async () => ['10.20.0.5', '127.0.0.1'],
+    });
+    await expect(resolver.resolve('siem.corp.test')).resolves.toEqual({
+      ok: false,
+      code: 'forbidden_destination',
+      reason: 'siem.corp.test resolves to loopback address 127.0.0.1',
+    });
+  });
+
+  it('keeps loopback, unspecified and metadata refused under 0.0.0.0/0', async () => {
+    const resolver = createGuardedResolver({
+      allowPrivate: () => false,
+      allowedCidrs: () => ['0.0.0.0/0', '::/0', '127.0.0.0/8'],
+      lookup: async (host) => (host === 'meta.test' ? ['169.254.169.254'] : ['127.0.0.1']),
+    });
+    for (const host of ['127.0.0.1', '::1', '[::ffff:127.0.0.1]', '0.0.0.0', '169.254.169.254', 'fd00:ec2::254', 'meta.test', 'local.test']) {
+      await expect(resolver.resolve(host), host).resolves.toMatchObject({ ok: false, code: 'forbidden_destination' });
+    }
+    await expect(resolver.resolve('10.9.9.9')).resolves.toMatchObject({ ok: true });
+  });
+
+  it('checks save-time URLs by the same rule', async () => {
+    const resolver = createGuardedResolver({ allowPrivate: () => false, allowedCidrs: () => ['172.20.0.0/16'], lookup: fixed() });
+    await expect(checkDestination('https://172.20.1.1/hook', resolver)).resolves.toEqual({ ok: true, addresses: ['172.20.1.1'] });
+    await expect(checkDestination('https://172.21.1.1/hook', resolver)).resolves.toMatchObject({ ok: false, code: 'forbidden_destination' });
+    await expect(checkDestination('http://127.0.0.1/hook', resolver)).resolves.toMatchObject({ ok: false, code: 'forbidden_destination' });
+  });
+
+  it('changes its policy key when either setting changes', () => {
+    let allowPrivate = false;
+    let cidrs = ['10.0.0.0/8'];
+    const resolver = createGuardedResolver({ allowPrivate: () => allowPrivate, allowedCidrs: () => cidrs, lookup: fixed() });
+    const first = resolver.policyKey();
+    expect(resolver.policyKey()).toBe(first);
+    cidrs = ['10.0.0.0/8', '192.168.0.0/16'];
+    const second = resolver.policyKey();
+    expect(second).not.toBe(first);
+    allowPrivate = true;
+    expect(resolver.policyKey()).not.toBe(second);
   });
 });

@@ -12,8 +12,24 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 /**
  * `privateNetwork` is true when the refusal is lifted by the "allow private targets"
  * setting; cloud metadata, unspecified, multicast and broadcast addresses never are.
+ * `label` names the range (`loopback`, `private`, `cloud metadata`, …).
  */
-export type AddressVerdict = { allowed: true } | { allowed: false; reason: string; privateNetwork: boolean };
+export type AddressVerdict =
+  | { allowed: true }
+  | { allowed: false; reason: string; privateNetwork: boolean; label: string };
+
+/** One entry of the operator's allowlist (`Settings.allowedCidrs`), parsed. */
+export type Cidr = { family: 4; network: number; prefix: number; text: string } | { family: 6; network: bigint; prefix: number; text: string };
+
+export type CidrParse = { ok: true; cidr: Cidr } | { ok: false; reason: string };
+
+/** What the address policy depends on besides the address: the two settings. */
+export interface DestinationPolicy {
+  /** The whole guard off for private, loopback and link-local ranges. */
+  allowPrivate: boolean;
+  /** Private ranges opened for internal receivers; never loopback, unspecified or metadata. */
+  allowedCidrs: readonly Cidr[];
+}
 
 export type ParsedDestination =
   | { ok: true; url: URL; host: string; port: number; isIpLiteral: boolean }
@@ -25,11 +41,21 @@ export type ResolveResult =
 
 export interface GuardedResolver {
   resolve(host: string): Promise<ResolveResult>;
+  /**
+   * Changes whenever the policy the answers are judged by changes (the settings), so a
+   * client can drop connections that were judged under another policy.
+   */
+  policyKey(): string;
 }
 
 export interface GuardedResolverOptions {
   /** The "allow private targets" setting, read on every call so a change applies at once. */
   allowPrivate: () => boolean;
+  /**
+   * The operator's allowlist (`Settings.allowedCidrs`), read on every call. Entries that
+   * do not parse are ignored (the settings refuse them; ignoring fails closed).
+   */
+  allowedCidrs?: () => readonly string[];
   /** Resolves a host name to its addresses; defaults to the system resolver. */
   lookup?: (host: string) => Promise<string[]>;
   /** How long a resolved answer is reused (default 30 s). */
@@ -103,6 +129,7 @@ const ALWAYS_REFUSED = new Set(['cloud metadata', 'unspecified', 'multicast', 'b
 const IPV6_UNSPECIFIED = 0n;
 const IPV6_LOOPBACK = 1n;
 const IPV4_COMPATIBLE = ipv6Range('::/96', 'IPv4-compatible');
+const IPV4_MAPPED = ipv6Range('::ffff:0:0/96', 'IPv4-mapped');
 
 const FORBIDDEN_IPV6: readonly Ipv6Range[] = [
   ipv6Range('64:ff9b:1::/48', 'reserved (local NAT64)'),
@@ -125,7 +152,118 @@ export function classifyAddress(ip: string): AddressVerdict {
   const address = stripBracketsAndZone(ip.trim());
   if (isIPv4(address)) return classifyIPv4(address);
   if (isIPv6(address)) return classifyIPv6(address, parseIPv6(address));
-  return { allowed: false, reason: `not an IP address: ${ip}`, privateNetwork: false };
+  return { allowed: false, reason: `not an IP address: ${ip}`, privateNetwork: false, label: 'not an address' };
+}
+
+/**
+ * The whole address rule, as both the save-time check and every connect apply it:
+ *  - a public address is allowed;
+ *  - cloud metadata, unspecified, multicast and broadcast are refused whatever the settings;
+ *  - with `allowPrivate` on, every other refusal is lifted (loopback included);
+ *  - otherwise an address inside an allowlisted CIDR is allowed, except loopback, which
+ *    only `allowPrivate` opens. An IPv6 address carrying an IPv4 one (`::ffff:10.0.0.5`)
+ *    is matched by that IPv4 address, as it is judged by it.
+ */
+export function judgeAddress(ip: string, policy: DestinationPolicy): AddressVerdict {
+  const verdict = classifyAddress(ip);
+  if (verdict.allowed) return verdict;
+  if (!verdict.privateNetwork) return withListing(verdict, ip, policy, 'never allowed');
+  if (policy.allowPrivate) return { allowed: true };
+  if (verdict.label === 'loopback') return withListing(verdict, ip, policy, 'only allowPrivate opens loopback');
+  return matchingCidr(ip, policy.allowedCidrs) === null ? verdict : { allowed: true };
+}
+
+/** A refusal the allowlist did not lift although it lists the address says so. */
+function withListing(verdict: AddressVerdict, ip: string, policy: DestinationPolicy, why: string): AddressVerdict {
+  if (verdict.allowed) return verdict;
+  const listed = matchingCidr(ip, policy.allowedCidrs);
+  return listed === null ? verdict : { ...verdict, reason: `${verdict.reason} (listed in allowedCidrs ${listed.text}, but ${why})` };
+}
+
+/** The first allowlist entry that contains the address, or null. */
+export function matchingCidr(ip: string, cidrs: readonly Cidr[]): Cidr | null {
+  if (cidrs.length === 0) return null;
+  const address = stripBracketsAndZone(ip.trim());
+  let v4: number | null = null;
+  let v6: bigint | null = null;
+  if (isIPv4(address)) v4 = parseIPv4(address);
+  else if (isIPv6(address)) {
+    const value = parseIPv6(address);
+    v4 = value === IPV6_UNSPECIFIED || value === IPV6_LOOPBACK ? null : embeddedIPv4(value);
+    if (v4 === null) v6 = value;
+  } else return null;
+  return (
+    cidrs.find((cidr) =>
+      cidr.family === 4 ? v4 !== null && inIPv4Range(v4, cidr) : v6 !== null && inIPv6Range(v6, cidr),
+    ) ?? null
+  );
+}
+
+/**
+ * Parses one allowlist entry: `10.20.0.0/16`, `fd12:3456::/48`, or a single address
+ * (`10.20.1.5` is `10.20.1.5/32`). Host bits must be zero, so a typo such as
+ * `10.20.1.0/8` is refused rather than silently opening 10/8. An IPv4-mapped IPv6 range
+ * (`::ffff:10.0.0.0/104`) is read as the IPv4 range it maps.
+ */
+export function parseCidr(text: string): CidrParse {
+  const bad = (why: string): CidrParse => ({ ok: false, reason: `"${abbreviate(text)}" is not a CIDR: ${why}` });
+  if (text !== text.trim() || /\s/.test(text)) return bad('it contains spaces');
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const prefixText = slash === -1 ? null : text.slice(slash + 1);
+  if (address.includes('%')) return bad('a zone (%…) has no place in a range');
+  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : 0;
+  if (family === 0) return bad(`"${abbreviate(address)}" is not an IPv4 or IPv6 address`);
+  const bits = family === 4 ? 32 : 128;
+  if (prefixText !== null && !/^\d{1,3}$/.test(prefixText)) return bad('the prefix length after "/" must be a number');
+  const prefix = prefixText === null ? bits : Number(prefixText);
+  if (prefix > bits) return bad(`an IPv${family} prefix length is 0 to ${bits}`);
+  if (family === 4) {
+    const network = parseIPv4(address);
+    const masked = maskIPv4(network, prefix);
+    if (masked !== network) return bad(`host bits are set (the network is ${formatIPv4(masked)}/${prefix})`);
+    return { ok: true, cidr: { family: 4, network, prefix, text } };
+  }
+  const network = parseIPv6(address);
+  const masked = prefix === 0 ? 0n : (network >> BigInt(128 - prefix)) << BigInt(128 - prefix);
+  if (masked !== network) return bad(`host bits are set (the network is ${formatIPv6(masked)}/${prefix})`);
+  if (prefix >= 96 && inIPv6Range(network, IPV4_MAPPED)) {
+    return { ok: true, cidr: { family: 4, network: lowBits(network), prefix: prefix - 96, text } };
+  }
+  return { ok: true, cidr: { family: 6, network, prefix, text } };
+}
+
+/** Parses a whole allowlist, dropping entries that do not parse. */
+export function parseCidrs(texts: readonly string[]): Cidr[] {
+  return texts.flatMap((text) => {
+    if (typeof text !== 'string') return [];
+    const parsed = parseCidr(text);
+    return parsed.ok ? [parsed.cidr] : [];
+  });
+}
+
+function maskIPv4(value: number, prefix: number): number {
+  if (prefix === 0) return 0;
+  return (value & ((0xffff_ffff << (32 - prefix)) >>> 0)) >>> 0;
+}
+
+function formatIPv6(value: bigint): string {
+  const groups: string[] = [];
+  for (let shift = 112n; shift >= 0n; shift -= 16n) groups.push(((value >> shift) & 0xffffn).toString(16));
+  // Compress the longest run of zero groups, as RFC 5952 spells it.
+  let best = { start: -1, length: 0 };
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i += 1;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j += 1;
+    if (j - i > best.length && j - i > 1) best = { start: i, length: j - i };
+    i = j;
+  }
+  if (best.start === -1) return groups.join(':');
+  return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`;
 }
 
 function classifyIPv4(address: string): AddressVerdict {
@@ -162,7 +300,7 @@ function classifyEmbedded(address: string, ipv4: number): AddressVerdict {
 }
 
 function refuse(label: string, reason: string): AddressVerdict {
-  return { allowed: false, reason, privateNetwork: !ALWAYS_REFUSED.has(label) };
+  return { allowed: false, reason, privateNetwork: !ALWAYS_REFUSED.has(label), label };
 }
 
 function stripBracketsAndZone(ip: string): string {
@@ -284,6 +422,19 @@ export function createGuardedResolver(options: GuardedResolverOptions): GuardedR
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
   const cache = new Map<string, CachedAnswer>();
   const pending = new Map<string, Promise<string[]>>();
+  const allowedCidrs = options.allowedCidrs ?? ((): readonly string[] => []);
+  // The allowlist is read at every check; it is parsed again only when it changed.
+  let parsedFor: string | null = null;
+  let parsed: Cidr[] = [];
+  const policy = (): DestinationPolicy => {
+    const texts = allowedCidrs();
+    const key = JSON.stringify(texts);
+    if (key !== parsedFor) {
+      parsed = parseCidrs(texts);
+      parsedFor = key;
+    }
+    return { allowPrivate: options.allowPrivate(), allowedCidrs: parsed };
+  };
 
   const lookupShared = (host: string): Promise<string[]> => {
     const inFlight = pending.get(host);
@@ -305,7 +456,7 @@ export function createGuardedResolver(options: GuardedResolverOptions): GuardedR
   return {
     async resolve(rawHost) {
       const host = stripBracketsAndZone(rawHost).toLowerCase();
-      if (isIP(host) !== 0) return judge(host, [host], options.allowPrivate());
+      if (isIP(host) !== 0) return judge(host, [host], policy());
       let addresses: string[];
       try {
         addresses = await answerFor(host);
@@ -315,16 +466,20 @@ export function createGuardedResolver(options: GuardedResolverOptions): GuardedR
       if (addresses.length === 0) {
         return { ok: false, code: 'unresolvable', reason: `cannot resolve ${host}: no addresses` };
       }
-      return judge(host, addresses, options.allowPrivate());
+      return judge(host, addresses, policy());
+    },
+    policyKey() {
+      const current = policy();
+      return JSON.stringify([current.allowPrivate, current.allowedCidrs.map((c) => c.text)]);
     },
   };
 }
 
 // One forbidden address refuses the whole host: the client may connect to any of them.
-function judge(host: string, addresses: string[], allowPrivate: boolean): ResolveResult {
+function judge(host: string, addresses: string[], policy: DestinationPolicy): ResolveResult {
   for (const address of addresses) {
-    const verdict = classifyAddress(address);
-    if (!verdict.allowed && !(allowPrivate && verdict.privateNetwork)) {
+    const verdict = judgeAddress(address, policy);
+    if (!verdict.allowed) {
       const reason = address === host ? verdict.reason : `${host} resolves to ${verdict.reason}`;
       return { ok: false, code: 'forbidden_destination', reason };
     }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JsonNumber, canonicalJson, compareCodePoints, formatNumber, parseJson } from './json';
-import { buildBody, buildHeaders, canonicalTs, sign, type WireEvent } from './wire';
+import { buildBody, buildHeaders, canonicalTs, PREVIOUS_SIGNATURE_HEADER, sign, type WireEvent } from './wire';
 
 interface Vector {
   name: string;
@@ -46,18 +46,19 @@ describe('canonical JSON', () => {
     expect(canonicalJson(v)).toBe('{"n":-9007199254740993,"sid":123456789012345678901234567890}');
   });
 
-  it('writes floats as Python repr does', () => {
+  it('writes floats as the reference (orjson) does', () => {
     const cases: [string, string][] = [
       ['1.0', '1.0'],
       ['0.85', '0.85'],
       ['1714000000.5', '1714000000.5'],
-      ['1e16', '1e+16'],
-      ['1.5e-7', '1.5e-07'],
+      ['1e16', '1e16'],
+      ['1.5e300', '1.5e300'],
+      ['1.5e-7', '1.5e-7'],
       ['0.0001', '0.0001'],
-      ['0.00001', '1e-05'],
+      ['0.00001', '0.00001'],
+      ['0.000001', '1e-6'],
       ['123456789012345.0', '123456789012345.0'],
       ['-2.50', '-2.5'],
-      ['1e400', 'null'],
     ];
     for (const [literal, want] of cases) expect(formatNumber(new JsonNumber(literal)), literal).toBe(want);
     expect(canonicalJson(parseJson('{"score":1.0,"ip":"1.2.3.4","n":7}'))).toBe('{"ip":"1.2.3.4","n":7,"score":1.0}');
@@ -87,6 +88,25 @@ describe('headers and ts', () => {
       'X-DECNET-Event-Topic': 'a.b',
       'X-DECNET-Timestamp': '1700000000',
     });
+  });
+
+  it('adds X-DECNET-Signature-Previous during a rotation, and only then', () => {
+    const v = vectors[0] as Vector;
+    const body = buildBody(v.event);
+    const base = { body, event: v.event, userAgent: 'Sluice/0.1.0', nowMs: 1_700_000_000_000 };
+    const newSecret = 'n'.repeat(32);
+    const rotating = buildHeaders({ ...base, secret: newSecret, previousSecret: v.secret });
+    // The unchanged header carries the new secret's signature; the previous one is the reference's.
+    expect(rotating['X-DECNET-Signature']).toBe(sign(newSecret, body));
+    expect(rotating[PREVIOUS_SIGNATURE_HEADER]).toBe(v.signature);
+    expect(PREVIOUS_SIGNATURE_HEADER).toBe('X-DECNET-Signature-Previous');
+    const { [PREVIOUS_SIGNATURE_HEADER]: _previous, ...rest } = rotating;
+    expect(rest).toEqual(buildHeaders({ ...base, secret: newSecret }));
+    for (const none of [undefined, null, '']) {
+      const plain = buildHeaders({ ...base, secret: v.secret, previousSecret: none });
+      expect(Object.keys(plain)).not.toContain(PREVIOUS_SIGNATURE_HEADER);
+      expect(plain['X-DECNET-Signature']).toBe(v.signature);
+    }
   });
 
   it('derives ts like Python isoformat', () => {

@@ -4,10 +4,16 @@
  * knows the body layout, the signature and the headers.
  */
 import { createHmac } from 'node:crypto';
-import { canonicalJson, type JsonValue } from './json';
+import { canonicalJson, JsonNumber, type JsonValue } from './json';
 
 export const PAYLOAD_VERSION = 1;
 export const SIGNATURE_HEADER = 'X-DECNET-Signature';
+/**
+ * During a secret rotation with an overlap: the signature made with the secret being
+ * replaced, so receivers not yet switched keep verifying. `X-DECNET-Signature` always
+ * carries the current secret's.
+ */
+export const PREVIOUS_SIGNATURE_HEADER = 'X-DECNET-Signature-Previous';
 
 /** An event as delivered: the topic is the NATS subject it arrived on. */
 export interface WireEvent {
@@ -41,6 +47,8 @@ export function sign(secret: string, body: Uint8Array): string {
 
 export function buildHeaders(options: {
   secret: string;
+  /** The secret being rotated out, while its overlap lasts: adds {@link PREVIOUS_SIGNATURE_HEADER}. */
+  previousSecret?: string | null | undefined;
   body: Uint8Array;
   event: Pick<WireEvent, 'id' | 'topic'>;
   userAgent: string;
@@ -50,6 +58,7 @@ export function buildHeaders(options: {
     'Content-Type': 'application/json',
     'User-Agent': options.userAgent,
     [SIGNATURE_HEADER]: sign(options.secret, options.body),
+    ...(options.previousSecret ? { [PREVIOUS_SIGNATURE_HEADER]: sign(options.previousSecret, options.body) } : {}),
     'X-DECNET-Event-Id': options.event.id,
     'X-DECNET-Event-Topic': options.event.topic,
     // Send time, not event time: receivers use it to refuse stale replays of a request.
@@ -64,9 +73,16 @@ export function buildHeaders(options: {
  */
 export function canonicalTs(value: unknown, receivedAtMs: number): string {
   if (typeof value === 'string' && value.length > 0) return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return isoFromEpochSeconds(value);
+  // A float such as time.time()'s 1776988800.25 arrives kept exact, as a JsonNumber.
+  const seconds = value instanceof JsonNumber ? Number(value.literal) : value;
+  // Years 1–9999, as Python's datetime holds; anything else is the receive time.
+  if (typeof seconds === 'number' && seconds >= MIN_EPOCH_S && seconds < MAX_EPOCH_S) return isoFromEpochSeconds(seconds);
   return isoFromEpochSeconds(receivedAtMs / 1000);
 }
+
+/** 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z. */
+const MIN_EPOCH_S = -62_135_596_800;
+const MAX_EPOCH_S = 253_402_300_800;
 
 export function isoFromEpochSeconds(seconds: number): string {
   let whole = Math.floor(seconds);

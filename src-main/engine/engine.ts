@@ -25,7 +25,8 @@ import { Dispatcher, type Cancellation, type DeliveryJob, type DeliveryUpdate, t
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { buildBody, type WireEvent } from '../delivery/wire';
-import { Store } from '../store/database';
+import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
+import { SecretKeyError } from '../store/secret-cipher';
 import {
   getDeliveryDetail,
   getDeliveryView,
@@ -34,10 +35,27 @@ import {
   listDeliveries,
   updateDelivery,
 } from '../store/deliveries';
-import { backlogCounts, endWaiting, enforceHeldBounds, releaseHeld, replayDeliveries, replayEvents, type ReplayTarget } from '../store/outbox';
+import {
+  backlogCounts,
+  endWaiting,
+  enforceHeldBounds,
+  recoverInterrupted,
+  releaseHeld,
+  replayDeliveries,
+  replayEvents,
+  type ReplayTarget,
+} from '../store/outbox';
 import { pruneFinished, reclaimSpace } from '../store/retention';
 import { readSettings, writeSettings } from '../store/settings';
-import { listSubscriptions, toView, updateSubscription, type Subscription } from '../store/subscriptions';
+import {
+  clearExpiredPreviousSecrets,
+  listSubscriptions,
+  prepareSecrets,
+  toView,
+  type SecretsUpgrade,
+  updateSubscription,
+  type Subscription,
+} from '../store/subscriptions';
 import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
 import { afterFailure, afterSuccess } from './breaker';
@@ -55,6 +73,8 @@ export const RELOAD_FALLBACK_MS = 60_000;
 export const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
+/** A subscription's last success is written at most this often while deliveries flow. */
+export const SUCCESS_WRITE_INTERVAL_MS = 1000;
 /** How often finished records are pruned (retention settings). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
@@ -79,8 +99,16 @@ export interface EngineOptions {
   reloadFallbackMs?: number;
   /** Name lookup for the SSRF guard (tests point names at chosen addresses). */
   lookup?: (host: string) => Promise<string[]>;
+  /** How long the SSRF guard reuses a resolved answer (default 30 s; tests use 0). */
+  dnsTtlMs?: number;
   /** Who a test fire says triggered it. */
   actor?: string;
+  /**
+   * How subscription secrets are kept at rest (default: plain text, shown as a warning).
+   * Set on the store before anything reads a subscription; plain-text secrets are
+   * re-encrypted at an online start, and secrets it cannot open make the start fail.
+   */
+  cipher?: SecretCipher;
   /** How often retention runs (first run one interval after start). */
   retentionIntervalMs?: number;
   /**
@@ -104,8 +132,16 @@ export class Engine {
   private subscriptions = new Map<string, Subscription>();
   private readonly intake = { received: 0, rejected: 0 };
   private readonly recordListeners = new Set<(record: EngineRecord) => void>();
+  /** Views of the deliveries in memory, so an update can be shown without reading it back. */
+  private readonly liveViews = new Map<number, DeliveryView>();
+  private readonly successWrittenAt = new Map<string, number>();
+  private readonly successUnwritten = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
+  secretsUpgraded = 0;
+  /** Set when the old plain-text bytes could not be scrubbed from the file after the upgrade. */
+  secretsScrubError: string | null = null;
 
   private constructor(
     private readonly store: Store,
@@ -116,10 +152,17 @@ export class Engine {
       () => this.status(),
       () => this.subscriptionViews(),
     );
+    // Both read the settings at every check, so a change applies to the next connect.
     const allowPrivate = (): boolean => this.effectiveSettings().allowPrivate;
+    const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
     this.egress = new EgressClient({
       allowPrivate,
-      resolver: createGuardedResolver({ allowPrivate, ...(options.lookup ? { lookup: options.lookup } : {}) }),
+      resolver: createGuardedResolver({
+        allowPrivate,
+        allowedCidrs,
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+        ...(options.dnsTtlMs !== undefined ? { ttlMs: options.dnsTtlMs } : {}),
+      }),
     });
     this.service = new SubscriptionService({
       store,
@@ -131,19 +174,51 @@ export class Engine {
       settings: () => this.effectiveSettings(),
       userAgent: USER_AGENT,
       onUpdate: (job, update) => this.recordUpdate(job, update),
+      onError: (job, error) => {
+        this.emitRecord({ kind: 'error', message: `could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}` });
+        this.retryLostWork();
+      },
     });
     this.scheduler = new OutboxScheduler({
       store,
       inMemory: () => this.dispatcher.pending,
-      submit: (job) => this.submit(job),
+      submit: (job, view) => {
+        this.liveViews.set(job.deliveryId, view);
+        void this.submit(job);
+      },
+      onError: (err) => {
+        this.emitRecord({ kind: 'error', message: `could not take due deliveries from the store: ${(err as Error).message}` });
+        this.retryLostWork();
+      },
     });
-    store.onCommitError = (err) => this.emitRecord({ kind: 'error', message: err.message });
+    store.onCommitError = (err) => {
+      this.emitRecord({ kind: 'error', message: err.message });
+      this.retryLostWork();
+    };
+    store.onRecovered = () => this.requeueLostWork();
     this.handlers = this.createHandlers();
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
-    const store = await Store.open(options.dbPath);
+    // A damaged database is moved aside by an engine that runs (and said, below); a
+    // one-shot offline command refuses instead of answering from an empty new file.
+    const store = await Store.open(options.dbPath, { ifCorrupt: options.offline ? 'refuse' : 'move-aside' });
+    store.cipher = options.cipher ?? PLAINTEXT_CIPHER;
+    let upgrade: SecretsUpgrade;
+    try {
+      // The one-time upgrade (and its VACUUM) is the running engine's; one-shot commands
+      // only check, so they never rewrite the file under a running engine.
+      upgrade = prepareSecrets(store, { upgrade: !options.offline });
+    } catch (error) {
+      store.close();
+      throw error;
+    }
     const engine = new Engine(store, options);
+    engine.secretsUpgraded = upgrade.upgraded;
+    engine.secretsScrubError = upgrade.scrubError;
+    // Said once the caller listens, which it does as soon as start resolves.
+    const notice = store.notice;
+    if (notice) setImmediate(() => engine.emitRecord({ kind: 'error', message: notice.message }));
     engine.connectBus();
     engine.reload('start');
     if (!options.offline) {
@@ -153,6 +228,7 @@ export class Engine {
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
         setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
+        setInterval(() => engine.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
         setInterval(() => void engine.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
       );
     }
@@ -248,9 +324,14 @@ export class Engine {
   }
 
   private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
-    this.ingest(subject, data, targets).catch((err: unknown) =>
-      this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` }),
-    );
+    const report = (err: unknown): void =>
+      this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` });
+    try {
+      this.ingest(subject, data, targets).catch(report);
+    } catch (err) {
+      // A write that failed at once (a full disk): the message is not recorded.
+      report(err);
+    }
   }
 
   /**
@@ -261,7 +342,13 @@ export class Engine {
   private ingest(subject: string, data: Uint8Array, targets: Subscription[]): Promise<void> {
     const receivedAt = Date.now();
     this.intake.received++;
-    const parsed = parseBusMessage(subject, data, receivedAt);
+    let parsed: ReturnType<typeof parseBusMessage>;
+    try {
+      parsed = parseBusMessage(subject, data, receivedAt);
+    } catch (err) {
+      // Intake never throws by design; if it does, the message is still accounted for.
+      parsed = { ok: false, reason: `could not be read (${(err as Error).message.slice(0, 120)})` };
+    }
     const at = new Date(receivedAt).toISOString();
     if (!parsed.ok) {
       this.intake.rejected++;
@@ -280,10 +367,16 @@ export class Engine {
       this.hub.statusChanged();
       return this.store.durable();
     }
-    const { jobs, held } = this.recordEvent(parsed.event, targets, at, receivedAt);
+    // All or nothing: an event is never on disk without its deliveries.
+    const { jobs, held } = this.store.transaction(() => this.recordEvent(parsed.event, targets, at, receivedAt));
     if (held) this.hub.subscriptionsChanged();
     const committed = this.store.durable();
-    if (jobs.length > 0) void committed.then(() => jobs.forEach((job) => this.submit(job)), () => undefined);
+    // Never attempted unless committed: a failed commit leaves nothing to send.
+    if (jobs.length > 0)
+      void committed.then(
+        () => jobs.forEach((job) => this.submit(job)),
+        () => jobs.forEach((job) => this.liveViews.delete(job.deliveryId)),
+      );
     return committed;
   }
 
@@ -313,15 +406,19 @@ export class Engine {
       const base = { eventSeq: seq, eventId: event.id, topic: event.topic, subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url, at };
       if (!sub.enabled) {
         if (this.settings.heldMaxCount <= 0) continue;
-        this.publishDelivery(insertDelivery(this.store, { ...base, outcome: 'held' }), false);
+        const heldId = insertDelivery(this.store, { ...base, outcome: 'held' });
+        this.emitView(newDeliveryView(heldId, base, 'held'), false);
         held = true;
         continue;
       }
       const inMemory = this.scheduler.hasRoom(jobs.length);
       const deliveryId = insertDelivery(this.store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
-      this.publishDelivery(deliveryId, false);
-      if (inMemory) jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
-      else this.scheduler.notify();
+      const view = newDeliveryView(deliveryId, base, 'pending');
+      this.emitView(view, false);
+      if (inMemory) {
+        this.liveViews.set(deliveryId, view);
+        jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
+      } else this.scheduler.notify();
     }
     return { jobs, held };
   }
@@ -336,6 +433,10 @@ export class Engine {
       sub && {
         url: sub.url,
         secret: sub.secret,
+        previousSecret:
+          sub.previousSecret !== null && sub.previousSecretUntil !== null
+            ? { secret: sub.previousSecret, untilMs: Date.parse(sub.previousSecretUntil) }
+            : null,
         enabled: sub.enabled,
         tripped: sub.autoDisabledAt !== null,
         retrySchedule: sub.retrySchedule ?? this.settings.retrySchedule,
@@ -343,11 +444,20 @@ export class Engine {
     );
   }
 
+  /** A delivery's view read back from the store (bulk transitions, rare paths). */
   private publishDelivery(id: number, final: boolean): void {
+    if (!this.listening()) return;
     const view = getDeliveryView(this.store, id);
-    if (!view) return;
+    if (view) this.emitView(view, final);
+  }
+
+  private emitView(view: DeliveryView, final: boolean): void {
     this.hub.delivery(view);
-    this.emitRecord({ kind: 'delivery', delivery: view, final });
+    if (this.recordListeners.size > 0) this.emitRecord({ kind: 'delivery', delivery: view, final });
+  }
+
+  private listening(): boolean {
+    return this.hub.listening || this.recordListeners.size > 0;
   }
 
   // ----- outcomes and the breaker ----------------------------------------------------
@@ -367,7 +477,16 @@ export class Engine {
       attemptLog: update.attemptLog,
       nextAttemptAt: update.nextAttemptAt,
     });
-    this.publishDelivery(job.deliveryId, update.final);
+    // The hot path builds the new view from what it knows; no read-back per delivery.
+    const known = this.liveViews.get(job.deliveryId);
+    const leaves = update.final || update.nextAttemptAt !== null || update.outcome === 'held';
+    if (leaves) this.liveViews.delete(job.deliveryId);
+    if (known)
+      this.emitView(
+        { ...known, outcome: update.outcome, attempts: update.attempts, statusCode: update.statusCode, latencyMs: update.latencyMs, error: update.error, updatedAt: at },
+        update.final,
+      );
+    else this.publishDelivery(job.deliveryId, update.final);
     if (update.nextAttemptAt !== null) this.scheduler.wakeAt(update.nextAttemptAt);
     if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
     else if (update.outcome === 'dead' || update.outcome === 'held') this.hub.subscriptionsChanged();
@@ -378,8 +497,15 @@ export class Engine {
     if (!sub) return;
     if (update.outcome === 'delivered') {
       const patch = afterSuccess(at);
-      updateSubscription(this.store, sub.id, patch);
+      const unchanged = sub.consecutiveFailures === 0 && sub.lastError === null;
       Object.assign(sub, patch);
+      // A steady stream of successes changes only last_success_at: write it at most
+      // once a second per subscription (the rest is flushed by a timer and at stop).
+      if (unchanged && (this.successWrittenAt.get(sub.id) ?? 0) > Date.now() - SUCCESS_WRITE_INTERVAL_MS) {
+        this.successUnwritten.add(sub.id);
+        return;
+      }
+      this.writeSuccess(sub);
     } else {
       const error = update.error ?? 'failed';
       const { patch, tripped } = afterFailure(sub, error, this.settings.circuitThreshold, at);
@@ -403,6 +529,21 @@ export class Engine {
     this.hub.subscriptionsChanged();
   }
 
+  private writeSuccess(sub: Subscription): void {
+    updateSubscription(this.store, sub.id, { consecutiveFailures: sub.consecutiveFailures, lastSuccessAt: sub.lastSuccessAt, lastError: sub.lastError });
+    this.successWrittenAt.set(sub.id, Date.now());
+    this.successUnwritten.delete(sub.id);
+    this.hub.subscriptionsChanged();
+  }
+
+  private flushSuccesses(): void {
+    for (const id of [...this.successUnwritten]) {
+      const sub = this.subscriptions.get(id);
+      if (sub) this.writeSuccess(sub);
+      else this.successUnwritten.delete(id);
+    }
+  }
+
   /** End the waiting work of a subscription that stopped, in memory and in the store. */
   private stopSubscription(id: string, cancellation: Cancellation): void {
     this.dispatcher.cancelSubscription(id, cancellation);
@@ -410,6 +551,37 @@ export class Engine {
     const retried = cancellation.retried === 'retrying' ? 'dead' : cancellation.retried;
     const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
     for (const deliveryId of changed) this.publishDelivery(deliveryId, true);
+  }
+
+  private lostWorkTimer: NodeJS.Timeout | null = null;
+  private lostWorkDelayMs = LOST_WORK_RETRY_MS;
+
+  /**
+   * A write was lost (a full disk): outcomes it recorded and claims it made are gone,
+   * so deliveries may sit claimed with nobody working on them. Try to take them up
+   * again soon (backing off); a commit that succeeds meanwhile does it at once.
+   */
+  private retryLostWork(): void {
+    if (this.lostWorkTimer || this.stopped) return;
+    this.lostWorkTimer = setTimeout(() => {
+      this.lostWorkTimer = null;
+      this.lostWorkDelayMs = Math.min(LOST_WORK_RETRY_MAX_MS, this.lostWorkDelayMs * 2);
+      this.requeueLostWork();
+    }, this.lostWorkDelayMs);
+  }
+
+  /** Deliveries claimed but in no one's hands (their record was lost) are due again. */
+  private requeueLostWork(): void {
+    if (this.stopped) return;
+    if (!this.store.failing) this.lostWorkDelayMs = LOST_WORK_RETRY_MS;
+    try {
+      recoverInterrupted(this.store, Date.now(), this.dispatcher.deliveryIds());
+    } catch (err) {
+      this.emitRecord({ kind: 'error', message: `could not take up deliveries after a failed write: ${(err as Error).message}` });
+      this.retryLostWork();
+    }
+    // Claims that were rolled back are due again too: look.
+    this.scheduler.notify();
   }
 
   private retentionRunning = false;
@@ -457,7 +629,21 @@ export class Engine {
   reload(reason: string): void {
     if (this.stopped) return;
     const previous = this.subscriptions;
-    const all = listSubscriptions(this.store);
+    try {
+      // Past its overlap a previous secret is unused (the dispatcher checks the time): forget it.
+      clearExpiredPreviousSecrets(this.store, new Date().toISOString());
+    } catch (error) {
+      this.emitRecord({ kind: 'error', message: `could not forget expired previous secrets: ${(error as Error).message}` });
+    }
+    let all: Subscription[];
+    try {
+      all = listSubscriptions(this.store);
+    } catch (error) {
+      // Another process wrote a secret under another key: keep what was read before.
+      if (!(error instanceof SecretKeyError)) throw error;
+      this.emitRecord({ kind: 'error', message: `${error.message}; keeping the subscriptions as read before` });
+      return;
+    }
     this.subscriptions = new Map(all.map((s) => [s.id, s]));
     const { added, removed } = this.router.apply(all);
     for (const [id, before] of previous) {
@@ -486,7 +672,7 @@ export class Engine {
   /** Every subscription as the console sees it, with its dead-letter and held counts. */
   subscriptionViews(): SubscriptionView[] {
     const backlog = backlogCounts(this.store);
-    return listSubscriptions(this.store).map((sub) => toView(sub, backlog.get(sub.id)));
+    return listSubscriptions(this.store, { secrets: false }).map((sub) => toView(sub, backlog.get(sub.id)));
   }
 
   private viewOf(id: string): SubscriptionView {
@@ -507,6 +693,7 @@ export class Engine {
       counts: this.counts(),
       intake: { ...this.intake },
       inFlight: this.dispatcher.pending,
+      secretStorage: this.store.cipher.kind,
     };
   }
 
@@ -667,17 +854,23 @@ export class Engine {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.lostWorkTimer) clearTimeout(this.lostWorkTimer);
     this.scheduler.stop();
     this.router.close();
     await this.jetstream?.stop();
     await this.bus.close();
     await this.dispatcher.stop();
+    this.flushSuccesses();
     await this.egress.close();
     this.hub.flush();
     this.hub.close();
     this.store.close();
   }
 }
+
+/** First retry after lost writes; doubles up to the maximum while the store keeps failing. */
+const LOST_WORK_RETRY_MS = 1_000;
+const LOST_WORK_RETRY_MAX_MS = 30_000;
 
 const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
 const PAUSED: Cancellation = { untried: 'dead', retried: 'dead', reason: 'subscription paused' };
@@ -688,6 +881,30 @@ function isoTime(value: string, field: string): string {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new BridgeFailure('invalid_argument', `${field}: "${value}" is not an ISO-8601 time`, field);
   return new Date(ms).toISOString();
+}
+
+/** The view of a delivery just recorded. */
+function newDeliveryView(
+  id: number,
+  base: { eventId: string; topic: string; subscriptionId: string; subscriptionName: string; at: string },
+  outcome: DeliveryView['outcome'],
+): DeliveryView {
+  return {
+    id,
+    createdAt: base.at,
+    updatedAt: base.at,
+    subscriptionId: base.subscriptionId,
+    subscriptionName: base.subscriptionName,
+    eventId: base.eventId,
+    topic: base.topic,
+    outcome,
+    statusCode: null,
+    attempts: 0,
+    latencyMs: null,
+    error: null,
+    replay: false,
+    replayOf: null,
+  };
 }
 
 function safeUser(): string {

@@ -27,6 +27,10 @@ export class EventHub {
     private readonly subscriptions: () => SubscriptionView[],
   ) {}
 
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
   subscribe(listener: HubListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -4,6 +4,7 @@
  * claimed in batches while the dispatcher has room, so memory stays bounded whatever
  * the backlog; one timer wakes it for the next due time.
  */
+import type { DeliveryView } from '../contract/views';
 import type { DeliveryJob } from '../delivery/dispatcher';
 import type { Store } from '../store/database';
 import { claimDue, nextDueAt, recoverInterrupted, type ClaimedDelivery } from '../store/outbox';
@@ -15,7 +16,9 @@ export interface SchedulerDeps {
   store: Store;
   /** Jobs currently in memory. */
   inMemory: () => number;
-  submit: (job: DeliveryJob) => void;
+  submit: (job: DeliveryJob, view: DeliveryView) => void;
+  /** Taking due work from the store failed (a full disk); it is tried again at the next wake. */
+  onError?: (error: unknown) => void;
   capacity?: number;
   now?: () => number;
 }
@@ -28,6 +31,7 @@ export class OutboxScheduler {
   /** Due work may be waiting in the store beyond what memory holds. */
   private backlog = true;
   private pumpQueued = false;
+  private awaitingCommit = false;
   private started = false;
   private stopped = false;
 
@@ -89,8 +93,30 @@ export class OutboxScheduler {
     if (this.stopped || !this.started) return;
     const room = this.capacity - this.deps.inMemory();
     if (room <= 0) return;
+    const { store } = this.deps;
+    if (store.sqlite.inTransaction) {
+      // What is due may have been written in the group not yet committed: a delivery is
+      // never attempted before its record is on disk, so claim once it is.
+      if (!this.awaitingCommit) {
+        this.awaitingCommit = true;
+        const after = (): void => {
+          this.awaitingCommit = false;
+          this.pump();
+        };
+        store.durable().then(after, after);
+      }
+      return;
+    }
+    try {
+      this.claim(room);
+    } catch (error) {
+      this.deps.onError?.(error);
+    }
+  }
+
+  private claim(room: number): void {
     const claimed = claimDue(this.deps.store, this.now(), room);
-    for (const row of claimed) this.deps.submit(toJob(row));
+    for (const row of claimed) this.deps.submit(toJob(row), row.view);
     // A full batch may have left more behind; a short one emptied what is due now.
     this.backlog = claimed.length === room;
     const next = nextDueAt(this.deps.store);

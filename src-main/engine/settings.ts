@@ -3,6 +3,7 @@ import type { Settings, SettingsView } from '../contract/views';
 import type { BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
+import { parseCidr } from '../delivery/ssrf';
 import { DEFAULT_CIRCUIT_THRESHOLD } from './breaker';
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -52,6 +53,13 @@ export function validateSettingsPatch(patch: Partial<Settings>): void {
   if (patch.retrySchedule !== undefined) {
     if (patch.retrySchedule.some((d) => !Number.isFinite(d) || d < 0))
       throw new BridgeFailure('invalid_argument', 'retry delays must be zero or more seconds', 'retrySchedule');
+  }
+  if (patch.allowedCidrs !== undefined) {
+    // The same parser the SSRF guard uses, so what is saved is what is enforced.
+    patch.allowedCidrs.forEach((entry, index) => {
+      const parsed = parseCidr(entry);
+      if (!parsed.ok) throw new BridgeFailure('invalid_argument', `allowedCidrs entry ${index + 1}: ${parsed.reason}`, 'allowedCidrs');
+    });
   }
 }
 

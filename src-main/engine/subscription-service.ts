@@ -5,7 +5,14 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { BridgeFailure } from '../contract/bridge';
-import type { CreatedSubscription, PresetName, SaveWarning, SubscriptionPatch, SubscriptionView } from '../contract/views';
+import {
+  PREVIOUS_SECRET_MAX_HOURS,
+  type CreatedSubscription,
+  type PresetName,
+  type SaveWarning,
+  type SubscriptionPatch,
+  type SubscriptionView,
+} from '../contract/views';
 import type { DestinationCheck } from '../delivery/ssrf';
 import { expandPatterns, patternError } from '../match/pattern';
 import type { Store } from '../store/database';
@@ -58,7 +65,7 @@ export class SubscriptionService {
   }
 
   list(): SubscriptionView[] {
-    return listSubscriptions(this.deps.store).map((sub) => toView(sub));
+    return listSubscriptions(this.deps.store, { secrets: false }).map((sub) => toView(sub));
   }
 
   get(id: string): Subscription {
@@ -78,6 +85,8 @@ export class SubscriptionService {
       name,
       url,
       secret,
+      previousSecret: null,
+      previousSecretUntil: null,
       patterns,
       retrySchedule: checkSchedule(input.retrySchedule),
       enabled: input.enabled ?? true,
@@ -102,7 +111,7 @@ export class SubscriptionService {
     if (patch.name !== undefined) changes.name = this.checkName(patch.name, id);
     if (patch.presets !== undefined || patch.patterns !== undefined)
       changes.patterns = checkPatterns(patch.presets ?? [], patch.patterns ?? []);
-    if (patch.secret !== undefined && patch.secret.trim() !== '') changes.secret = checkSecret(patch.secret);
+    Object.assign(changes, this.rotation(current, patch));
     if (patch.retrySchedule !== undefined) changes.retrySchedule = checkSchedule(patch.retrySchedule);
     if (patch.url !== undefined) {
       const checked = await this.checkUrl(patch.url);
@@ -115,6 +124,28 @@ export class SubscriptionService {
     if (changes.name !== undefined) this.checkName(changes.name, id);
     updateSubscription(this.deps.store, current.id, changes);
     return { subscription: toView(this.get(id)), warnings };
+  }
+
+  /**
+   * A new secret, optionally keeping the one it replaces valid for an overlap (the
+   * dispatcher signs with both meanwhile). Rotating again during an overlap keeps only
+   * the secret just replaced. Without a new secret, 0 hours ends an overlap now.
+   */
+  private rotation(current: Subscription, patch: SubscriptionPatch): SubscriptionChanges {
+    const hours = patch.previousSecretValidHours;
+    if (hours !== undefined && !(Number.isFinite(hours) && hours >= 0 && hours <= PREVIOUS_SECRET_MAX_HOURS))
+      throw new BridgeFailure('invalid_argument', `keep the previous secret 0–${PREVIOUS_SECRET_MAX_HOURS} hours`, 'previousSecretValidHours');
+    if (patch.secret === undefined || patch.secret.trim() === '') {
+      if (hours === undefined) return {};
+      if (hours > 0)
+        throw new BridgeFailure('invalid_argument', 'keeping the previous secret valid goes with a new secret', 'previousSecretValidHours');
+      return current.previousSecret === null ? {} : { previousSecret: null, previousSecretUntil: null };
+    }
+    const secret = checkSecret(patch.secret);
+    if (secret === current.secret) return {};
+    if (hours === undefined || hours === 0) return { secret, previousSecret: null, previousSecretUntil: null };
+    const until = new Date(Date.parse(this.now()) + Math.round(hours * 3_600_000)).toISOString();
+    return { secret, previousSecret: current.secret, previousSecretUntil: until };
   }
 
   /** Pause, or re-enable (which clears a trip: SPEC §4). */

@@ -4,7 +4,7 @@
  * are built with Kysely for their types and run synchronously on better-sqlite3, with
  * prepared statements cached by SQL text.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Compilable } from 'kysely';
@@ -41,6 +41,58 @@ export class StoreError extends Error {
   }
 }
 
+/** The database file is not a database or is damaged (SQLITE_NOTADB, SQLITE_CORRUPT, a failed quick_check). */
+class CorruptDatabaseError extends StoreError {
+  readonly reason: string;
+
+  constructor(reason: string, options?: { cause?: unknown }) {
+    // quick_check reports on several lines, page by page: one line, the first findings.
+    const line = reason
+      .replace(/\*\*\* in database \w+ \*\*\*/g, '')
+      .split(/\s*\n\s*/)
+      .filter((part) => part !== '')
+      .join('; ')
+      .replace(/:; /g, ': ');
+    const short = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+    super(`corrupt database: ${short}`, options);
+    this.reason = short;
+  }
+}
+
+/** The files SQLite keeps beside a database: all move with it. */
+const COMPANION_SUFFIXES = ['', '-wal', '-shm', '-journal'];
+
+function isCorruption(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * Move a damaged database and its -wal/-shm/-journal aside as `<name>.corrupt-<time>`
+ * (never deleted, never overwritten): returns the new name of the main file.
+ */
+function moveAside(path: string, now: Date): string {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  let target = `${path}.corrupt-${stamp}`;
+  for (let n = 2; COMPANION_SUFFIXES.some((suffix) => existsSync(target + suffix)); n++) target = `${path}.corrupt-${stamp}-${n}`;
+  for (const suffix of COMPANION_SUFFIXES) {
+    if (!existsSync(path + suffix)) continue;
+    try {
+      renameSync(path + suffix, target + suffix);
+    } catch (err) {
+      throw new StoreError(
+        `database ${path} is corrupt and could not be moved aside to ${target}${suffix} (${(err as Error).message}); ` +
+          'move or restore it yourself, then start again',
+        { cause: err },
+      );
+    }
+  }
+  return target;
+}
+
 export class Store {
   readonly kysely: Kysely<Database>;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
@@ -51,6 +103,15 @@ export class Store {
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private lastDataVersion = 0;
   private closed = false;
+  /** A group transaction of ours is open (BEGIN IMMEDIATE ran and it has not ended). */
+  private groupOpen = false;
+  /** A group of writes was lost (failed commit, or rolled back by a failed write), and no commit has succeeded since. */
+  private failed = false;
+  /**
+   * What `open` had to do to give a usable store, for the operator: set when the file
+   * was damaged and moved aside (the message says where). Null on a normal open.
+   */
+  notice: StoreError | null = null;
   /** Applied to subscription secrets by the subscriptions repository. */
   cipher: SecretCipher = PLAINTEXT_CIPHER;
 
@@ -61,12 +122,57 @@ export class Store {
     this.kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   }
 
-  /** Open (creating if needed) and migrate the database at `path`. */
-  static async open(path: string): Promise<Store> {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  /**
+   * Open (creating if needed), check and migrate the database at `path`. A file that is
+   * not a database or fails `PRAGMA quick_check` is moved aside (`<name>.corrupt-<time>`,
+   * with its -wal/-shm), never deleted or overwritten, and a new empty database is
+   * created in its place; `notice` then says what happened and where the old file is.
+   * With `ifCorrupt: 'refuse'` (a one-shot command) it is left as it is and open fails.
+   * Any other failure (permissions, a lock held too long) is a StoreError: nothing moves.
+   */
+  static async open(path: string, options: { ifCorrupt?: 'move-aside' | 'refuse' } = {}): Promise<Store> {
+    if (path === ':memory:') return Store.openChecked(path);
+    mkdirSync(dirname(path), { recursive: true });
+    try {
+      return await Store.openChecked(path);
+    } catch (err) {
+      if (!(err instanceof CorruptDatabaseError)) throw err;
+      if (options.ifCorrupt === 'refuse')
+        throw new StoreError(
+          `database ${path} is corrupt (${err.reason}); nothing was changed. Restore a backup, or start the engine ` +
+            '(`sluice run`, the app), which moves it aside and starts with a new empty database',
+          { cause: err },
+        );
+      const movedTo = moveAside(path, new Date());
+      const store = await Store.openChecked(path);
+      store.notice = new StoreError(
+        `database ${path} was corrupt (${err.reason}): moved it aside to ${movedTo} (with its -wal/-shm) and ` +
+          'started with a new, empty database. Subscriptions, settings and undelivered events are in the moved file: ' +
+          `restore a backup, or salvage with \`sqlite3 ${movedTo} .recover\``,
+        { cause: err },
+      );
+      return store;
+    }
+  }
+
+  private static async openChecked(path: string): Promise<Store> {
+    // Judged on a read-only connection first, so a damaged file is moved aside exactly as
+    // it was found: a read-write one would fold its WAL into it when closed.
+    const probed = path !== ':memory:' && existsSync(path) ? probeIntegrity(path) : 'ok';
+    if (probed instanceof CorruptDatabaseError) throw probed;
     let sqlite: BetterSqlite3.Database;
     try {
       sqlite = new BetterSqlite3(path, { timeout: BUSY_TIMEOUT_MS });
+    } catch (err) {
+      if (isCorruption(err)) throw new CorruptDatabaseError((err as Error).message, { cause: err });
+      throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      if (probed === 'unknown') {
+        // The read-only look was not possible: judge it here, before anything is written.
+        const check = sqlite.pragma('quick_check', { simple: true });
+        if (check !== 'ok') throw new CorruptDatabaseError(`quick_check: ${String(check)}`);
+      }
       // Only takes effect on a new, empty file: lets retention give space back.
       sqlite.pragma('auto_vacuum = INCREMENTAL');
       sqlite.pragma('journal_mode = WAL');
@@ -75,12 +181,16 @@ export class Store {
       sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       sqlite.pragma('foreign_keys = ON');
     } catch (err) {
+      closeQuietly(sqlite);
+      if (err instanceof CorruptDatabaseError) throw err;
+      if (isCorruption(err)) throw new CorruptDatabaseError((err as Error).message, { cause: err });
       throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`, { cause: err });
     }
     const store = new Store(sqlite, path);
     const { error } = await new Migrator({ db: store.kysely, provider: migrationProvider }).migrateToLatest();
     if (error) {
-      sqlite.close();
+      closeQuietly(sqlite);
+      if (isCorruption(error)) throw new CorruptDatabaseError((error as Error).message, { cause: error });
       throw new StoreError(`cannot migrate database ${path}: ${(error as Error).message}`, { cause: error });
     }
     store.lastDataVersion = store.dataVersion();
@@ -109,15 +219,45 @@ export class Store {
   /** Run a write with a RETURNING clause now, inside the current group transaction. */
   writeReturning<R>(query: Compilable<R>): R[] {
     const { sql, parameters } = query.compile();
-    this.beginGroup();
-    return this.statement(sql).all(...(parameters as Param[])) as R[];
+    return this.write(() => this.statement(sql).all(...(parameters as Param[])) as R[]);
   }
 
   /** Run a write now, inside the current group transaction. */
   run(query: Compilable<unknown>): BetterSqlite3.RunResult {
     const { sql, parameters } = query.compile();
+    return this.write(() => this.statement(sql).run(...(parameters as Param[])));
+  }
+
+  /**
+   * A write in the group. When it fails with SQLITE_FULL or an I/O error SQLite rolls
+   * the whole transaction back, not just the statement: every write of the group is
+   * gone, so its waiters are rejected at once (they must never be resolved by a later
+   * commit that no longer holds their writes).
+   */
+  private write<T>(exec: () => T): T {
     this.beginGroup();
-    return this.statement(sql).run(...(parameters as Param[]));
+    try {
+      return exec();
+    } catch (err) {
+      // A statement that failed alone (a constraint) is the caller's to handle; a lost group is not.
+      if (this.groupOpen && !this.sqlite.inTransaction)
+        this.groupLost(new StoreError(`write failed, its group of writes rolled back: ${(err as Error).message}`, { cause: err }));
+      throw err;
+    }
+  }
+
+  /** The group's writes are not on disk and never will be: fail its waiters and say so. */
+  private groupLost(failure: StoreError): void {
+    this.groupOpen = false;
+    this.failed = true;
+    if (this.commitScheduled) {
+      clearImmediate(this.commitScheduled);
+      this.commitScheduled = null;
+    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(failure);
+    this.onCommitError(failure);
   }
 
   /**
@@ -129,7 +269,10 @@ export class Store {
   private beginGroup(): void {
     if (this.closed) throw new StoreError('the store is closed');
     if (!this.sqlite.inTransaction) {
+      // Rolled back by SQLite behind our back and not noticed yet: never resolve its waiters.
+      if (this.groupOpen) this.groupLost(new StoreError('the group of writes was rolled back'));
       this.sqlite.exec('BEGIN IMMEDIATE');
+      this.groupOpen = true;
       this.groupWrites = 0;
     }
     this.groupWrites++;
@@ -137,42 +280,80 @@ export class Store {
     else this.commitScheduled ??= setImmediate(() => this.commitFromTimer());
   }
 
-  /** Called when a scheduled group commit fails (its waiters are rejected too). */
+  /**
+   * Called once for every group of writes that was lost (a failed commit, on any path,
+   * or a write whose failure rolled the group back); its waiters are rejected too.
+   */
   onCommitError: (err: StoreError) => void = () => {};
+  /**
+   * Called (on a later turn) at the first successful commit after a failure: writes that
+   * were lost meanwhile may have left work to take up again.
+   */
+  onRecovered: () => void = () => {};
+
+  /** True from a lost group of writes until a commit succeeds again. */
+  get failing(): boolean {
+    return this.failed;
+  }
 
   private commitFromTimer(): void {
     try {
       this.commit();
-    } catch (err) {
-      this.onCommitError(err as StoreError);
+    } catch {
+      // Reported by commit() through onCommitError.
     }
   }
 
-  /** Resolves once everything written so far is on disk. */
+  /** Resolves once everything written so far is on disk; rejects if it never will be. */
   durable(): Promise<void> {
-    if (!this.sqlite.inTransaction) return Promise.resolve();
+    if (!this.sqlite.inTransaction) {
+      if (!this.groupOpen) return Promise.resolve();
+      const failure = new StoreError('the group of writes was rolled back');
+      this.groupLost(failure);
+      return Promise.reject(failure);
+    }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** Commit the group now. Throws a StoreError when it fails (the group is then rolled back and reported). */
   commit(): void {
     if (this.commitScheduled) {
       clearImmediate(this.commitScheduled);
       this.commitScheduled = null;
     }
-    const waiters = this.waiters;
-    this.waiters = [];
     if (!this.sqlite.inTransaction) {
+      if (this.groupOpen) {
+        const failure = new StoreError('the group of writes was rolled back');
+        this.groupLost(failure);
+        throw failure;
+      }
+      const waiters = this.waiters;
+      this.waiters = [];
       for (const w of waiters) w.resolve();
       return;
     }
     try {
       this.sqlite.exec('COMMIT');
-      for (const w of waiters) w.resolve();
     } catch (err) {
-      if (this.sqlite.inTransaction) this.sqlite.exec('ROLLBACK');
+      try {
+        // SQLITE_FULL and I/O errors have usually rolled it back already.
+        if (this.sqlite.inTransaction) this.sqlite.exec('ROLLBACK');
+      } catch {
+        // Nothing more to undo.
+      }
       const failure = new StoreError(`commit failed: ${(err as Error).message}`, { cause: err });
-      for (const w of waiters) w.reject(failure);
+      this.groupLost(failure);
       throw failure;
+    }
+    this.groupOpen = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve();
+    if (this.failed) {
+      this.failed = false;
+      setImmediate(() => {
+        if (!this.closed) this.onRecovered();
+      });
     }
   }
 
@@ -209,5 +390,27 @@ export class Store {
       this.closed = true;
       this.sqlite.close();
     }
+  }
+}
+
+/** `PRAGMA quick_check` on a read-only connection: ok, the damage found, or unknown when it could not look. */
+function probeIntegrity(path: string): 'ok' | 'unknown' | CorruptDatabaseError {
+  let probe: BetterSqlite3.Database | null = null;
+  try {
+    probe = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    const check = probe.pragma('quick_check', { simple: true });
+    return check === 'ok' ? 'ok' : new CorruptDatabaseError(`quick_check: ${String(check)}`);
+  } catch (err) {
+    return isCorruption(err) ? new CorruptDatabaseError((err as Error).message, { cause: err }) : 'unknown';
+  } finally {
+    if (probe) closeQuietly(probe);
+  }
+}
+
+function closeQuietly(sqlite: BetterSqlite3.Database): void {
+  try {
+    sqlite.close();
+  } catch {
+    // Closing is all that is left to do with it.
   }
 }

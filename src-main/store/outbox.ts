@@ -10,7 +10,8 @@
  *   held (subscription tripped) ──re-enable──▶ pending | discarded
  */
 import { sql } from 'kysely';
-import type { AttemptRecord, Outcome } from '../contract/views';
+import type { AttemptRecord, DeliveryView, Outcome } from '../contract/views';
+import { toDeliveryView } from './deliveries';
 import { matchesPattern } from '../match/pattern';
 import type { Store } from './database';
 import type { BacklogCounts } from './subscriptions';
@@ -24,6 +25,8 @@ export interface ClaimedDelivery {
   body: string;
   attempts: number;
   attemptLog: AttemptRecord[];
+  /** Its log view as claimed (the console shows its progress without reading it back). */
+  view: DeliveryView;
 }
 
 const WAITING: Outcome[] = ['pending', 'retrying'];
@@ -33,9 +36,11 @@ export const DEAD_LETTERS: Outcome[] = ['dead', 'blocked'];
 /**
  * A claimed delivery (next_attempt_at NULL) that is still pending or retrying was being
  * worked on when the process stopped: due again now. A duplicate is possible only for an
- * attempt that was on the wire; receivers de-duplicate on the event id.
+ * attempt that was on the wire; receivers de-duplicate on the event id. In a running
+ * engine (after writes were lost to a failed commit) `inMemory` lists the deliveries it
+ * is still working on, which stay claimed.
  */
-export function recoverInterrupted(store: Store, nowMs: number): number {
+export function recoverInterrupted(store: Store, nowMs: number, inMemory: readonly number[] = []): number {
   return Number(
     store.run(
       store.kysely
@@ -43,7 +48,8 @@ export function recoverInterrupted(store: Store, nowMs: number): number {
         .set({ next_attempt_at: nowMs })
         .where('outcome', 'in', WAITING)
         .where('next_attempt_at', 'is', null)
-        .where('subscription_id', 'is not', null),
+        .where('subscription_id', 'is not', null)
+        .$if(inMemory.length > 0, (q) => q.where('id', 'not in', [...inMemory])),
     ).changes,
   );
 }
@@ -58,10 +64,19 @@ export function claimDue(store: Store, nowMs: number, limit: number): ClaimedDel
         .innerJoin('events', 'events.seq', 'deliveries.event_seq')
         .select([
           'deliveries.id',
+          'deliveries.created_at',
+          'deliveries.updated_at',
           'deliveries.subscription_id',
+          'deliveries.subscription_name',
           'deliveries.event_id',
           'deliveries.topic',
+          'deliveries.outcome',
+          'deliveries.status_code',
           'deliveries.attempts',
+          'deliveries.latency_ms',
+          'deliveries.error',
+          'deliveries.is_replay',
+          'deliveries.replay_of',
           'deliveries.attempt_log',
           'events.body',
         ])
@@ -90,6 +105,7 @@ export function claimDue(store: Store, nowMs: number, limit: number): ClaimedDel
       body: r.body,
       attempts: r.attempts,
       attemptLog: r.attempt_log ? (JSON.parse(r.attempt_log) as AttemptRecord[]) : [],
+      view: toDeliveryView(r),
     }));
   });
 }

@@ -22,6 +22,10 @@ export interface SubscriptionsTable {
   updated_at: string;
   /** JSON array of seconds; NULL: the global default schedule. */
   retry_schedule: string | null;
+  /** The secret a rotation replaced, stored like `secret`; NULL: none (or its overlap ended). */
+  previous_secret: string | null;
+  /** ISO-8601 UTC end of the previous secret's validity; NULL with `previous_secret`. */
+  previous_secret_until: string | null;
 }
 
 /** One row per bus message that matched at least one subscription (or a test fire). */

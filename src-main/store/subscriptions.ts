@@ -2,8 +2,9 @@
 import type { SubscriptionView } from '../contract/views';
 import { presetsIn } from '../match/pattern';
 import { subscriptionState, type BreakerFields } from '../engine/breaker';
-import type { Store } from './database';
+import { PLAINTEXT_CIPHER, type SecretCipher, type Store } from './database';
 import type { NewSubscriptionRow, SubscriptionRow, SubscriptionRowUpdate } from './schema';
+import { needsUpgrade, openSecret, sealSecret } from './secret-cipher';
 
 /** A subscription as the engine uses it (with its secret: never leaves the main process). */
 export interface Subscription extends BreakerFields {
@@ -11,6 +12,12 @@ export interface Subscription extends BreakerFields {
   name: string;
   url: string;
   secret: string;
+  /**
+   * The secret it replaced, still valid until `previousSecretUntil` (a rotation with an
+   * overlap): deliveries carry a second signature made with it meanwhile.
+   */
+  previousSecret: string | null;
+  previousSecretUntil: string | null;
   patterns: string[];
   /** Its own retry schedule (seconds), or null for the global default. */
   retrySchedule: number[] | null;
@@ -24,12 +31,25 @@ export interface BacklogCounts {
   held: number;
 }
 
-export function fromRow(row: SubscriptionRow): Subscription {
+/** How a read treats the secrets: open them (the default), or leave them out (views). */
+export interface ReadOptions {
+  /** False: `secret` and `previousSecret` are left empty and nothing is decrypted (for views only). */
+  secrets?: boolean;
+}
+
+/**
+ * A row as the engine uses it, its secrets opened with `cipher`. Throws a
+ * `SecretKeyError` for a secret that `cipher` cannot open.
+ */
+export function fromRow(row: SubscriptionRow, cipher: SecretCipher = PLAINTEXT_CIPHER, options: ReadOptions = {}): Subscription {
+  const secrets = options.secrets !== false;
   return {
     id: row.id,
     name: row.name,
     url: row.url,
-    secret: row.secret,
+    secret: secrets ? openCached(cipher, row.secret) : '',
+    previousSecret: row.previous_secret === null ? null : secrets ? openCached(cipher, row.previous_secret) : '',
+    previousSecretUntil: row.previous_secret_until,
     patterns: parsePatterns(row.patterns),
     retrySchedule: parseSchedule(row.retry_schedule),
     enabled: row.enabled === 1,
@@ -62,6 +82,28 @@ function parsePatterns(text: string): string[] {
   }
 }
 
+/** Opened secrets by stored form, per cipher: views and reloads read often; AES once per value. */
+const opened = new WeakMap<SecretCipher, Map<string, string>>();
+const OPENED_MAX = 10_000;
+
+function openCached(cipher: SecretCipher, stored: string): string {
+  let cache = opened.get(cipher);
+  if (!cache) opened.set(cipher, (cache = new Map()));
+  let secret = cache.get(stored);
+  if (secret === undefined) {
+    secret = openSecret(cipher, stored);
+    if (cache.size >= OPENED_MAX) cache.clear();
+    cache.set(stored, secret);
+  }
+  return secret;
+}
+
+/** The previous secret's end of validity, while it is still valid at `nowMs`. */
+export function rotatingUntil(sub: Pick<Subscription, 'previousSecretUntil'>, nowMs = Date.now()): string | null {
+  const until = sub.previousSecretUntil;
+  return until !== null && Date.parse(until) > nowMs ? until : null;
+}
+
 /** The renderer's view: everything but the secret. */
 export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, held: 0 }): SubscriptionView {
   return {
@@ -83,16 +125,17 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     retrySchedule: sub.retrySchedule && [...sub.retrySchedule],
     deadCount: backlog.dead,
     heldCount: backlog.held,
+    previousSecretUntil: rotatingUntil(sub),
   };
 }
 
-export function listSubscriptions(store: Store): Subscription[] {
-  return store.all(store.kysely.selectFrom('subscriptions').selectAll().orderBy('name')).map(fromRow);
+export function listSubscriptions(store: Store, options: ReadOptions = {}): Subscription[] {
+  return store.all(store.kysely.selectFrom('subscriptions').selectAll().orderBy('name')).map((row) => fromRow(row, store.cipher, options));
 }
 
 export function getSubscription(store: Store, id: string): Subscription | undefined {
   const row = store.first(store.kysely.selectFrom('subscriptions').selectAll().where('id', '=', id));
-  return row && fromRow(row);
+  return row && fromRow(row, store.cipher);
 }
 
 /** By id, or else by exact name (the CLI accepts either). */
@@ -104,7 +147,7 @@ export function findSubscription(store: Store, idOrName: string): Subscription |
       .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
       .orderBy((eb) => eb.case().when('id', '=', idOrName).then(0).else(1).end()),
   );
-  return row && fromRow(row);
+  return row && fromRow(row, store.cipher);
 }
 
 export function nameTaken(store: Store, name: string, exceptId?: string): boolean {
@@ -113,12 +156,18 @@ export function nameTaken(store: Store, name: string, exceptId?: string): boolea
   return store.first(q) !== undefined;
 }
 
-export function insertSubscription(store: Store, sub: Subscription): void {
+/** A subscription to insert; one without a rotation under way may leave out the previous secret. */
+export type NewSubscription = Omit<Subscription, 'previousSecret' | 'previousSecretUntil'> &
+  Partial<Pick<Subscription, 'previousSecret' | 'previousSecretUntil'>>;
+
+export function insertSubscription(store: Store, sub: NewSubscription): void {
   const row: NewSubscriptionRow = {
     id: sub.id,
     name: sub.name,
     url: sub.url,
-    secret: sub.secret,
+    secret: sealSecret(store.cipher, sub.secret),
+    previous_secret: sub.previousSecret == null ? null : sealSecret(store.cipher, sub.previousSecret),
+    previous_secret_until: sub.previousSecretUntil ?? null,
     patterns: JSON.stringify(sub.patterns),
     enabled: sub.enabled ? 1 : 0,
     consecutive_failures: sub.consecutiveFailures,
@@ -139,7 +188,10 @@ export function updateSubscription(store: Store, id: string, changes: Subscripti
   const row: SubscriptionRowUpdate = {};
   if (changes.name !== undefined) row.name = changes.name;
   if (changes.url !== undefined) row.url = changes.url;
-  if (changes.secret !== undefined) row.secret = changes.secret;
+  if (changes.secret !== undefined) row.secret = sealSecret(store.cipher, changes.secret);
+  if (changes.previousSecret !== undefined)
+    row.previous_secret = changes.previousSecret === null ? null : sealSecret(store.cipher, changes.previousSecret);
+  if (changes.previousSecretUntil !== undefined) row.previous_secret_until = changes.previousSecretUntil;
   if (changes.patterns !== undefined) row.patterns = JSON.stringify(changes.patterns);
   if (changes.enabled !== undefined) row.enabled = changes.enabled ? 1 : 0;
   if (changes.consecutiveFailures !== undefined) row.consecutive_failures = changes.consecutiveFailures;
@@ -155,4 +207,80 @@ export function updateSubscription(store: Store, id: string, changes: Subscripti
 
 export function deleteSubscription(store: Store, id: string): boolean {
   return store.run(store.kysely.deleteFrom('subscriptions').where('id', '=', id)).changes > 0;
+}
+
+/** What `prepareSecrets` did. */
+export interface SecretsUpgrade {
+  /** Plain-text values re-encrypted. */
+  upgraded: number;
+  /** Why the old plain-text bytes may still be in the file's free space (the scrub failed), or null. */
+  scrubError: string | null;
+}
+
+/**
+ * At engine start, before anything reads a subscription: check that every stored secret
+ * opens with `store.cipher` (else throw `SecretKeyError`, writing nothing), then, under a
+ * real cipher, re-encrypt the plain-text ones (a one-time upgrade) and scrub their old
+ * bytes from the file and its WAL (VACUUM: free space of older writes may hold them too).
+ */
+export function prepareSecrets(store: Store, options: { upgrade?: boolean } = {}): SecretsUpgrade {
+  const cipher = store.cipher;
+  const rows = store.all(store.kysely.selectFrom('subscriptions').select(['id', 'secret', 'previous_secret']));
+  for (const row of rows) {
+    openSecret(cipher, row.secret);
+    if (row.previous_secret !== null) openSecret(cipher, row.previous_secret);
+  }
+  const stale = rows.filter((r) => needsUpgrade(cipher, r.secret) || (r.previous_secret !== null && needsUpgrade(cipher, r.previous_secret)));
+  if (stale.length === 0 || options.upgrade === false) return { upgraded: 0, scrubError: null };
+  let upgraded = 0;
+  const secureDelete = store.sqlite.pragma('secure_delete', { simple: true }) as number;
+  // Overwrite the freed bytes of the old values instead of leaving them in free space.
+  store.commit();
+  store.sqlite.pragma('secure_delete = ON');
+  try {
+    store.transaction(() => {
+      for (const row of stale) {
+        const update: SubscriptionRowUpdate = {};
+        if (needsUpgrade(cipher, row.secret)) update.secret = cipher.encrypt(openSecret(cipher, row.secret));
+        if (row.previous_secret !== null && needsUpgrade(cipher, row.previous_secret))
+          update.previous_secret = cipher.encrypt(openSecret(cipher, row.previous_secret));
+        upgraded += Object.keys(update).length;
+        store.run(store.kysely.updateTable('subscriptions').set(update).where('id', '=', row.id));
+      }
+    });
+    store.commit();
+  } finally {
+    store.sqlite.pragma(`secure_delete = ${secureDelete ? 'ON' : 'OFF'}`);
+  }
+  let scrubError: string | null = null;
+  try {
+    // Rebuild the file (no stale free space), then copy it in and empty the WAL.
+    store.sqlite.exec('VACUUM');
+    const [result] = store.sqlite.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (result && result.busy !== 0) scrubError = 'another process holds the database open; the WAL could not be emptied';
+  } catch (error) {
+    scrubError = (error as Error).message;
+  }
+  return { upgraded, scrubError };
+}
+
+/** Forget previous secrets whose overlap has ended (they are no longer valid anywhere). */
+export function clearExpiredPreviousSecrets(store: Store, nowIso: string): number {
+  const expired = store.first(
+    store.kysely
+      .selectFrom('subscriptions')
+      .select('id')
+      .where('previous_secret_until', 'is not', null)
+      .where('previous_secret_until', '<=', nowIso),
+  );
+  if (!expired) return 0;
+  return Number(
+    store.run(
+      store.kysely
+        .updateTable('subscriptions')
+        .set({ previous_secret: null, previous_secret_until: null })
+        .where('previous_secret_until', 'is not', null)
+        .where('previous_secret_until', '<=', nowIso),
+    ).changes,
+  );
 }

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
+import { PLAINTEXT_WARNING, resolveKeySource, SecretKeyError, SecretKeySourceError, type KeySource } from '../store/secret-cipher';
 import { VERSION } from '../version';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
 
@@ -28,6 +29,10 @@ Options:
   --db FILE         the database (default: $SLUICE_DB, else ./sluice.db)
   --nats URL        bus URL(s) for this run, overriding the stored setting
   --allow-private   allow private/loopback webhook destinations for this run
+  --secret-key-file PATH
+                    the key that encrypts subscription secrets in the database (32
+                    random bytes or their base64/hex; \`sluice keygen --out PATH\`);
+                    else $SLUICE_SECRET_KEY; without either they are stored unprotected
   -h, --help        this help
 `;
 
@@ -36,6 +41,7 @@ const OPTIONS = {
   db: { type: 'string' },
   nats: { type: 'string' },
   'allow-private': { type: 'boolean' },
+  'secret-key-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -46,6 +52,7 @@ interface ServeOptions {
   db: string;
   nats?: string;
   allowPrivate: boolean;
+  keys: KeySource;
 }
 
 function strictParse(argv: string[]) {
@@ -70,11 +77,19 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
   }
   const db = values.db ?? process.env['SLUICE_DB'] ?? './sluice.db';
   if (db.trim() === '') throw new UsageError('--db: the database path must not be empty');
+  let keys: KeySource;
+  try {
+    keys = resolveKeySource(values['secret-key-file']);
+  } catch (error) {
+    if (error instanceof SecretKeySourceError) throw new UsageError(error.message);
+    throw error;
+  }
   return {
     port,
     db,
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
     allowPrivate: values['allow-private'] === true,
+    keys,
   };
 }
 
@@ -139,8 +154,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
 
+  for (const warning of options.keys.warnings) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
+    cipher: options.keys.cipher,
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     ...(options.allowPrivate ? { allowPrivate: true } : {}),
   });
@@ -178,6 +195,8 @@ async function main(argv: string[]): Promise<number> {
   const settings = engine.effectiveSettings();
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
+  if (options.keys.cipher.kind === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
+  else if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${options.keys.source}`);
   err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
   err('Ctrl-C to stop.');
 
@@ -204,6 +223,9 @@ main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
     exit(EXIT_USAGE);
+  } else if (error instanceof SecretKeyError) {
+    err(`sluice serve: ${error.message}`);
+    exit(EXIT_FAILURE);
   } else {
     err(`sluice serve: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     exit(EXIT_FAILURE);

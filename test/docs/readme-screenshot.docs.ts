@@ -3,11 +3,13 @@
  * receivers behind host names that resolve to loopback, DECNET-style events published
  * on the bus, and the console in Chromium through the web host.
  */
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { it } from 'vitest';
 import { envelope, startTestEngine, unwrap } from '../harness/engine';
 import { launchChromium, openConsole } from '../harness/browser';
 import { startReceiver, status } from '../harness/receiver';
+import { createKeyFileCipher } from '../../src-main/store/secret-cipher';
 
 const OUTPUT = resolve(__dirname, '../../docs/console.png');
 const NAMES = ['wazuh.soc.internal', 'thehive.soc.internal', 'shuffle.soc.internal', 'n8n.lab.internal'];
@@ -15,7 +17,8 @@ const NAMES = ['wazuh.soc.internal', 'thehive.soc.internal', 'shuffle.soc.intern
 it('renders the console with subscriptions in all three states and a busy log', async () => {
   const t = await startTestEngine({
     settings: { circuitThreshold: 3, retrySchedule: [] },
-    engine: { lookup: async (host) => (NAMES.includes(host) ? ['127.0.0.1'] : []) },
+    // Secrets encrypted with a key, as a real deployment runs (no plain-text warning banner).
+    engine: { lookup: async (host) => (NAMES.includes(host) ? ['127.0.0.1'] : []), cipher: createKeyFileCipher(randomBytes(32)) },
   });
   const wazuh = await startReceiver();
   const thehive = await startReceiver(status(503));

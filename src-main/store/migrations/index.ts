@@ -5,10 +5,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './2026-11-28T00-initial';
 import { outbox } from './2026-11-28T01-outbox';
+import { previousSecret } from './2026-11-29T00-previous-secret';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
   '2026-11-28T01-outbox': outbox,
+  '2026-11-29T00-previous-secret': previousSecret,
 };
 
 export const migrationProvider: MigrationProvider = {

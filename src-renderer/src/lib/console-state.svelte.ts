@@ -44,6 +44,11 @@ export class ConsoleState {
   testFires = $state<Record<string, TestFireState>>({});
   /** Shown once after a create; cleared when the analyst closes the dialog. */
   revealedSecret = $state<{ name: string; secret: string } | null>(null);
+  /**
+   * The analyst agreed to store secrets unprotected (no OS key store, no key file); asked
+   * again in the next console session.
+   */
+  unprotectedConfirmed = $state(false);
 
   private readonly offs: (() => void)[] = [];
 
