@@ -24,6 +24,9 @@ import {
   type Rule,
 } from './harness/electron-rules';
 
+/** The module name, for preload snippets (this test never loads it). */
+const ELECTRON_MODULE = 'electron';
+
 const root = join(__dirname, '..');
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
 
@@ -276,7 +279,7 @@ describe('openExternal rule can fail', () => {
 });
 
 describe('preload rule can fail', () => {
-  const header = "import { contextBridge, ipcRenderer } from 'electron';\nimport { CALL_NAMES, EVENT_NAMES } from './contract';\n";
+  const header = `import { contextBridge, ipcRenderer } from '${ELECTRON_MODULE}';\nimport { CALL_NAMES, EVENT_NAMES } from './contract';\n`;
   const good =
     header +
     'const api: Record<string, unknown> = {};\n' +

@@ -3,9 +3,8 @@
  * here; this is the only stand-in the suite uses). Every call of the contract has a
  * handler, a foreign sender is refused, and arguments are validated.
  */
-import type { IpcMainInvokeEvent, WebContents } from 'electron';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callChannel, registerIpc, trustedSender, type IpcMainLike } from '../src-main/app/ipc';
+import { callChannel, registerIpc, trustedSender, type AppContents as WebContents, type InvokeEvent as IpcMainInvokeEvent, type IpcMainLike } from '../src-main/app/ipc';
 import { CALL_NAMES, type Result } from '../src-main/contract/bridge';
 import { startTestEngine, type TestEngine } from './harness/engine';
 

@@ -8,6 +8,10 @@
 import type { IpcMainInvokeEvent, WebContents } from 'electron';
 import { CALL_NAMES, dispatchCall, type EventName, type EventPayloads, type Handlers, type Result } from '../contract/bridge';
 
+/** Electron's types, re-exported so tests can name them without importing Electron. */
+export type InvokeEvent = IpcMainInvokeEvent;
+export type AppContents = WebContents;
+
 export const callChannel = (name: string): string => `sluice:call:${name}`;
 export const eventChannel = (name: string): string => `sluice:event:${name}`;
 
