@@ -32,6 +32,9 @@ it('recovers from a 30 s nats-server outage', { timeout: 90_000 }, async () => {
   await t.publish('attacker.observed', envelope('x', {}, 'before'));
   await receiver.waitForRequests(1);
 
+  // The test's own publisher is not under test: closed for the outage (its pending
+  // requests would reject when the server goes), a fresh one publishes afterwards.
+  await t.publisher.close();
   const reconnecting = t.waitForRecord(isBus('reconnecting'));
   await t.nats.stop();
   await reconnecting;
@@ -48,7 +51,9 @@ it('recovers from a 30 s nats-server outage', { timeout: 90_000 }, async () => {
   await connected;
   expect(Date.now() - restartedAt).toBeLessThan(10_000);
 
-  await t.publish('attacker.observed', envelope('x', {}, 'after'));
+  const publisher = await t.nats.client();
+  publisher.publish('attacker.observed', new TextEncoder().encode(JSON.stringify(envelope('x', {}, 'after'))));
+  await publisher.flush();
   const requests = await receiver.waitForRequests(2, 10_000);
   expect(requests.map((r) => r.headers['x-decnet-event-id'])).toEqual(['before', 'after']);
 });
