@@ -215,15 +215,3 @@ function parseJsonOr<T>(text: string | null, fallback: T): T {
     return fallback;
   }
 }
-
-export function countDeliveries(store: Store, outcome?: Outcome): number {
-  let q = store.kysely.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n'));
-  if (outcome) q = q.where('outcome', '=', outcome);
-  return store.first(q)?.n ?? 0;
-}
-
-/** The event as stored, for re-sending exactly the same bytes. */
-export function getEventBody(store: Store, seq: number): { eventId: string; topic: string; body: string } | undefined {
-  const row = store.first(store.kysely.selectFrom('events').select(['event_id', 'topic', 'body']).where('seq', '=', seq));
-  return row && { eventId: row.event_id, topic: row.topic, body: row.body };
-}

@@ -239,6 +239,35 @@ export function backlogCounts(store: Store): Map<string, BacklogCounts> {
   return out;
 }
 
+/** A new pending delivery that sends a stored event again (same event id); returns its id. */
+function insertReplay(
+  store: Store,
+  event: { seq: number; eventId: string | null; topic: string },
+  target: ReplayTarget,
+  nowMs: number,
+  replayOf: number | null,
+): number {
+  const at = new Date(nowMs).toISOString();
+  const created = store.run(
+    store.kysely.insertInto('deliveries').values({
+      event_seq: event.seq,
+      event_id: event.eventId,
+      topic: event.topic,
+      subscription_id: target.subscriptionId,
+      subscription_name: target.subscriptionName,
+      url: target.url,
+      outcome: 'pending',
+      attempts: 0,
+      created_at: at,
+      updated_at: at,
+      next_attempt_at: nowMs,
+      replay_of: replayOf,
+      is_replay: 1,
+    }),
+  );
+  return Number(created.lastInsertRowid);
+}
+
 export interface ReplayTarget {
   subscriptionId: string;
   subscriptionName: string;
@@ -268,24 +297,7 @@ export function replayDeliveries(
     const originals = store.all(q.select(['id', 'event_seq', 'event_id', 'topic', 'outcome']).orderBy('id'));
     const changed: number[] = [];
     for (const o of originals) {
-      const created = store.run(
-        store.kysely.insertInto('deliveries').values({
-          event_seq: o.event_seq,
-          event_id: o.event_id,
-          topic: o.topic,
-          subscription_id: target.subscriptionId,
-          subscription_name: target.subscriptionName,
-          url: target.url,
-          outcome: 'pending',
-          attempts: 0,
-          created_at: at,
-          updated_at: at,
-          next_attempt_at: nowMs,
-          replay_of: o.id,
-          is_replay: 1,
-        }),
-      );
-      changed.push(Number(created.lastInsertRowid));
+      changed.push(insertReplay(store, { seq: o.event_seq as number, eventId: o.event_id, topic: o.topic }, target, nowMs, o.id));
       if ((DEAD_LETTERS as string[]).includes(o.outcome)) {
         store.run(store.kysely.updateTable('deliveries').set({ outcome: 'replayed', updated_at: at }).where('id', '=', o.id));
         changed.push(o.id);
@@ -316,26 +328,8 @@ export function replayEvents(
     )
     .filter((e) => matchesPattern(pattern, e.topic));
   if (dryRun) return rows.length;
-  const at = new Date(nowMs).toISOString();
   store.transaction(() => {
-    for (const e of rows) {
-      store.run(
-        store.kysely.insertInto('deliveries').values({
-          event_seq: e.seq,
-          event_id: e.event_id,
-          topic: e.topic,
-          subscription_id: target.subscriptionId,
-          subscription_name: target.subscriptionName,
-          url: target.url,
-          outcome: 'pending',
-          attempts: 0,
-          created_at: at,
-          updated_at: at,
-          next_attempt_at: nowMs,
-          is_replay: 1,
-        }),
-      );
-    }
+    for (const e of rows) insertReplay(store, { seq: e.seq, eventId: e.event_id, topic: e.topic }, target, nowMs, null);
   });
   return rows.length;
 }
