@@ -2,7 +2,7 @@
  * The console's state: what the engine told us, kept current from its batched events.
  * Components read it and call its actions; every call goes through the bridge.
  */
-import type { BridgeError, Result, SluiceApi } from '../../../src-main/contract/bridge';
+import type { BridgeError, CallArgs, Result, SluiceApi } from '../../../src-main/contract/bridge';
 import type {
   DeliveryQuery,
   DeliveryView,
@@ -28,6 +28,9 @@ export interface LogFilters {
   outcome: Outcome | '';
   topic: string;
 }
+
+/** A change to the global settings: only the fields that change. */
+export type SettingsPatch = CallArgs<'settings.update'>[0];
 
 export type TestFireState = { running: true } | ({ running: false; at: number } & TestFireResult);
 
@@ -181,6 +184,16 @@ export class ConsoleState {
   /** The global settings (the default retry schedule the form names). */
   async settings(): Promise<Result<SettingsView>> {
     return this.api['settings.get']();
+  }
+
+  /** Change global settings; the bus state is refetched so a reconnect shows at once. */
+  async updateSettings(patch: SettingsPatch): Promise<Result<SettingsView>> {
+    const r = await this.api['settings.update']($state.snapshot(patch) as SettingsPatch);
+    if (r.ok) {
+      const status = await this.api['status.get']();
+      if (status.ok) this.status = status.value;
+    }
+    return r;
   }
 
   async remove(id: string): Promise<BridgeError | null> {
