@@ -1,10 +1,11 @@
 /**
- * `sluice settings get` / `sluice settings set KEY VALUE`. Values are parsed by the
- * setting's type here; their rules (ranges, bus URL schemes) are the contract's.
+ * `sluice settings get` / `sluice settings set KEY VALUE` / `sluice settings unset KEY`.
+ * Values are parsed by the setting's type here; their rules (ranges, bus URL schemes)
+ * are the contract's.
  */
 import type { CallArgs } from '../contract/bridge';
 import type { Settings, SettingsView } from '../contract/views';
-import { SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
 import {
   CHANGE_OPTIONS,
   CliError,
@@ -23,7 +24,7 @@ import { withApi } from './session';
 type SettingsPatch = CallArgs<'settings.update'>[0];
 type Key = keyof Settings;
 
-export const SETTINGS_COMMANDS = ['get', 'set'] as const;
+export const SETTINGS_COMMANDS = ['get', 'set', 'unset'] as const;
 
 export async function settingsCommand(sub: string | undefined, argv: string[]): Promise<number> {
   switch (sub) {
@@ -31,6 +32,8 @@ export async function settingsCommand(sub: string | undefined, argv: string[]): 
       return get(argv);
     case 'set':
       return set(argv);
+    case 'unset':
+      return unset(argv);
     case undefined:
       throw new CliError(`settings: a subcommand is required: ${SETTINGS_COMMANDS.join(', ')}`);
     default:
@@ -57,6 +60,20 @@ async function set(argv: string[]): Promise<number> {
   );
   if (values.json) printJson(view);
   else out(`${key} = ${display(view, key as Key)}`);
+  return EXIT_OK;
+}
+
+/** Back to the default: a secret is cleared, a list emptied, a number reset. */
+async function unset(argv: string[]): Promise<number> {
+  const { values, positionals } = parseStrict('settings unset', argv, CHANGE_OPTIONS);
+  const [key] = expectOperands('settings unset', positionals, ['KEY']) as [string];
+  if (!isKey(key)) throw new CliError(`settings unset: unknown key "${key}"; valid keys: ${SETTING_KEYS.join(', ')}`);
+  const patch: SettingsPatch = { [key]: DEFAULT_SETTINGS[key] };
+  const view = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) =>
+    unwrap(await api['settings.update'](patch)),
+  );
+  if (values.json) printJson(view);
+  else out(`${key} = ${display(view, key)} (default)`);
   return EXIT_OK;
 }
 
