@@ -112,6 +112,7 @@ describe('hostile arguments', () => {
     'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
     'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'nope', dead: true }], [{ pattern: 'a.>' }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'x', to: 'y' }], [{ id: 1, dead: true }], [polluted], [{ since: huge }]],
     'status.get': [[1]],
+    'subscriptions.health': [[1], ['x'], [{}], [null]],
     'settings.get': [[{}]],
     'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }]],
   };

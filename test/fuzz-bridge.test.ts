@@ -533,6 +533,7 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
   return {
     'subscriptions.list': { args: [], semantic: [] },
     'status.get': { args: [], semantic: [] },
+    'subscriptions.health': { args: [], semantic: [] },
     'settings.get': { args: [], semantic: [] },
     'subscriptions.create': {
       args: [{ spec: { t: 'object', fields: SUBSCRIPTION_INPUT }, valid: validInput }],

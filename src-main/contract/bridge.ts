@@ -16,6 +16,7 @@ import {
   type DeliveryDetail,
   type DeliveryView,
   type EngineStatus,
+  type HealthReport,
   type SettingsView,
   type SubscriptionView,
   type TestFireResult,
@@ -97,6 +98,8 @@ export const calls = {
   'subscriptions.remove': { args: s.tuple(id) },
   'subscriptions.setEnabled': { args: s.tuple(id, s.boolean, s.optional(s.literal('deliver', 'discard'))) },
   'subscriptions.testFire': { args: s.tuple(id) },
+  /** Success rate and p50/p95 latency of every subscription, last hour and last day. */
+  'subscriptions.health': { args: s.tuple() },
   'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
   'deliveries.get': {
     args: s.tuple(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
@@ -115,6 +118,7 @@ export interface CallValues {
   'subscriptions.remove': null;
   'subscriptions.setEnabled': SubscriptionView;
   'subscriptions.testFire': TestFireResult;
+  'subscriptions.health': HealthReport;
   'deliveries.list': DeliveryView[];
   'deliveries.get': DeliveryDetail;
   'deliveries.replay': ReplayResult;

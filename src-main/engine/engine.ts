@@ -45,6 +45,7 @@ import {
   replayEvents,
   type ReplayTarget,
 } from '../store/outbox';
+import { finishedSince } from '../store/health';
 import { pruneFinished, reclaimSpace } from '../store/retention';
 import { readSettings, writeSettings } from '../store/settings';
 import {
@@ -60,6 +61,7 @@ import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
 import { afterFailure, afterSuccess } from './breaker';
 import { EventHub } from './event-hub';
+import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
 import { busOptionsFrom, settingsView, validateSettingsPatch } from './settings';
@@ -136,6 +138,7 @@ export class Engine {
   private readonly liveViews = new Map<number, DeliveryView>();
   private readonly successWrittenAt = new Map<string, number>();
   private readonly successUnwritten = new Set<string>();
+  private readonly health = new SubscriptionHealthTracker();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -222,6 +225,7 @@ export class Engine {
     engine.connectBus();
     engine.reload('start');
     if (!options.offline) {
+      engine.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
       const recovered = engine.scheduler.start();
       if (recovered > 0) engine.emitRecord({ kind: 'recovered', deliveries: recovered });
       engine.timers.push(
@@ -493,6 +497,7 @@ export class Engine {
   }
 
   private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
+    this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
     const sub = this.subscriptions.get(subscriptionId);
     if (!sub) return;
     if (update.outcome === 'delivered') {
@@ -721,6 +726,7 @@ export class Engine {
       'subscriptions.setEnabled': (id, enabled, held) => this.setEnabled(id, enabled, held),
       'deliveries.replay': (request) => this.replay(request),
       'subscriptions.testFire': (id) => this.testFire(id),
+      'subscriptions.health': () => this.health.report([...this.subscriptions.keys()], Date.now()),
       'deliveries.list': (query) => listDeliveries(this.store, query ?? {}),
       'deliveries.get': (id) => {
         const detail = getDeliveryDetail(this.store, id);
