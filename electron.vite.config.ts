@@ -3,7 +3,7 @@ import { defineConfig } from 'electron-vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
 // Main-process bundle: the Electron app (the only code that imports `electron`), and
-// two entries that run under plain Node: the headless CLI and the local web host.
+// entries that run under plain Node: the headless CLI, the local web host and the demo.
 export default defineConfig({
   main: {
     build: {
@@ -13,6 +13,7 @@ export default defineConfig({
           index: resolve(__dirname, 'src-main/app/main.ts'),
           cli: resolve(__dirname, 'src-main/cli/main.ts'),
           serve: resolve(__dirname, 'src-main/webhost/main.ts'),
+          demo: resolve(__dirname, 'src-main/demo/main.ts'),
         },
       },
     },
