@@ -4,9 +4,11 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
 import { Engine } from '../engine/engine';
+import { createInProcessClient } from '../engine/in-process-client';
 import { PRODUCT } from '../version';
+import { AttentionShell } from './attention-shell';
 import { forwardEvent, registerIpc, trustedSender } from './ipc';
 import { chooseOsCipher } from './safe-storage-cipher';
 
@@ -18,6 +20,7 @@ const CSP =
 
 let engine: Engine | null = null;
 let window: BrowserWindow | null = null;
+let attention: AttentionShell | null = null;
 
 const isAppUrl = (url: string): boolean => url === RENDERER_URL || url.startsWith(`${RENDERER_URL}#`);
 
@@ -43,6 +46,8 @@ function createWindow(): BrowserWindow {
     },
   });
   win.once('ready-to-show', () => win.show());
+  // The title is the main process's (the tripped count, same as the tray), not the page's.
+  win.on('page-title-updated', (event) => event.preventDefault());
   // The console never navigates and never opens windows; links go to the OS browser
   // only when they are plain https URLs.
   win.webContents.on('will-navigate', (event) => event.preventDefault());
@@ -73,6 +78,19 @@ async function start(): Promise<void> {
   engine.hub.subscribe((event, payload) => forwardEvent(window?.webContents ?? null, event, payload));
   window = createWindow();
   window.on('closed', () => (window = null));
+  // Trips announced outside the console: notification, tray, badge, window title.
+  const running = engine;
+  attention = new AttentionShell({
+    electron: { app, Tray, Menu, Notification, nativeImage },
+    platform: process.platform,
+    api: createInProcessClient(running, (err, call) => console.error(`[sluice] ${call} failed`, err)),
+    views: running.subscriptionViews(),
+    held: () => running.effectiveSettings(),
+    ledgerPath: join(app.getPath('userData'), 'pause-all.json'),
+    window: () => window,
+    quit: () => app.quit(),
+    log: (message) => console.log(`[sluice] ${message}`),
+  });
 }
 
 if (!app.requestSingleInstanceLock()) {
@@ -93,6 +111,8 @@ if (!app.requestSingleInstanceLock()) {
     // Finish in-flight deliveries and close the database before the process ends.
     event.preventDefault();
     stopping = true;
+    attention?.close();
+    attention = null;
     void engine.stop().finally(() => {
       engine = null;
       app.quit();
