@@ -213,7 +213,7 @@ describe('npm run demo', () => {
     const siem = subs.find((s) => s.name === SIEM)!;
     const soar = subs.find((s) => s.name === SOAR)!;
     expect(siem.patterns).toEqual(['attacker.>', 'canary.*.triggered']);
-    expect(soar.patterns).toEqual(['>']);
+    expect(soar.patterns).toEqual(['decky.*.state', 'decky.*.traffic', 'system.>', 'canary.>', 'ttp.>', 'credential.>']);
 
     // The flaky receiver answers 503 from the start: its subscription trips.
     let tripped: SubscriptionView | undefined;

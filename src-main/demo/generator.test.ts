@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { parseBusMessage } from '../bus/intake';
 import { matchesPattern, subjectError } from '../match/pattern';
 import { CANARIES, DECKIES, DemoGenerator, type DemoEvent } from './generator';
-import { FIRST_OUTAGE_MS, OutageSchedule } from './outages';
+import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
+import { DEFAULT_CIRCUIT_THRESHOLD } from '../engine/breaker';
+import { FAST_SCALE, FIRST_OUTAGE_MS, OutageSchedule } from './outages';
 import { Rng, seedFrom } from './random';
+import { SIEM, SOAR, storedPatterns } from './subscriptions';
 
 const START = Date.UTC(2026, 10, 28, 12, 0, 0);
 const TEN_MINUTES = 10 * 60_000;
@@ -142,5 +145,38 @@ describe('seeds', () => {
     const values = Array.from({ length: 1000 }, () => r.next());
     expect(Math.min(...values)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...values)).toBeLessThan(1);
+  });
+});
+
+describe('the demo subscriptions against the generator', () => {
+  const matching = (events: DemoEvent[], sub: typeof SIEM) => {
+    const patterns = storedPatterns(sub);
+    return events.filter((e) => patterns.some((p) => matchesPattern(p, e.subject)));
+  };
+
+  it('stores the patterns the console shows', () => {
+    expect(storedPatterns(SIEM)).toEqual(['attacker.>', 'canary.*.triggered']);
+    expect(storedPatterns(SOAR)).toEqual(['decky.*.state', 'decky.*.traffic', 'system.>', 'canary.>', 'ttp.>', 'credential.>']);
+  });
+
+  it('gives the flaky subscription its 5 failures (threshold) well inside the first outage, whatever the seed', () => {
+    for (const scale of [1, FAST_SCALE]) {
+      // A delivery fails after its last retry: 1 + 2 + 4 s, at most +20% jitter, scaled.
+      const retryWindowMs = DEFAULT_RETRY_SCHEDULE_S.reduce((a, b) => a + b, 0) * 1000 * 1.2 * scale;
+      const outageMs = new OutageSchedule(1, scale).at(0).toMs;
+      for (let seed = 1; seed <= 200; seed++) {
+        const fifth = matching(run(seed, outageMs), SOAR)[DEFAULT_CIRCUIT_THRESHOLD - 1];
+        expect(fifth, `seed ${seed}`).toBeDefined();
+        expect(fifth!.atMs + retryWindowMs, `seed ${seed}, scale ${scale}`).toBeLessThan(outageMs * 0.9);
+      }
+    }
+  });
+
+  it('sends the healthy subscription a steady share of the traffic', () => {
+    const events = run(21, 60_000);
+    const siem = matching(events, SIEM);
+    expect(siem.length / events.length).toBeGreaterThan(0.3);
+    expect(siem.length / events.length).toBeLessThan(0.8);
+    expect(siem.some((e) => e.subject.startsWith('canary.'))).toBe(true);
   });
 });

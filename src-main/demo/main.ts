@@ -16,6 +16,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NatsBus } from '../bus/nats-bus';
+import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import type { Result, SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
 import { Engine, type EngineRecord } from '../engine/engine';
@@ -25,24 +26,20 @@ import { VERSION } from '../version';
 import { startWebHost } from '../webhost/server';
 import { DemoGenerator } from './generator';
 import { findNatsServer, INSTALL_HINT, NatsServerMissing, startNats } from './nats-server';
-import { OutageSchedule, FIRST_OUTAGE_MS } from './outages';
+import { FAST_SCALE, FIRST_OUTAGE_MS, OutageSchedule } from './outages';
 import { seedFrom } from './random';
 import { startFlakyReceiver, startHealthyReceiver } from './receivers';
+import { SIEM, SOAR } from './subscriptions';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 const EXIT_NO_NATS = 3;
 
-/** `--fast` shrinks retry delays and the flaky receiver's stretches by this factor. */
-const FAST_SCALE = 0.4;
-const DEFAULT_RETRY_S = [1, 2, 4];
 const PROGRESS_EVERY_MS = 10_000;
 
-const SIEM_NAME = 'SIEM (healthy)';
-const SOAR_NAME = 'SOAR (flaky)';
-const SIEM_PATTERNS = ['canary.*.triggered'];
-const SOAR_PATTERNS = ['>'];
+const SIEM_NAME = SIEM.name;
+const SOAR_NAME = SOAR.name;
 
 const USAGE = `Usage: npm run demo -- [options]   (or: node out/main/demo.js [options])
 
@@ -242,9 +239,9 @@ async function run(
   });
   teardown.add(() => engine.stop());
   const api = createInProcessClient(engine, (error, call) => err(`sluice demo: ${call} failed: ${String(error)}`));
-  unwrap(await api['settings.update']({ retrySchedule: DEFAULT_RETRY_S.map((s) => s * options.scale) }));
-  const siemSub = unwrap(await api['subscriptions.create']({ name: SIEM_NAME, url: siem.url, secret: siemSecret, presets: ['AttackerDetail'], patterns: SIEM_PATTERNS, enabled: true })).subscription;
-  const soarSub = unwrap(await api['subscriptions.create']({ name: SOAR_NAME, url: soar.url, secret: soarSecret, presets: [], patterns: SOAR_PATTERNS, enabled: true })).subscription;
+  unwrap(await api['settings.update']({ retrySchedule: DEFAULT_RETRY_SCHEDULE_S.map((s) => s * options.scale) }));
+  const siemSub = unwrap(await api['subscriptions.create']({ name: SIEM_NAME, url: siem.url, secret: siemSecret, presets: SIEM.presets, patterns: SIEM.patterns, enabled: true })).subscription;
+  const soarSub = unwrap(await api['subscriptions.create']({ name: SOAR_NAME, url: soar.url, secret: soarSecret, presets: SOAR.presets, patterns: SOAR.patterns, enabled: true })).subscription;
   await busConnected(engine);
   checkpoint();
 
@@ -279,7 +276,8 @@ async function run(
   out(`  Receiver       ${SOAR_NAME}    ${soar.url}  answers 503 for stretches, first ${Math.round((FIRST_OUTAGE_MS * options.scale) / 1000)} s`);
   out(`                 secret (this run only): ${soarSecret}`);
   out(`  Subscription   ${SIEM_NAME}  ${siemSub.patterns.join(', ')}`);
-  out(`  Subscription   ${SOAR_NAME}    ${soarSub.patterns.join(', ')} (everything) — trips after ${threshold} failed deliveries, within the first minute`);
+  out(`  Subscription   ${SOAR_NAME}    ${soarSub.patterns.join(', ')}`);
+  out(`                 its breaker trips after ${threshold} failed deliveries in a row: within the first minute`);
   out(`  Retries        ${retries} s; loopback receivers allowed for this run (allow-private)`);
   out(`  Database       ${dbPath}`);
   out(`  Temporary dir  ${dir} (removed at exit)`);

@@ -13,7 +13,9 @@ export interface Stretch {
   toMs: number;
 }
 
-/** Stretch lengths at scale 1; `--fast` scales them down. */
+/** `--fast` shrinks the stretches (and the demo's retry delays) by this factor. */
+export const FAST_SCALE = 0.4;
+/** Stretch lengths at scale 1. */
 export const FIRST_OUTAGE_MS = 45_000;
 export const UP_MS: readonly [number, number] = [60_000, 120_000];
 export const DOWN_MS: readonly [number, number] = [20_000, 40_000];
