@@ -61,6 +61,7 @@ import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
 import { afterFailure, afterSuccess } from './breaker';
 import { EventHub } from './event-hub';
+import { IntakeQueue } from './intake-queue';
 import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
@@ -136,6 +137,7 @@ export class Engine {
   private readonly recordListeners = new Set<(record: EngineRecord) => void>();
   /** Views of the deliveries in memory, so an update can be shown without reading it back. */
   private readonly liveViews = new Map<number, DeliveryView>();
+  private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message));
   private readonly successWrittenAt = new Map<string, number>();
   private readonly successUnwritten = new Set<string>();
   private readonly health = new SubscriptionHealthTracker();
@@ -327,11 +329,16 @@ export class Engine {
     return targets.length === 0 ? Promise.resolve() : this.ingest(subject, data, targets);
   }
 
+  /** A core NATS message: queued, to be recorded in a later slice (see IntakeQueue). */
   private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
+    this.intakeQueue.push({ subject, data, targets, receivedAt: Date.now() });
+  }
+
+  private ingestQueued({ subject, data, targets, receivedAt }: QueuedMessage): void {
     const report = (err: unknown): void =>
       this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` });
     try {
-      this.ingest(subject, data, targets).catch(report);
+      this.ingest(subject, data, targets, receivedAt).catch(report);
     } catch (err) {
       // A write that failed at once (a full disk): the message is not recorded.
       report(err);
@@ -343,8 +350,7 @@ export class Engine {
    * are committed (a JetStream message is acknowledged only then); a delivery is never
    * attempted before its record is on disk.
    */
-  private ingest(subject: string, data: Uint8Array, targets: Subscription[]): Promise<void> {
-    const receivedAt = Date.now();
+  private ingest(subject: string, data: Uint8Array, targets: Subscription[], receivedAt = Date.now()): Promise<void> {
     this.intake.received++;
     let parsed: ReturnType<typeof parseBusMessage>;
     try {
@@ -469,18 +475,24 @@ export class Engine {
   private recordUpdate(job: DeliveryJob, update: DeliveryUpdate): void {
     if (this.stopped && this.store.sqlite.open === false) return;
     const at = new Date().toISOString();
-    updateDelivery(this.store, job.deliveryId, {
-      outcome: update.outcome,
-      attempts: update.attempts,
-      statusCode: update.statusCode,
-      latencyMs: update.latencyMs,
-      error: update.error,
-      at,
-      requestHeaders: update.requestHeaders,
-      responseExcerpt: update.responseExcerpt,
-      attemptLog: update.attemptLog,
-      nextAttemptAt: update.nextAttemptAt,
-    });
+    // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
+    updateDelivery(
+      this.store,
+      job.deliveryId,
+      {
+        outcome: update.outcome,
+        attempts: update.attempts,
+        statusCode: update.statusCode,
+        latencyMs: update.latencyMs,
+        error: update.error,
+        at,
+        requestHeaders: update.requestHeaders,
+        responseExcerpt: update.responseExcerpt,
+        attemptLog: update.attemptLog,
+        nextAttemptAt: update.nextAttemptAt,
+      },
+      'lazy',
+    );
     // The hot path builds the new view from what it knows; no read-back per delivery.
     const known = this.liveViews.get(job.deliveryId);
     const leaves = update.final || update.nextAttemptAt !== null || update.outcome === 'held';
@@ -865,6 +877,10 @@ export class Engine {
     this.router.close();
     await this.jetstream?.stop();
     await this.bus.close();
+    // Messages already read from the bus are recorded (their deliveries go to the
+    // outbox for the next start), never dropped.
+    this.intakeQueue.drain();
+    await this.store.durable().catch(() => {});
     await this.dispatcher.stop();
     this.flushSuccesses();
     await this.egress.close();
@@ -872,6 +888,13 @@ export class Engine {
     this.hub.close();
     this.store.close();
   }
+}
+
+interface QueuedMessage {
+  subject: string;
+  data: Uint8Array;
+  targets: Subscription[];
+  receivedAt: number;
 }
 
 /** First retry after lost writes; doubles up to the maximum while the store keeps failing. */

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { COMMIT_MAX_WRITES, Store } from './database';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { COMMIT_MAX_WRITES, LAZY_COMMIT_MS, Store } from './database';
 import { insertEvent } from './deliveries';
 
 let dir: string;
@@ -35,6 +36,31 @@ describe('Store', () => {
     await store.durable();
     expect(store.sqlite.inTransaction).toBe(false);
     expect(count()).toBe(10);
+  });
+
+  it('commits lazy writes on their own within LAZY_COMMIT_MS, and at once when a prompt write or a waiter comes', async () => {
+    const lazy = (i: number) => store.runSql('insert into "events" ("event_id", "topic", "type", "ts", "body", "received_at") values (?, \'t\', \'\', \'now\', \'{}\', \'now\')', [`lazy${i}`], 'lazy');
+    const committed = (): boolean => !store.sqlite.inTransaction;
+
+    lazy(1);
+    await nextTurn();
+    expect(committed()).toBe(false); // a prompt write would have been committed by now
+    const started = performance.now();
+    while (!committed()) await new Promise((r) => setTimeout(r, 5));
+    expect(performance.now() - started).toBeLessThan(LAZY_COMMIT_MS * 10);
+    expect(count()).toBe(1);
+
+    lazy(2);
+    insertEvent(store, event(3)); // prompt: the lazy one goes with it
+    await nextTurn();
+    await nextTurn();
+    expect(committed()).toBe(true);
+    expect(count()).toBe(3);
+
+    lazy(4);
+    await store.durable(); // a waiter does not wait for the timer
+    expect(committed()).toBe(true);
+    expect(count()).toBe(4);
   });
 
   it('keeps a transaction atomic even when it holds more writes than a group commits at', () => {

@@ -14,8 +14,24 @@ import type { Database } from './schema';
 export const BUSY_TIMEOUT_MS = 5000;
 /** A group commits early once it holds this many writes. */
 export const COMMIT_MAX_WRITES = 500;
+/**
+ * A group holding only lazy writes commits within this long (or with the next prompt
+ * write, or when someone waits for durability).
+ */
+export const LAZY_COMMIT_MS = 50;
 
-type Param = string | number | bigint | Buffer | null;
+/**
+ * When a write must be on disk. `prompt`: at the end of this turn of the event loop
+ * (something waits for it: an attempt may not start before its record is committed).
+ * `lazy`: with the next group, at most LAZY_COMMIT_MS later — for records whose loss
+ * in a crash costs only a repeat (an outcome: the delivery is attempted again and the
+ * receiver de-duplicates on the event id), so a steady stream of outcomes does not
+ * cost an fsync each.
+ */
+export type Durability = 'prompt' | 'lazy';
+
+export type SqlParam = string | number | bigint | Buffer | null;
+type Param = SqlParam;
 
 /**
  * How subscription secrets are kept at rest. The store encrypts on write and decrypts
@@ -100,6 +116,7 @@ export class Store {
   /** Depth of `transaction()` calls under way: a group never commits in the middle of one. */
   private atomicDepth = 0;
   private commitScheduled: NodeJS.Immediate | null = null;
+  private lazyCommitScheduled: NodeJS.Timeout | null = null;
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private lastDataVersion = 0;
   private closed = false;
@@ -223,9 +240,18 @@ export class Store {
   }
 
   /** Run a write now, inside the current group transaction. */
-  run(query: Compilable<unknown>): BetterSqlite3.RunResult {
+  run(query: Compilable<unknown>, durability: Durability = 'prompt'): BetterSqlite3.RunResult {
     const { sql, parameters } = query.compile();
-    return this.write(() => this.statement(sql).run(...(parameters as Param[])));
+    return this.write(() => this.statement(sql).run(...(parameters as Param[])), durability);
+  }
+
+  /**
+   * Run a write given as SQL text (a cached prepared statement), for the few statements
+   * run once or more per delivery, where building the query each time would cost more
+   * than running it. Everything else goes through Kysely for its types.
+   */
+  runSql(sql: string, parameters: readonly Param[], durability: Durability = 'prompt'): BetterSqlite3.RunResult {
+    return this.write(() => this.statement(sql).run(...parameters), durability);
   }
 
   /**
@@ -234,8 +260,8 @@ export class Store {
    * gone, so its waiters are rejected at once (they must never be resolved by a later
    * commit that no longer holds their writes).
    */
-  private write<T>(exec: () => T): T {
-    this.beginGroup();
+  private write<T>(exec: () => T, durability: Durability = 'prompt'): T {
+    this.beginGroup(durability);
     try {
       return exec();
     } catch (err) {
@@ -250,10 +276,7 @@ export class Store {
   private groupLost(failure: StoreError): void {
     this.groupOpen = false;
     this.failed = true;
-    if (this.commitScheduled) {
-      clearImmediate(this.commitScheduled);
-      this.commitScheduled = null;
-    }
+    this.unscheduleCommit();
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(failure);
@@ -266,7 +289,7 @@ export class Store {
    * burst wrote, and no write lock held while the process waits for I/O. Reads on this
    * connection already see the writes; `durable()` waits for the commit.
    */
-  private beginGroup(): void {
+  private beginGroup(durability: Durability = 'prompt'): void {
     if (this.closed) throw new StoreError('the store is closed');
     if (!this.sqlite.inTransaction) {
       // Rolled back by SQLite behind our back and not noticed yet: never resolve its waiters.
@@ -277,7 +300,28 @@ export class Store {
     }
     this.groupWrites++;
     if (this.groupWrites >= COMMIT_MAX_WRITES && this.atomicDepth === 0) this.commit();
-    else this.commitScheduled ??= setImmediate(() => this.commitFromTimer());
+    else if (durability === 'prompt') this.scheduleCommit();
+    else if (!this.commitScheduled) this.lazyCommitScheduled ??= setTimeout(() => this.commitFromTimer(), LAZY_COMMIT_MS);
+  }
+
+  /** Commit at the end of this turn of the event loop (a lazy group is promoted). */
+  private scheduleCommit(): void {
+    if (this.lazyCommitScheduled) {
+      clearTimeout(this.lazyCommitScheduled);
+      this.lazyCommitScheduled = null;
+    }
+    this.commitScheduled ??= setImmediate(() => this.commitFromTimer());
+  }
+
+  private unscheduleCommit(): void {
+    if (this.commitScheduled) {
+      clearImmediate(this.commitScheduled);
+      this.commitScheduled = null;
+    }
+    if (this.lazyCommitScheduled) {
+      clearTimeout(this.lazyCommitScheduled);
+      this.lazyCommitScheduled = null;
+    }
   }
 
   /**
@@ -312,15 +356,14 @@ export class Store {
       this.groupLost(failure);
       return Promise.reject(failure);
     }
+    // Someone waits: a lazy group commits now, not when its timer says.
+    this.scheduleCommit();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Commit the group now. Throws a StoreError when it fails (the group is then rolled back and reported). */
   commit(): void {
-    if (this.commitScheduled) {
-      clearImmediate(this.commitScheduled);
-      this.commitScheduled = null;
-    }
+    this.unscheduleCommit();
     if (!this.sqlite.inTransaction) {
       if (this.groupOpen) {
         const failure = new StoreError('the group of writes was rolled back');

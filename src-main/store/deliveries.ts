@@ -1,7 +1,7 @@
 /** The events and deliveries tables: the delivery log and everything needed to replay. */
 import type { AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryView, Outcome } from '../contract/views';
 import { matchesPattern } from '../match/pattern';
-import type { Store } from './database';
+import type { Durability, SqlParam, Store } from './database';
 import type { DeliveryRow } from './schema';
 
 export const DEFAULT_PAGE = 200;
@@ -17,17 +17,12 @@ export interface NewEvent {
   receivedAt: string;
 }
 
+// The statements run for every delivery are written out (see Store.runSql); their
+// columns are those of schema.ts (a wrong one fails every store test at once).
+const INSERT_EVENT = 'insert into "events" ("event_id", "topic", "type", "ts", "body", "received_at") values (?, ?, ?, ?, ?, ?)';
+
 export function insertEvent(store: Store, event: NewEvent): number {
-  const result = store.run(
-    store.kysely.insertInto('events').values({
-      event_id: event.eventId,
-      topic: event.topic,
-      type: event.type,
-      ts: event.ts,
-      body: event.body,
-      received_at: event.receivedAt,
-    }),
-  );
+  const result = store.runSql(INSERT_EVENT, [event.eventId, event.topic, event.type, event.ts, event.body, event.receivedAt]);
   return Number(result.lastInsertRowid);
 }
 
@@ -45,23 +40,23 @@ export interface NewDelivery {
   nextAttemptAt?: number | null;
 }
 
+const INSERT_DELIVERY =
+  'insert into "deliveries" ("event_seq", "event_id", "topic", "subscription_id", "subscription_name", "url", "outcome", "attempts", "error", "created_at", "updated_at", "next_attempt_at") values (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)';
+
 export function insertDelivery(store: Store, d: NewDelivery): number {
-  const result = store.run(
-    store.kysely.insertInto('deliveries').values({
-      event_seq: d.eventSeq,
-      event_id: d.eventId,
-      topic: d.topic,
-      subscription_id: d.subscriptionId,
-      subscription_name: d.subscriptionName,
-      url: d.url,
-      outcome: d.outcome,
-      attempts: 0,
-      error: d.error ?? null,
-      created_at: d.at,
-      updated_at: d.at,
-      next_attempt_at: d.nextAttemptAt ?? null,
-    }),
-  );
+  const result = store.runSql(INSERT_DELIVERY, [
+    d.eventSeq,
+    d.eventId,
+    d.topic,
+    d.subscriptionId,
+    d.subscriptionName,
+    d.url,
+    d.outcome,
+    d.error ?? null,
+    d.at,
+    d.at,
+    d.nextAttemptAt ?? null,
+  ]);
   return Number(result.lastInsertRowid);
 }
 
@@ -79,24 +74,39 @@ export interface DeliveryProgress {
   nextAttemptAt?: number | null;
 }
 
-export function updateDelivery(store: Store, id: number, p: DeliveryProgress): void {
-  store.run(
-    store.kysely
-      .updateTable('deliveries')
-      .set({
-        outcome: p.outcome,
-        attempts: p.attempts,
-        status_code: p.statusCode,
-        latency_ms: p.latencyMs,
-        error: p.error,
-        updated_at: p.at,
-        ...(p.requestHeaders !== undefined ? { request_headers: p.requestHeaders && JSON.stringify(p.requestHeaders) } : {}),
-        ...(p.responseExcerpt !== undefined ? { response_excerpt: p.responseExcerpt } : {}),
-        ...(p.attemptLog !== undefined ? { attempt_log: JSON.stringify(p.attemptLog) } : {}),
-        next_attempt_at: p.nextAttemptAt ?? null,
-      })
-      .where('id', '=', id),
-  );
+/** The UPDATE for each combination of optional columns present, built once. */
+const updateDeliverySql = new Map<number, string>();
+
+/**
+ * Record an attempt's progress. `durability`: the engine records outcomes lazily (a
+ * crash before the commit means the attempt is made again; see Store `Durability`).
+ */
+export function updateDelivery(store: Store, id: number, p: DeliveryProgress, durability: Durability = 'prompt'): void {
+  const columns = ['outcome', 'attempts', 'status_code', 'latency_ms', 'error', 'updated_at', 'next_attempt_at'];
+  const values: SqlParam[] = [p.outcome, p.attempts, p.statusCode, p.latencyMs, p.error, p.at, p.nextAttemptAt ?? null];
+  let key = 0;
+  if (p.requestHeaders !== undefined) {
+    key |= 1;
+    columns.push('request_headers');
+    values.push(p.requestHeaders && JSON.stringify(p.requestHeaders));
+  }
+  if (p.responseExcerpt !== undefined) {
+    key |= 2;
+    columns.push('response_excerpt');
+    values.push(p.responseExcerpt);
+  }
+  if (p.attemptLog !== undefined) {
+    key |= 4;
+    columns.push('attempt_log');
+    values.push(JSON.stringify(p.attemptLog));
+  }
+  let sql = updateDeliverySql.get(key);
+  if (!sql) {
+    sql = `update "deliveries" set ${columns.map((c) => `"${c}" = ?`).join(', ')} where "id" = ?`;
+    updateDeliverySql.set(key, sql);
+  }
+  values.push(id);
+  store.runSql(sql, values, durability);
 }
 
 const viewColumns = [

@@ -1,0 +1,48 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { IntakeQueue } from './intake-queue';
+
+describe('IntakeQueue', () => {
+  it('handles items in order, later, in slices that yield to the event loop', async () => {
+    let clock = 0;
+    const handled: number[] = [];
+    const queue = new IntakeQueue<number>(
+      (n) => {
+        handled.push(n);
+        clock += 1; // each item "costs" 1 ms
+      },
+      { sliceMs: 4, now: () => clock },
+    );
+    for (let i = 0; i < 10; i++) queue.push(i);
+    expect(handled).toEqual([]);
+    await nextTurn();
+    expect(handled).toEqual([0, 1, 2, 3]);
+    await nextTurn();
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    await nextTurn();
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(queue.size).toBe(0);
+    expect(queue.peak).toBe(10);
+  });
+
+  it('works off the queue in place past maxQueued, down to half, keeping the order', () => {
+    const handled: number[] = [];
+    const queue = new IntakeQueue<number>((n) => handled.push(n), { maxQueued: 10 });
+    for (let i = 0; i < 11; i++) queue.push(i);
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(queue.size).toBe(5);
+    queue.drain();
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('goes on past an item whose handler throws', async () => {
+    const handled: number[] = [];
+    const queue = new IntakeQueue<number>((n) => {
+      if (n === 1) throw new Error('bad');
+      handled.push(n);
+    });
+    [0, 1, 2].forEach((n) => queue.push(n));
+    await nextTurn();
+    expect(handled).toEqual([0, 2]);
+  });
+});
