@@ -40,6 +40,8 @@ export interface TestEngineOptions {
   server?: NatsServer;
   /** Reopen an existing database (a restart) instead of a new one. */
   dbPath?: string;
+  /** Keep every engine record for `waitForFinal`/`waitForDelivery` (default); the benchmark turns it off. */
+  keepRecords?: boolean;
 }
 
 /** Fast retries for tests; the policy itself is tested with the default schedule. */
@@ -59,7 +61,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const records: EngineRecord[] = [];
   const waiters = new Set<{ test: (r: EngineRecord) => boolean; resolve: (r: EngineRecord) => void }>();
   engine.onRecord((record) => {
-    records.push(record);
+    if (options.keepRecords !== false) records.push(record);
     for (const w of [...waiters]) {
       if (w.test(record)) {
         waiters.delete(w);
