@@ -6,7 +6,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { percentiles, successRate } from '../src-renderer/src/lib/health';
+import type { HealthWindow } from '../src-main/contract/views';
 import { launchChromium, openConsole, type ConsolePage } from './harness/browser';
 import { envelope, startTestEngine, unwrap, type TestEngine } from './harness/engine';
 import { startReceiver, type Receiver } from './harness/receiver';
@@ -43,6 +43,12 @@ afterAll(async () => {
   await receiver?.close();
   await t?.cleanup();
 });
+
+/** How the console shows the figures, written out here as the analyst reads them. */
+const successRate = (rate: number | null): string =>
+  rate === null ? '—' : rate === 1 ? '100%' : rate === 0 ? '0%' : `${(Math.floor(rate * 1000) / 10).toFixed(1)}%`;
+const ms = (v: number): string => (v < 1000 ? `${v} ms` : `${(v / 1000).toFixed(1)} s`);
+const percentiles = (w: HealthWindow): string => (w.p50Ms === null || w.p95Ms === null ? '—' : `p50 ${ms(w.p50Ms)} · p95 ${ms(w.p95Ms)}`);
 
 const row = (name: string) => page.locator(`[data-testid="subscription-row"][data-name="${name}"]`);
 
