@@ -137,6 +137,7 @@ export class Store {
     readonly path: string,
   ) {
     this.kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    this.savepoint = sqlite.transaction((fn: () => unknown) => fn());
   }
 
   /**
@@ -401,12 +402,14 @@ export class Store {
   }
 
   /** Run `fn` atomically (a savepoint inside the group): pending group writes are committed with it. */
+  /** One wrapper for every atomic call: building better-sqlite3's wrapper per call costs more than the savepoint. */
+  private readonly savepoint: (fn: () => unknown) => unknown;
+
   transaction<T>(fn: () => T): T {
     this.beginGroup();
-    const savepoint = this.sqlite.transaction(fn);
     this.atomicDepth++;
     try {
-      return savepoint();
+      return (this.savepoint as (f: () => T) => T)(fn);
     } finally {
       this.atomicDepth--;
       if (this.atomicDepth === 0 && this.groupWrites >= COMMIT_MAX_WRITES) this.commit();
