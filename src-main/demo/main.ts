@@ -242,7 +242,7 @@ async function run(
   unwrap(await api['settings.update']({ retrySchedule: DEFAULT_RETRY_SCHEDULE_S.map((s) => s * options.scale) }));
   const siemSub = unwrap(await api['subscriptions.create']({ name: SIEM_NAME, url: siem.url, secret: siemSecret, presets: SIEM.presets, patterns: SIEM.patterns, enabled: true })).subscription;
   const soarSub = unwrap(await api['subscriptions.create']({ name: SOAR_NAME, url: soar.url, secret: soarSecret, presets: SOAR.presets, patterns: SOAR.patterns, enabled: true })).subscription;
-  await busConnected(engine);
+  await within(busConnected(engine), `the engine did not connect to nats-server at ${nats.wsUrl}`);
   checkpoint();
 
   // ----- the console ----------------------------------------------------------------
@@ -256,12 +256,13 @@ async function run(
   // ----- the event source: a separate client, as a DECNET component would be -------
   const publisher = new NatsBus({ servers: [nats.wsUrl], name: 'decnet-demo-generator', onError: () => undefined });
   teardown.add(() => publisher.close());
-  await new Promise<void>((resolve) => {
+  const publisherUp = new Promise<void>((resolve) => {
     publisher.onStatus((s) => {
       if (s.state === 'connected') resolve();
     });
     publisher.start();
   });
+  await within(publisherUp, `the event generator did not connect to nats-server at ${nats.wsUrl}`);
   checkpoint();
 
   // ----- what started where ---------------------------------------------------------
@@ -270,7 +271,7 @@ async function run(
   out(`Sluice ${VERSION} demo — seed ${options.seed}${options.scale !== 1 ? ', fast' : ''} (--seed ${options.seed} replays these events)`);
   out();
   out(`  Bus            nats-server (pid ${nats.pid}): ${nats.wsUrl} (WebSocket), ${nats.natsUrl}`);
-  out(`  Events         DECNET-like generator: ~2.5 events/s, an attack wave every ~minute (first in 10–20 s)`);
+  out(`  Events         DECNET-like generator: a quiet ~2.5 events/s, and attack waves of tens a second about once a minute (the first 10–20 s in)`);
   out(`  Receiver       ${SIEM_NAME}  ${siem.url}  checks every signature`);
   out(`                 secret (this run only): ${siemSecret}`);
   out(`  Receiver       ${SOAR_NAME}    ${soar.url}  answers 503 for stretches, first ${Math.round((FIRST_OUTAGE_MS * options.scale) / 1000)} s`);
@@ -317,6 +318,17 @@ async function run(
   await teardown.runAll();
   out(`Stopped. nats-server (pid ${nats.pid}) is gone and ${dir} is removed.`);
   return EXIT_OK;
+}
+
+/** How long a local connection may take before the demo gives up and says so. */
+const CONNECT_TIMEOUT_MS = 20_000;
+
+function within<T>(promise: Promise<T>, failure: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${failure} within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves once the engine's bus connection holds its subscriptions. */
