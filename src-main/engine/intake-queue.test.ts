@@ -25,14 +25,19 @@ describe('IntakeQueue', () => {
     expect(queue.peak).toBe(10);
   });
 
-  it('works off the queue in place past maxQueued, down to half, keeping the order', () => {
+  it('past maxQueued, handles the oldest in place for each one pushed, keeping the order', async () => {
     const handled: number[] = [];
     const queue = new IntakeQueue<number>((n) => handled.push(n), { maxQueued: 10 });
-    for (let i = 0; i < 11; i++) queue.push(i);
-    expect(handled).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(queue.size).toBe(5);
-    queue.drain();
-    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (let i = 0; i < 10; i++) queue.push(i);
+    expect(handled).toEqual([]);
+    queue.push(10);
+    expect(handled).toEqual([0]);
+    queue.push(11);
+    queue.push(12);
+    expect(handled).toEqual([0, 1, 2]);
+    expect(queue.size).toBe(10);
+    await nextTurn();
+    expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
 
   it('goes on past an item whose handler throws', async () => {
