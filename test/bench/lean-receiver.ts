@@ -3,8 +3,7 @@
  * so that it competes with the client under test only for cores, not for its event loop — as
  * a SIEM on another host would.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { forkBenchChild } from './child';
 
 export interface LeanReceiver {
   url: string;
@@ -21,56 +20,29 @@ export interface LeanReceiver {
 
 interface Reply {
   token?: number;
+  error?: string;
   port?: number;
   count?: number;
   arrivals?: [string, number][];
 }
 
-export async function startLeanReceiver(): Promise<LeanReceiver> {
-  const child: ChildProcess = fork(join(__dirname, 'receiver-process.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`bench receiver exited (${code}) before listening`)));
-    child.once('message', (m: Reply) => resolve(m.port as number));
-  });
-  let nextToken = 1;
-  const pending = new Map<number, (reply: Reply) => void>();
-  child.on('message', (m: Reply) => {
-    if (m.token === undefined) return;
-    pending.get(m.token)?.(m);
-    pending.delete(m.token);
-  });
-  const ask = (message: Record<string, unknown>, timeoutMs = 10_000): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const token = nextToken++;
-      const timer = setTimeout(() => {
-        pending.delete(token);
-        reject(new Error(`bench receiver: no answer to ${JSON.stringify(message)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      pending.set(token, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
-      });
-      child.send({ ...message, token });
-    });
+const ASK_TIMEOUT_MS = 10_000;
 
+export async function startLeanReceiver(): Promise<LeanReceiver> {
+  const child = await forkBenchChild<Reply>('receiver-process.mjs');
+  const count = async (): Promise<number> => (await child.ask({ cmd: 'count' }, ASK_TIMEOUT_MS)).count as number;
   return {
-    url: `http://127.0.0.1:${port}/hook`,
-    count: async () => (await ask({ cmd: 'count' })).count as number,
-    setUp: async (up) => void (await ask({ cmd: 'up', value: up })),
-    waitFor: async (count, timeoutMs) => {
+    url: `http://127.0.0.1:${child.hello.port}/hook`,
+    count,
+    setUp: async (up) => void (await child.ask({ cmd: 'up', value: up }, ASK_TIMEOUT_MS)),
+    waitFor: async (target, timeoutMs) => {
       try {
-        await ask({ cmd: 'waitFor', count }, timeoutMs);
+        await child.ask({ cmd: 'waitFor', count: target }, timeoutMs);
       } catch {
-        throw new Error(`receiver: ${(await ask({ cmd: 'count' })).count}/${count} after ${timeoutMs} ms`);
+        throw new Error(`receiver: ${await count()}/${target} after ${timeoutMs} ms`);
       }
     },
-    takeArrivals: async () => new Map((await ask({ cmd: 'arrivals' })).arrivals),
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill();
-      }),
+    takeArrivals: async () => new Map((await child.ask({ cmd: 'arrivals' }, ASK_TIMEOUT_MS)).arrivals),
+    close: () => child.close(),
   };
 }
