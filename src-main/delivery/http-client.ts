@@ -93,6 +93,8 @@ export class EgressClient {
   private readonly retiring = new Set<Promise<void>>();
   /** Remote address of the most recent socket per origin (a pooled socket keeps its address). */
   private readonly connectedAddresses = new Map<string, string>();
+  /** Origin key per receiver URL, so a request does not parse its URL again. */
+  private readonly originKeys = new Map<string, string>();
 
   constructor(options: EgressClientOptions) {
     this.resolver =
@@ -140,12 +142,19 @@ export class EgressClient {
   async send(req: AttemptRequest): Promise<AttemptResult> {
     const started = performance.now();
     const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new AttemptTimeoutError(`timeout after ${req.timeoutMs} ms`)),
-      req.timeoutMs,
-    );
+    // The deadline as a promise too: the destination check races it without an abort
+    // listener (adding and removing one per request is a measurable share of its cost).
+    let timer!: NodeJS.Timeout;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new AttemptTimeoutError(`timeout after ${req.timeoutMs} ms`);
+        deadline.abort(error);
+        reject(error);
+      }, req.timeoutMs);
+    });
+    expired.catch(() => {}); // settled after the race is decided: nobody else listens
     try {
-      const check = await raceAbort(this.checkDestination(req.url), deadline.signal);
+      const check = await Promise.race([this.checkDestination(req.url), expired]);
       if (!check.ok) return refusedResult(check, elapsed(started));
       return await this.post(req, deadline.signal, started);
     } catch (error) {
@@ -208,9 +217,16 @@ export class EgressClient {
   }
 
   private addressFor(url: string): string | null {
-    const parsed = URL.canParse(url) ? new URL(url) : null;
-    if (parsed === null) return null;
-    return this.connectedAddresses.get(originKey(parsed.protocol, parsed.hostname, parsed.port)) ?? null;
+    let key = this.originKeys.get(url);
+    if (key === undefined) {
+      const parsed = URL.canParse(url) ? new URL(url) : null;
+      if (parsed === null) return null;
+      key = originKey(parsed.protocol, parsed.hostname, parsed.port);
+      // A handful of receivers in practice; bounded whatever happens.
+      if (this.originKeys.size >= 1024) this.originKeys.clear();
+      this.originKeys.set(url, key);
+    }
+    return this.connectedAddresses.get(key) ?? null;
   }
 
   /** undici's own connector, with a guarded lookup and a note of where each socket went. */
@@ -285,15 +301,6 @@ function refusedResult(check: Exclude<DestinationCheck, { ok: true }>, latencyMs
     case 'unresolvable':
       return { ...base, kind: 'network_error', error: check.reason };
   }
-}
-
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 // ---------------------------------------------------------------------------------------
