@@ -5,7 +5,7 @@
  * default, and a running engine follows a bus URL change without a restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings, SettingsView } from '../src-main/contract/views';
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../src-main/engine/settings';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
+import { makeTestPki, startTlsNatsServer, type TlsNatsServer } from './harness/tls';
 
 const CLI = fileURLToPath(new URL('../out/main/cli.js', import.meta.url));
 const LINE_TIMEOUT_MS = 15_000;
@@ -41,6 +42,7 @@ afterEach(async () => {
 function start(args: string[], stdin?: string): ChildProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, SLUICE_DB: db },
+    cwd: dir,
     stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -77,6 +79,8 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   natsPassword: ['pw-never-printed-7c1e', { natsPasswordSet: true }],
   natsToken: ['tok-never-printed-90af', { natsTokenSet: true }],
   natsCredsFile: ['/etc/sluice/sluice.creds', { natsCredsFile: '/etc/sluice/sluice.creds' }],
+  // Relative to the shell's folder (the test's temp dir, where the test puts a CA), stored absolute.
+  natsCaFile: ['bus-ca.pem', {}],
   allowPrivate: ['true', { allowPrivate: true }],
   allowedCidrs: ['10.20.0.0/16, 192.168.10.0/24', { allowedCidrs: ['10.20.0.0/16', '192.168.10.0/24'] }],
   circuitThreshold: ['3', { circuitThreshold: 3 }],
@@ -99,9 +103,16 @@ describe('sluice settings', { timeout: 120_000 }, () => {
     expect(viewKeys).toEqual(expected.sort());
     expect(Object.keys(CHANGES).sort()).toEqual([...SETTING_KEYS].sort());
 
+    const pki = await makeTestPki();
+    try {
+      await copyFile(pki.caFile, join(dir, 'bus-ca.pem'));
+    } finally {
+      await pki.cleanup();
+    }
     for (const key of SETTING_KEYS) await ok('settings', 'set', key, CHANGES[key][0]);
     const after = await current();
     for (const key of SETTING_KEYS) expect(after, key).toMatchObject(CHANGES[key][1]);
+    expect(after.natsCaFile).toBe(join(await realpath(dir), 'bus-ca.pem'));
 
     const human = await ok('settings', 'get');
     for (const key of SETTING_KEYS) expect(human).toMatch(new RegExp(`^${key}\\s`, 'm'));
@@ -159,6 +170,8 @@ describe('sluice settings', { timeout: 120_000 }, () => {
       [['set', 'heldMaxAgeHours', '0'], 'heldMaxAgeHours'],
       [['set', 'jetstreamStream', 'no spaces'], 'letters, digits, - and _ only'],
       [['set', 'allowPrivate', 'maybe'], 'not a boolean'],
+      [['set', 'natsCaFile', '/nonexistent/bus-ca.pem'], 'CA file /nonexistent/bus-ca.pem does not exist'],
+      [['set', 'natsCaFile', db], 'is not a PEM certificate bundle'],
       [['unset', 'colour'], 'unknown key "colour"'],
       [['unset'], 'missing KEY'],
       [['unset', 'natsToken', 'extra'], 'unexpected argument "extra"'],
@@ -188,6 +201,27 @@ describe('sluice settings', { timeout: 120_000 }, () => {
     } finally {
       await first.cleanup();
       await second.cleanup();
+    }
+  });
+
+  it('a running engine reaches a wss:// bus of a private CA once natsCaFile names that CA', async () => {
+    const pki = await makeTestPki();
+    const tls: TlsNatsServer = await startTlsNatsServer(pki);
+    try {
+      await ok('settings', 'set', 'natsUrl', tls.wsUrl);
+      const run = start(['run']);
+      const records = jsonLines(run);
+      const refused = await records.waitFor((r) => r['kind'] === 'bus' && String(r['lastError']).startsWith('TLS: '));
+      expect(refused['lastError']).toContain('set natsCaFile');
+
+      expect((await ok('settings', 'set', 'natsCaFile', pki.caFile)).trim()).toBe(`natsCaFile = ${pki.caFile}`);
+      await records.waitFor((r) => r['kind'] === 'bus' && r['state'] === 'connected' && r['server'] === tls.wsUrl);
+      const exited = new Promise((resolve) => run.once('exit', resolve));
+      run.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      await tls.stop();
+      await pki.cleanup();
     }
   });
 });

@@ -162,6 +162,7 @@ const SETTINGS_PATCH: Record<string, Field> = {
   natsPassword: opt(str(0, 1024)),
   natsToken: opt(str(0, 4096)),
   natsCredsFile: opt(str(0, 4096)),
+  natsCaFile: opt(str(0, 4096, { trim: true })),
   allowPrivate: opt(bool),
   allowedCidrs: opt({ t: 'array', item: str(1, 64), max: 256 }),
   circuitThreshold: opt(int(1, 1000)),
@@ -630,6 +631,15 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
         () => {
           const cidr = rng.pick(['not-a-cidr', '10.0.0.0/33', '::1/129', ' 10.0.0.0/8', '10.0.0.0/8 ', '999.0.0.0/8', '10.0.0.0/-1', '10.0.0.0/']);
           return bad(`allowedCidrs ${JSON.stringify(cidr)}`, [{ allowedCidrs: ['192.168.0.0/16', cidr] }], { code: 'invalid_argument', field: 'allowedCidrs', message: /entry 2/ });
+        },
+        () => {
+          const [natsCaFile, why] = rng.pick<[string, RegExp]>([
+            [`/nonexistent-${rng.int(0, 1e6)}/bus-ca.pem`, /does not exist/],
+            ['bus-ca.pem', /absolute path/],
+            ['/', /not a regular file/],
+            ['/dev/null', /not a regular file/],
+          ]);
+          return bad(`bus CA file ${JSON.stringify(natsCaFile)}`, [{ natsCaFile }], { code: 'invalid_argument', field: 'natsCaFile', message: why });
         },
       ],
     },

@@ -1,4 +1,7 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import {
   AuthorizationError,
   UserAuthenticationExpiredError,
@@ -24,6 +27,12 @@ export interface BusOptions {
   pass?: string;
   /** A .creds file (JWT + seed) or a bare NKey seed file; re-read on every connection attempt. */
   credsFile?: string;
+  /**
+   * A PEM bundle of the CAs a `wss://` server's certificate must chain to, trusted instead
+   * of the system CAs; re-read on every connection attempt, so a replaced file applies
+   * on the next reconnect.
+   */
+  caFile?: string;
   /** Client name shown by the server; default 'sluice'. */
   name?: string;
   /** Called when a message handler throws or the server refuses a subscription; default: console.error. */
@@ -187,16 +196,19 @@ export class NatsBus {
   }
 
   private async dial(): Promise<DialResult> {
+    const tls: TlsFailures = { last: null };
     try {
-      const nc = await wsconnect(await this.connectionOptions());
+      const nc = await wsconnect(await this.connectionOptions(tls));
       return { ok: true, nc };
     } catch (error) {
-      return { ok: false, error };
+      // nats-core reports a refused handshake as "connection refused"; the socket knew why.
+      return { ok: false, error: tls.last ? describeTlsFailure(tls.last, this.options.caFile) : error };
     }
   }
 
-  private async connectionOptions(): Promise<WsConnectionOptions> {
-    const { servers, token, user, pass, credsFile, name } = this.options;
+  private async connectionOptions(tls: TlsFailures): Promise<WsConnectionOptions> {
+    const { servers, token, user, pass, credsFile, caFile, name } = this.options;
+    const ca = caFile ? await loadCaBundle(caFile) : undefined;
     return {
       servers,
       name: name ?? DEFAULT_NAME,
@@ -209,7 +221,7 @@ export class NatsBus {
       timeout: HANDSHAKE_TIMEOUT_MS,
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
-      wsFactory: wsSocketFactory,
+      wsFactory: socketFactory(ca, tls),
     };
   }
 
@@ -345,12 +357,117 @@ export async function loadCredsAuthenticator(path: string): Promise<Authenticato
   return nkeyAuthenticator(new TextEncoder().encode(seed));
 }
 
-// The `ws` package everywhere: Node 20 has no global WebSocket, and one implementation
-// behaves the same under plain Node and Electron.
-const wsSocketFactory: WsSocketFactory = async (url) => ({
-  socket: new WebSocket(url) as unknown as Awaited<ReturnType<WsSocketFactory>>['socket'],
-  encrypted: url.startsWith('wss://'),
-});
+/** Larger than any real CA bundle (the system one is ~220 KB); keeps a wrong path (a device, a log) from being slurped. */
+const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** A CA file that cannot be used; the message names the file and what is wrong with it. */
+export class CaFileError extends Error {}
+
+/**
+ * Checks and reads a PEM bundle of CA certificates: an absolute path to a readable
+ * regular file holding at least one certificate, every one of which parses. Synchronous
+ * (a few KB), so a settings change can be refused before anything is saved.
+ */
+export function readCaBundle(path: string): string {
+  if (!isAbsolute(path)) throw new CaFileError(`CA file "${path}" must be an absolute path`);
+  let text: string;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new CaFileError(`CA file ${path} is not a regular file`);
+    if (stat.size > MAX_CA_FILE_BYTES) throw new CaFileError(`CA file ${path} is larger than 4 MiB: not a CA bundle`);
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (error instanceof CaFileError) throw error;
+    throw new CaFileError(`CA file ${path} ${fileProblem(error)}`);
+  }
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new CaFileError(`CA file ${path} is not a PEM certificate bundle (no "-----BEGIN CERTIFICATE-----" block)`);
+  blocks.forEach((block, index) => {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new CaFileError(`CA file ${path}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(error)})`);
+    }
+  });
+  return blocks.join('\n');
+}
+
+/** `readCaBundle` at connection time: the message is what the status shows as the bus error. */
+async function loadCaBundle(path: string): Promise<string> {
+  try {
+    return readCaBundle(path);
+  } catch (error) {
+    throw new Error(`natsCaFile: ${errorMessage(error)}`);
+  }
+}
+
+function fileProblem(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read (permission denied)';
+    case 'ENOTDIR':
+      return 'does not exist (a folder on its path is a file)';
+    case 'EISDIR':
+      return 'is a folder, not a file';
+    default:
+      return `cannot be read (${errorMessage(error)})`;
+  }
+}
+
+type FactorySocket = Awaited<ReturnType<WsSocketFactory>>['socket'];
+
+/** The last TLS failure of one dial's sockets, kept because nats-core only says "connection refused". */
+interface TlsFailures {
+  last: { url: string; error: NodeJS.ErrnoException } | null;
+}
+
+/**
+ * The `ws` package everywhere: Node 20 has no global WebSocket, and one implementation
+ * behaves the same under plain Node and Electron. With `ca`, those CAs are the only
+ * trusted roots for `wss://` (Node's `ca` replaces the system store), which pins the bus
+ * to the certificates its private CA issued.
+ */
+function socketFactory(ca: string | undefined, tls: TlsFailures): WsSocketFactory {
+  return async (url) => {
+    const socket = ca ? new WebSocket(url, { ca }) : new WebSocket(url);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (isTlsError(error)) tls.last = { url, error };
+    });
+    return { socket: socket as unknown as FactorySocket, encrypted: url.startsWith('wss://') };
+  };
+}
+
+function isTlsError(error: NodeJS.ErrnoException): boolean {
+  const code = error.code ?? '';
+  return /^ERR_(SSL|TLS)_|CERT|SELF_SIGNED|^UNABLE_TO_|^HOSTNAME_MISMATCH$/.test(code);
+}
+
+/** A TLS handshake with a bus server that failed: the error says which server, why, and what to set. */
+export class BusTlsError extends Error {}
+
+// The chain does not lead to a trusted CA: what a private CA looks like to the system store.
+const UNTRUSTED_CHAIN = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+
+function describeTlsFailure({ url, error }: NonNullable<TlsFailures['last']>, caFile: string | undefined): BusTlsError {
+  const server = url.replace(/\/$/, '');
+  const code = error.code ?? '';
+  const why = `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`;
+  if (!UNTRUSTED_CHAIN.has(code)) return new BusTlsError(`TLS: ${server}: ${why}`);
+  const hint = caFile
+    ? `the CA file ${caFile} (natsCaFile) does not hold the CA that signed it`
+    : `if a private CA signed it, set natsCaFile to that CA's PEM file`;
+  return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`);
+}
 
 
 async function drainOrClose(nc: NatsConnection): Promise<void> {

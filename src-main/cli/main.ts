@@ -58,8 +58,9 @@ Commands:
   settings get                             show the settings (secrets only as set/not set)
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
   settings unset KEY                       back to its default (clears a password or token)
-      keys: natsUrl natsUser natsPassword natsToken natsCredsFile allowPrivate
-            allowedCidrs (10.0.0.0/8,192.168.10.0/24; '' = none)
+      keys: natsUrl natsUser natsPassword natsToken natsCredsFile
+            natsCaFile (PEM file of the CA behind wss:// bus URLs; '' = system CAs)
+            allowPrivate allowedCidrs (10.0.0.0/8,192.168.10.0/24; '' = none)
             circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
             heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows jetstreamStream
 

@@ -3,6 +3,7 @@
  * Values are parsed by the setting's type here; their rules (ranges, bus URL schemes)
  * are the contract's.
  */
+import { resolve } from 'node:path';
 import type { CallArgs } from '../contract/bridge';
 import type { Settings, SettingsView } from '../contract/views';
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
@@ -107,6 +108,10 @@ export function parseSetting(key: string, raw: string): SettingsPatch {
         .split(',')
         .map((c) => c.trim())
         .filter(Boolean);
+      break;
+    case 'natsCaFile':
+      // Stored absolute: the engine that reads it runs in another folder than this shell.
+      patch[key] = raw.trim() === '' ? '' : resolve(raw.trim());
       break;
     default:
       patch[key] = raw;

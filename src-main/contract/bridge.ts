@@ -77,6 +77,7 @@ export const settingsPatch = s.object({
   natsPassword: s.optional(s.string({ max: 1024 })),
   natsToken: s.optional(s.string({ max: 4096 })),
   natsCredsFile: s.optional(s.string({ max: 4096 })),
+  natsCaFile: s.optional(s.string({ max: 4096, trim: true })),
   allowPrivate: s.optional(s.boolean),
   allowedCidrs: s.optional(s.array(s.string({ min: 1, max: 64 }), { max: 256 })),
   circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),

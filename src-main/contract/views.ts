@@ -227,6 +227,12 @@ export interface Settings {
   natsToken: string;
   /** Path to a NATS `.creds` file (JWT + NKey seed) or an NKey seed file. */
   natsCredsFile: string;
+  /**
+   * Absolute path to a PEM bundle of the CA(s) that signed the `wss://` bus servers'
+   * certificates; when set, only these CAs are trusted for the bus. Empty: the system CAs.
+   * Checked when saved, re-read at each connection.
+   */
+  natsCaFile: string;
   /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
   allowPrivate: boolean;
   /**

@@ -1,6 +1,6 @@
 /** Engine settings: defaults (SPEC §6 reference numbers) and the rules a change must meet. */
 import type { Settings, SettingsView } from '../contract/views';
-import type { BusOptions } from '../bus/nats-bus';
+import { CaFileError, readCaBundle, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import { parseCidr } from '../delivery/ssrf';
@@ -12,6 +12,7 @@ export const DEFAULT_SETTINGS: Settings = {
   natsPassword: '',
   natsToken: '',
   natsCredsFile: '',
+  natsCaFile: '',
   allowPrivate: false,
   allowedCidrs: [],
   circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
@@ -50,6 +51,16 @@ export function validateSettingsPatch(patch: Partial<Settings>): void {
         throw new BridgeFailure('invalid_argument', `"${u}": the bus is reached over WebSocket (ws:// or wss://)`, 'natsUrl');
     }
   }
+  if (patch.natsCaFile) {
+    // Checked here so a wrong path is refused (and nothing saved) instead of showing
+    // up later as a bus that never connects; the bus re-reads the file at each connection.
+    try {
+      readCaBundle(patch.natsCaFile);
+    } catch (error) {
+      if (error instanceof CaFileError) throw new BridgeFailure('invalid_argument', error.message, 'natsCaFile');
+      throw error;
+    }
+  }
   if (patch.retrySchedule !== undefined) {
     if (patch.retrySchedule.some((d) => !Number.isFinite(d) || d < 0))
       throw new BridgeFailure('invalid_argument', 'retry delays must be zero or more seconds', 'retrySchedule');
@@ -75,6 +86,7 @@ export function busOptionsFrom(settings: Settings, name: string): BusOptions {
     ...(settings.natsToken ? { token: settings.natsToken } : {}),
     ...(settings.natsUser ? { user: settings.natsUser, pass: settings.natsPassword } : {}),
     ...(settings.natsCredsFile ? { credsFile: settings.natsCredsFile } : {}),
+    ...(settings.natsCaFile ? { caFile: settings.natsCaFile } : {}),
     name,
   };
 }
