@@ -87,8 +87,12 @@ async function latency({ receiver, publisher }: Bench, rate: number, seconds: nu
   const total = Math.round(rate * (seconds + warmupSeconds));
   const start = await receiver.count();
   await receiver.takeArrivals();
+  // The engine's own stalls, to tell them apart from the other processes' (and the OS's).
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const { sent } = await publisher.steady('attacker.observed', rate, total, `lat-${rate}`);
   await receiver.waitFor(start + total, 120_000);
+  loop.disable();
   const arrivals = await receiver.takeArrivals();
   const warmup: number[] = [];
   const steady: number[] = [];
@@ -96,7 +100,7 @@ async function latency({ receiver, publisher }: Bench, rate: number, seconds: nu
     const arrived = arrivals.get(id);
     if (arrived !== undefined) (index < rate * warmupSeconds ? warmup : steady).push(arrived - at);
   });
-  return { warmup: stats(warmup), steady: stats(steady) };
+  return { warmup: stats(warmup), steady: stats(steady), engine_loop_delay: { p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) } };
 }
 
 function stats(values: number[]) {
