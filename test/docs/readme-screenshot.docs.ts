@@ -50,6 +50,12 @@ it('renders the console with subscriptions in all three states and a busy log', 
     await c.page.getByTestId('count-tripped').waitFor();
     await c.page.locator('[data-testid="delivery-row"][data-outcome="test"]').waitFor();
     await c.page.getByTestId('delivery-row').nth(12).waitFor();
+    // The health column refreshes every few seconds: wait for the figures of the rows that delivered.
+    for (const name of ['wazuh-manager', 'thehive-alerts'])
+      await c.page
+        .locator(`[data-testid="subscription-row"][data-name="${name}"] [data-testid="table-success-rate"]`)
+        .filter({ hasText: '%' })
+        .waitFor();
     await c.page.screenshot({ path: OUTPUT });
   } finally {
     await c.close();
