@@ -114,7 +114,7 @@ describe('hostile arguments', () => {
     'status.get': [[1]],
     'subscriptions.health': [[1], ['x'], [{}], [null]],
     'settings.get': [[{}]],
-    'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }], [{ natsCaFile: 7 }], [{ natsCaFile: '/nonexistent/bus-ca.pem' }], [{ natsCaFile: 'relative-ca.pem' }]],
+    'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }], [{ natsCaFile: 7 }], [{ natsCaFile: '/nonexistent/bus-ca.pem' }], [{ natsCaFile: 'relative-ca.pem' }], [{ natsClientCertFile: '/nonexistent/client.pem' }], [{ natsClientKeyFile: false }]],
   };
 
   it('covers every call of the contract', () => expect(Object.keys(bad).sort()).toEqual([...CALL_NAMES].sort()));

@@ -81,6 +81,8 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   natsCredsFile: ['/etc/sluice/sluice.creds', { natsCredsFile: '/etc/sluice/sluice.creds' }],
   // Relative to the shell's folder (the test's temp dir, where the test puts a CA), stored absolute.
   natsCaFile: ['bus-ca.pem', {}],
+  natsClientCertFile: ['client.pem', {}],
+  natsClientKeyFile: ['client.key', {}],
   allowPrivate: ['true', { allowPrivate: true }],
   allowedCidrs: ['10.20.0.0/16, 192.168.10.0/24', { allowedCidrs: ['10.20.0.0/16', '192.168.10.0/24'] }],
   circuitThreshold: ['3', { circuitThreshold: 3 }],
@@ -106,13 +108,16 @@ describe('sluice settings', { timeout: 120_000 }, () => {
     const pki = await makeTestPki();
     try {
       await copyFile(pki.caFile, join(dir, 'bus-ca.pem'));
+      await copyFile(pki.clientCertFile, join(dir, 'client.pem'));
+      await copyFile(pki.clientKeyFile, join(dir, 'client.key'));
     } finally {
       await pki.cleanup();
     }
     for (const key of SETTING_KEYS) await ok('settings', 'set', key, CHANGES[key][0]);
     const after = await current();
     for (const key of SETTING_KEYS) expect(after, key).toMatchObject(CHANGES[key][1]);
-    expect(after.natsCaFile).toBe(join(await realpath(dir), 'bus-ca.pem'));
+    const cwd = await realpath(dir);
+    expect(after).toMatchObject({ natsCaFile: join(cwd, 'bus-ca.pem'), natsClientCertFile: join(cwd, 'client.pem'), natsClientKeyFile: join(cwd, 'client.key') });
 
     const human = await ok('settings', 'get');
     for (const key of SETTING_KEYS) expect(human).toMatch(new RegExp(`^${key}\\s`, 'm'));
@@ -171,7 +176,8 @@ describe('sluice settings', { timeout: 120_000 }, () => {
       [['set', 'jetstreamStream', 'no spaces'], 'letters, digits, - and _ only'],
       [['set', 'allowPrivate', 'maybe'], 'not a boolean'],
       [['set', 'natsCaFile', '/nonexistent/bus-ca.pem'], 'CA file /nonexistent/bus-ca.pem does not exist'],
-      [['set', 'natsCaFile', db], 'is not a PEM certificate bundle'],
+      [['set', 'natsCaFile', db], 'is not a PEM certificate file'],
+      [['set', 'natsClientKeyFile', db], 'is not a PEM private key'],
       [['unset', 'colour'], 'unknown key "colour"'],
       [['unset'], 'missing KEY'],
       [['unset', 'natsToken', 'extra'], 'unexpected argument "extra"'],

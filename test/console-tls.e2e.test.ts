@@ -2,7 +2,8 @@
  * The Settings screen's bus CA file in the real console (Debian's Chromium, the built
  * renderer served by the web host, a real engine): moving to a `wss://` nats-server whose
  * certificate a private CA signed fails with the TLS reason shown; a wrong path is refused
- * next to the field; the CA's path connects, and events flow over `wss://`.
+ * next to the field; the CA's path connects, and events flow over `wss://`. A server that
+ * verifies clients takes the client certificate and key fields.
  */
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -97,4 +98,33 @@ it('connects to a wss:// bus of a private CA once the CA file is set', async () 
   await publisher.flush();
   await page.locator('[data-testid="delivery-row"][data-event-id="via-wss"][data-outcome="delivered"]').waitFor();
   await publisher.close();
+});
+
+it('presents a client certificate to a wss:// bus that verifies clients', async () => {
+  const verifying = await startTlsNatsServer(pki, { verifyClients: true });
+  try {
+    await page.getByTestId('open-settings').click();
+    await field('natsClientCertFile').waitFor();
+    await field('natsUrl').fill(verifying.wsUrl);
+    await field('natsCaFile').fill(pki.caFile);
+    await panel().getByTestId('settings-save').click();
+    const busLine = panel().getByTestId('settings-bus-state');
+    await busLine.filter({ hasText: 'client certificate refused by the server' }).waitFor();
+    expect(await busLine.textContent()).toContain('set natsClientCertFile and natsClientKeyFile');
+
+    // A key that is not the certificate's: refused next to the key field, nothing saved.
+    await field('natsClientCertFile').fill(pki.clientCertFile);
+    await field('natsClientKeyFile').fill(pki.strangerKeyFile);
+    await panel().getByTestId('settings-save').click();
+    await expect.poll(() => panel().getByTestId('error-natsClientKeyFile').textContent()).toContain('is not the key of the client certificate');
+    expect(unwrap(await t.api['settings.get']())).toMatchObject({ natsClientCertFile: '', natsClientKeyFile: '' });
+
+    await field('natsClientKeyFile').fill(pki.clientKeyFile);
+    await panel().getByTestId('settings-save').click();
+    await expect.poll(() => panel().getByTestId('settings-saved').textContent()).toContain('client certificate, client key');
+    await page.getByTestId('bus-state').filter({ hasText: `BUS CONNECTED · ${verifying.wsUrl}` }).waitFor();
+    expect(unwrap(await t.api['settings.get']())).toMatchObject({ natsClientCertFile: pki.clientCertFile, natsClientKeyFile: pki.clientKeyFile });
+  } finally {
+    await verifying.stop();
+  }
 });

@@ -5,6 +5,7 @@
  * bad path is refused with the reason and changes nothing; the file is re-read at each
  * connection, so a replaced file applies on the next reconnect.
  */
+import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,8 +120,8 @@ describe('a wss:// bus signed by a private CA', () => {
     const cases: [string, RegExp][] = [
       [join(dir, 'missing-ca.pem'), /^CA file .*missing-ca\.pem does not exist$/],
       ['relative/ca.pem', /must be an absolute path/],
-      [notPem, /is not a PEM certificate bundle/],
-      [keyOnly, /is not a PEM certificate bundle/],
+      [notPem, /is not a PEM certificate file/],
+      [keyOnly, /is not a PEM certificate file/],
       [broken, /certificate 1 of 1 is not a valid X\.509 certificate/],
       [folder, /is not a regular file/],
     ];
@@ -166,5 +167,89 @@ describe('a wss:// bus signed by a private CA', () => {
     unwrap(await api['settings.update']({ natsCaFile: '' }));
     expect(unwrap(await api['settings.get']()).natsCaFile).toBe('');
     expect((await busStatus(refused)).lastError).toContain('set natsCaFile');
+  });
+});
+
+describe('a wss:// bus that verifies client certificates', () => {
+  let verifying: TlsNatsServer;
+
+  beforeAll(async () => {
+    verifying = await startTlsNatsServer(pki, { verifyClients: true });
+  });
+
+  afterAll(async () => {
+    await verifying?.stop();
+  });
+
+  beforeEach(async () => {
+    // The engine of this file's outer beforeEach is on the other server: move it here.
+    await engine.stop();
+    engine = await Engine.start({ dbPath: join(dir, 'client-cert.db'), natsUrl: verifying.wsUrl, allowPrivate: true });
+    api = createInProcessClient(engine, (error) => {
+      throw error;
+    });
+    unwrap(await api['settings.update']({ retrySchedule: [], timeoutMs: 3000, natsCaFile: pki.caFile }));
+  });
+
+  const clientRefused = (s: BusStatus): boolean => s.state !== 'connected' && (s.lastError ?? '').includes('client certificate refused by the server');
+
+  it('connects with the certificate and key the CA issued, and says what is missing before', async () => {
+    const noCert = await busStatus(clientRefused);
+    expect(noCert.lastError).toContain(`TLS: ${verifying.wsUrl}: client certificate refused by the server`);
+    expect(noCert.lastError).toContain('set natsClientCertFile and natsClientKeyFile');
+
+    // One half at a time (as the CLI sets them): saved, and the status names the missing half.
+    unwrap(await api['settings.update']({ natsClientCertFile: pki.clientCertFile }));
+    const half = await busStatus((s) => (s.lastError ?? '').includes('natsClientKeyFile is not'));
+    expect(half.lastError).toBe('natsClientCertFile is set but natsClientKeyFile is not: a client certificate needs its key');
+
+    // A key that is not the certificate's: refused when saved, nothing changes.
+    const wrongKey = await api['settings.update']({ natsClientKeyFile: pki.strangerKeyFile });
+    expect(wrongKey.ok).toBe(false);
+    if (!wrongKey.ok) {
+      expect(wrongKey.error).toMatchObject({ code: 'invalid_argument', field: 'natsClientKeyFile' });
+      expect(wrongKey.error.message).toBe(`client key file ${pki.strangerKeyFile} is not the key of the client certificate ${pki.clientCertFile}`);
+    }
+    expect(unwrap(await api['settings.get']()).natsClientKeyFile).toBe('');
+
+    unwrap(await api['subscriptions.create']({ name: 'siem', url: receiver.url, patterns: ['attacker.>'] }));
+    unwrap(await api['settings.update']({ natsClientKeyFile: pki.clientKeyFile }));
+    await busStatus(connected);
+    await engine.busReady();
+    const publisher = await verifying.client();
+    publisher.publish('attacker.observed', new TextEncoder().encode(JSON.stringify(envelope('observed', {}, 'evt-mtls'))));
+    await publisher.flush();
+    const [request] = await receiver.waitForRequests(1, 10_000);
+    expect(request!.headers['x-decnet-event-id']).toBe('evt-mtls');
+    await publisher.close();
+  });
+
+  it('names the certificate the server does not accept', async () => {
+    unwrap(await api['settings.update']({ natsClientCertFile: pki.strangerCertFile, natsClientKeyFile: pki.strangerKeyFile }));
+    const refusedCert = await busStatus((s) => clientRefused(s) && (s.lastError ?? '').includes(pki.strangerCertFile));
+    expect(refusedCert.lastError).toContain(`the server does not accept the client certificate ${pki.strangerCertFile} (natsClientCertFile)`);
+  });
+
+  it('refuses an encrypted or non-PEM key and a non-certificate file when saved', async () => {
+    const encrypted = join(dir, 'encrypted.key');
+    await new Promise<void>((resolve, reject) =>
+      execFile('openssl', ['pkey', '-in', pki.clientKeyFile, '-aes256', '-passout', 'pass:secret', '-out', encrypted], (error) => (error ? reject(error) : resolve())),
+    );
+    const before = unwrap(await api['settings.get']());
+    const cases: [Record<string, string>, string, RegExp][] = [
+      [{ natsClientKeyFile: encrypted }, 'natsClientKeyFile', /is encrypted; Sluice needs it without a passphrase/],
+      [{ natsClientKeyFile: pki.caFile }, 'natsClientKeyFile', /is not a PEM private key/],
+      [{ natsClientKeyFile: join(dir, 'none.key') }, 'natsClientKeyFile', /does not exist/],
+      [{ natsClientCertFile: pki.clientKeyFile }, 'natsClientCertFile', /client certificate file .* is not a PEM certificate file/],
+      [{ natsClientCertFile: 'client.pem' }, 'natsClientCertFile', /must be an absolute path/],
+    ];
+    for (const [patch, field, why] of cases) {
+      const r = await api['settings.update'](patch);
+      expect(r.ok, JSON.stringify(patch)).toBe(false);
+      if (r.ok) continue;
+      expect(r.error).toMatchObject({ code: 'invalid_argument', field });
+      expect(r.error.message).toMatch(why);
+    }
+    expect(unwrap(await api['settings.get']())).toEqual(before);
   });
 });

@@ -163,6 +163,8 @@ const SETTINGS_PATCH: Record<string, Field> = {
   natsToken: opt(str(0, 4096)),
   natsCredsFile: opt(str(0, 4096)),
   natsCaFile: opt(str(0, 4096, { trim: true })),
+  natsClientCertFile: opt(str(0, 4096, { trim: true })),
+  natsClientKeyFile: opt(str(0, 4096, { trim: true })),
   allowPrivate: opt(bool),
   allowedCidrs: opt({ t: 'array', item: str(1, 64), max: 256 }),
   circuitThreshold: opt(int(1, 1000)),
@@ -640,6 +642,15 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
             ['/dev/null', /not a regular file/],
           ]);
           return bad(`bus CA file ${JSON.stringify(natsCaFile)}`, [{ natsCaFile }], { code: 'invalid_argument', field: 'natsCaFile', message: why });
+        },
+        () => {
+          const field = rng.pick(['natsClientCertFile', 'natsClientKeyFile'] as const);
+          const [path, why] = rng.pick<[string, RegExp]>([
+            [`/nonexistent-${rng.int(0, 1e6)}/client.pem`, /does not exist/],
+            ['client.pem', /absolute path/],
+            ['/dev/null', /not a regular file/],
+          ]);
+          return bad(`${field} ${JSON.stringify(path)}`, [{ [field]: path }], { code: 'invalid_argument', field, message: why });
         },
       ],
     },

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -33,6 +33,13 @@ export interface BusOptions {
    * on the next reconnect.
    */
   caFile?: string;
+  /**
+   * A PEM client certificate and its unencrypted key, presented to `wss://` servers that
+   * verify clients (nats-server `websocket { tls { verify: true } }`); re-read on every
+   * connection attempt. Both or neither.
+   */
+  clientCertFile?: string;
+  clientKeyFile?: string;
   /** Client name shown by the server; default 'sluice'. */
   name?: string;
   /** Called when a message handler throws or the server refuses a subscription; default: console.error. */
@@ -202,13 +209,13 @@ export class NatsBus {
       return { ok: true, nc };
     } catch (error) {
       // nats-core reports a refused handshake as "connection refused"; the socket knew why.
-      return { ok: false, error: tls.last ? describeTlsFailure(tls.last, this.options.caFile) : error };
+      return { ok: false, error: tls.last ? describeTlsFailure(tls.last, this.options) : error };
     }
   }
 
   private async connectionOptions(tls: TlsFailures): Promise<WsConnectionOptions> {
-    const { servers, token, user, pass, credsFile, caFile, name } = this.options;
-    const ca = caFile ? await loadCaBundle(caFile) : undefined;
+    const { servers, token, user, pass, credsFile, name } = this.options;
+    const material = loadTlsMaterial(this.options);
     return {
       servers,
       name: name ?? DEFAULT_NAME,
@@ -221,7 +228,7 @@ export class NatsBus {
       timeout: HANDSHAKE_TIMEOUT_MS,
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
-      wsFactory: socketFactory(ca, tls),
+      wsFactory: socketFactory(material, tls),
     };
   }
 
@@ -358,48 +365,103 @@ export async function loadCredsAuthenticator(path: string): Promise<Authenticato
 }
 
 /** Larger than any real CA bundle (the system one is ~220 KB); keeps a wrong path (a device, a log) from being slurped. */
-const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
+const MAX_TLS_FILE_BYTES = 4 * 1024 * 1024;
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PEM_PRIVATE_KEY = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----[\s\S]*?-----END \1-----/;
 
-/** A CA file that cannot be used; the message names the file and what is wrong with it. */
-export class CaFileError extends Error {}
+/** A TLS file (CA, client certificate or key) that cannot be used; the message names the file and what is wrong. */
+export class TlsFileError extends Error {}
 
 /**
- * Checks and reads a PEM bundle of CA certificates: an absolute path to a readable
- * regular file holding at least one certificate, every one of which parses. Synchronous
+ * An absolute path to a readable regular file of a sane size, read as text. Synchronous
  * (a few KB), so a settings change can be refused before anything is saved.
  */
-export function readCaBundle(path: string): string {
-  if (!isAbsolute(path)) throw new CaFileError(`CA file "${path}" must be an absolute path`);
-  let text: string;
+function readTlsFile(path: string, what: string): string {
+  if (!isAbsolute(path)) throw new TlsFileError(`${what} "${path}" must be an absolute path`);
   try {
     const stat = statSync(path);
-    if (!stat.isFile()) throw new CaFileError(`CA file ${path} is not a regular file`);
-    if (stat.size > MAX_CA_FILE_BYTES) throw new CaFileError(`CA file ${path} is larger than 4 MiB: not a CA bundle`);
-    text = readFileSync(path, 'utf8');
+    if (!stat.isFile()) throw new TlsFileError(`${what} ${path} is not a regular file`);
+    if (stat.size > MAX_TLS_FILE_BYTES) throw new TlsFileError(`${what} ${path} is larger than 4 MiB: not a PEM file`);
+    return readFileSync(path, 'utf8');
   } catch (error) {
-    if (error instanceof CaFileError) throw error;
-    throw new CaFileError(`CA file ${path} ${fileProblem(error)}`);
+    if (error instanceof TlsFileError) throw error;
+    throw new TlsFileError(`${what} ${path} ${fileProblem(error)}`);
   }
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw new CaFileError(`CA file ${path} is not a PEM certificate bundle (no "-----BEGIN CERTIFICATE-----" block)`);
+}
+
+/** Every certificate of a PEM file, each checked to parse; at least one. */
+function readCertificates(path: string, what: string): string {
+  const blocks = readTlsFile(path, what).match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new TlsFileError(`${what} ${path} is not a PEM certificate file (no "-----BEGIN CERTIFICATE-----" block)`);
   blocks.forEach((block, index) => {
     try {
       new X509Certificate(block);
     } catch (error) {
-      throw new CaFileError(`CA file ${path}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(error)})`);
+      throw new TlsFileError(`${what} ${path}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(error)})`);
     }
   });
   return blocks.join('\n');
 }
 
-/** `readCaBundle` at connection time: the message is what the status shows as the bus error. */
-async function loadCaBundle(path: string): Promise<string> {
+/** A PEM bundle of CA certificates (`natsCaFile`). */
+export function readCaBundle(path: string): string {
+  return readCertificates(path, 'CA file');
+}
+
+/** A PEM client certificate, its chain after it if any (`natsClientCertFile`). */
+export function readClientCertificate(path: string): string {
+  return readCertificates(path, 'client certificate file');
+}
+
+/** An unencrypted PEM private key (`natsClientKeyFile`): Sluice runs unattended, with no one to type a passphrase. */
+export function readClientKey(path: string): string {
+  const pem = PEM_PRIVATE_KEY.exec(readTlsFile(path, 'client key file'))?.[0];
+  if (!pem) throw new TlsFileError(`client key file ${path} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block)`);
   try {
-    return readCaBundle(path);
+    createPrivateKey(pem);
   } catch (error) {
-    throw new Error(`natsCaFile: ${errorMessage(error)}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MISSING_PASSPHRASE' || pem.includes('ENCRYPTED'))
+      throw new TlsFileError(`client key file ${path} is encrypted; Sluice needs it without a passphrase (protect it by file permissions)`);
+    throw new TlsFileError(`client key file ${path} is not a valid private key (${errorMessage(error)})`);
   }
+  return pem;
+}
+
+/** The key must be the certificate's own, or every handshake would fail. */
+export function checkClientPair(certPem: string, keyPem: string, certPath: string, keyPath: string): void {
+  // The first certificate of the file is the client's own; any after it are its chain.
+  const leaf = new X509Certificate(certPem.match(PEM_CERTIFICATE)?.[0] ?? certPem);
+  if (!leaf.checkPrivateKey(createPrivateKey(keyPem)))
+    throw new TlsFileError(`client key file ${keyPath} is not the key of the client certificate ${certPath}`);
+}
+
+interface TlsMaterial {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** The TLS files at connection time; an error message is what the status shows as the bus error. */
+function loadTlsMaterial({ caFile, clientCertFile, clientKeyFile }: BusOptions): TlsMaterial {
+  const material: TlsMaterial = {};
+  const read = <T>(setting: string, reader: () => T): T => {
+    try {
+      return reader();
+    } catch (error) {
+      throw new Error(`${setting}: ${errorMessage(error)}`);
+    }
+  };
+  if (caFile) material.ca = read('natsCaFile', () => readCaBundle(caFile));
+  if (clientCertFile && !clientKeyFile) throw new Error('natsClientCertFile is set but natsClientKeyFile is not: a client certificate needs its key');
+  if (clientKeyFile && !clientCertFile) throw new Error('natsClientKeyFile is set but natsClientCertFile is not: a key needs its client certificate');
+  if (clientCertFile && clientKeyFile) {
+    const cert = read('natsClientCertFile', () => readClientCertificate(clientCertFile));
+    const key = read('natsClientKeyFile', () => readClientKey(clientKeyFile));
+    read('natsClientKeyFile', () => checkClientPair(cert, key, clientCertFile, clientKeyFile));
+    Object.assign(material, { cert, key });
+  }
+  return material;
 }
 
 function fileProblem(error: unknown): string {
@@ -429,11 +491,12 @@ interface TlsFailures {
  * The `ws` package everywhere: Node 20 has no global WebSocket, and one implementation
  * behaves the same under plain Node and Electron. With `ca`, those CAs are the only
  * trusted roots for `wss://` (Node's `ca` replaces the system store), which pins the bus
- * to the certificates its private CA issued.
+ * to the certificates its private CA issued; `cert`/`key` answer a server that asks for
+ * a client certificate.
  */
-function socketFactory(ca: string | undefined, tls: TlsFailures): WsSocketFactory {
+function socketFactory(material: TlsMaterial, tls: TlsFailures): WsSocketFactory {
   return async (url) => {
-    const socket = ca ? new WebSocket(url, { ca }) : new WebSocket(url);
+    const socket = new WebSocket(url, material);
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (isTlsError(error)) tls.last = { url, error };
     });
@@ -458,15 +521,28 @@ const UNTRUSTED_CHAIN = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
 ]);
 
-function describeTlsFailure({ url, error }: NonNullable<TlsFailures['last']>, caFile: string | undefined): BusTlsError {
+// The server's alert about the certificate Sluice presented (or did not present).
+const CLIENT_CERT_REFUSED = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED)$/;
+
+function describeTlsFailure({ url, error }: NonNullable<TlsFailures['last']>, options: BusOptions): BusTlsError {
   const server = url.replace(/\/$/, '');
   const code = error.code ?? '';
-  const why = `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`;
-  if (!UNTRUSTED_CHAIN.has(code)) return new BusTlsError(`TLS: ${server}: ${why}`);
-  const hint = caFile
-    ? `the CA file ${caFile} (natsCaFile) does not hold the CA that signed it`
-    : `if a private CA signed it, set natsCaFile to that CA's PEM file`;
-  return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`);
+  // OpenSSL's own text ("8010…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:…") cut to its reason.
+  const reason = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(error.message)?.[1] ?? error.message.split('\n', 1)[0] ?? '';
+  const why = `${reason}${code && !reason.includes(code) ? ` (${code})` : ''}`;
+  if (UNTRUSTED_CHAIN.has(code)) {
+    const hint = options.caFile
+      ? `the CA file ${options.caFile} (natsCaFile) does not hold the CA that signed it`
+      : `if a private CA signed it, set natsCaFile to that CA's PEM file`;
+    return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`);
+  }
+  if (CLIENT_CERT_REFUSED.test(code)) {
+    const hint = options.clientCertFile
+      ? `the server does not accept the client certificate ${options.clientCertFile} (natsClientCertFile)`
+      : 'the server asks for a client certificate: set natsClientCertFile and natsClientKeyFile';
+    return new BusTlsError(`TLS: ${server}: client certificate refused by the server: ${why}; ${hint}`);
+  }
+  return new BusTlsError(`TLS: ${server}: ${why}`);
 }
 
 

@@ -60,6 +60,8 @@ Commands:
   settings unset KEY                       back to its default (clears a password or token)
       keys: natsUrl natsUser natsPassword natsToken natsCredsFile
             natsCaFile (PEM file of the CA behind wss:// bus URLs; '' = system CAs)
+            natsClientCertFile natsClientKeyFile (PEM client certificate and its
+            unencrypted key, for a wss:// bus that verifies clients; both or neither)
             allowPrivate allowedCidrs (10.0.0.0/8,192.168.10.0/24; '' = none)
             circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
             heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows jetstreamStream

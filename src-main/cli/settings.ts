@@ -110,6 +110,8 @@ export function parseSetting(key: string, raw: string): SettingsPatch {
         .filter(Boolean);
       break;
     case 'natsCaFile':
+    case 'natsClientCertFile':
+    case 'natsClientKeyFile':
       // Stored absolute: the engine that reads it runs in another folder than this shell.
       patch[key] = raw.trim() === '' ? '' : resolve(raw.trim());
       break;

@@ -78,6 +78,8 @@ export const settingsPatch = s.object({
   natsToken: s.optional(s.string({ max: 4096 })),
   natsCredsFile: s.optional(s.string({ max: 4096 })),
   natsCaFile: s.optional(s.string({ max: 4096, trim: true })),
+  natsClientCertFile: s.optional(s.string({ max: 4096, trim: true })),
+  natsClientKeyFile: s.optional(s.string({ max: 4096, trim: true })),
   allowPrivate: s.optional(s.boolean),
   allowedCidrs: s.optional(s.array(s.string({ min: 1, max: 64 }), { max: 256 })),
   circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),

@@ -233,6 +233,12 @@ export interface Settings {
    * Checked when saved, re-read at each connection.
    */
   natsCaFile: string;
+  /**
+   * Absolute paths to a PEM client certificate and its unencrypted key, for `wss://` bus
+   * servers that verify clients. Both or neither (the bus status says when only one is set).
+   */
+  natsClientCertFile: string;
+  natsClientKeyFile: string;
   /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
   allowPrivate: boolean;
   /**

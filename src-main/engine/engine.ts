@@ -748,7 +748,7 @@ export class Engine {
       'status.get': () => this.status(),
       'settings.get': () => settingsView(this.settings),
       'settings.update': async (patch) => {
-        validateSettingsPatch(patch);
+        validateSettingsPatch(patch, this.settings);
         const before = this.intakeKey();
         writeSettings(this.store, patch);
         this.settings = readSettings(this.store);

@@ -1,6 +1,6 @@
 /** Engine settings: defaults (SPEC §6 reference numbers) and the rules a change must meet. */
 import type { Settings, SettingsView } from '../contract/views';
-import { CaFileError, readCaBundle, type BusOptions } from '../bus/nats-bus';
+import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import { parseCidr } from '../delivery/ssrf';
@@ -13,6 +13,8 @@ export const DEFAULT_SETTINGS: Settings = {
   natsToken: '',
   natsCredsFile: '',
   natsCaFile: '',
+  natsClientCertFile: '',
+  natsClientKeyFile: '',
   allowPrivate: false,
   allowedCidrs: [],
   circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
@@ -35,8 +37,8 @@ export function splitNatsUrls(natsUrl: string): string[] {
     .filter(Boolean);
 }
 
-/** Semantic checks beyond the schema; throws a BridgeFailure naming the field. */
-export function validateSettingsPatch(patch: Partial<Settings>): void {
+/** Semantic checks beyond the schema; throws a BridgeFailure naming the field. `current`: the stored settings the patch applies to. */
+export function validateSettingsPatch(patch: Partial<Settings>, current?: Settings): void {
   if (patch.natsUrl !== undefined) {
     const urls = splitNatsUrls(patch.natsUrl);
     if (urls.length === 0) throw new BridgeFailure('invalid_argument', 'at least one bus URL is required', 'natsUrl');
@@ -51,16 +53,7 @@ export function validateSettingsPatch(patch: Partial<Settings>): void {
         throw new BridgeFailure('invalid_argument', `"${u}": the bus is reached over WebSocket (ws:// or wss://)`, 'natsUrl');
     }
   }
-  if (patch.natsCaFile) {
-    // Checked here so a wrong path is refused (and nothing saved) instead of showing
-    // up later as a bus that never connects; the bus re-reads the file at each connection.
-    try {
-      readCaBundle(patch.natsCaFile);
-    } catch (error) {
-      if (error instanceof CaFileError) throw new BridgeFailure('invalid_argument', error.message, 'natsCaFile');
-      throw error;
-    }
-  }
+  validateTlsFiles(patch, current);
   if (patch.retrySchedule !== undefined) {
     if (patch.retrySchedule.some((d) => !Number.isFinite(d) || d < 0))
       throw new BridgeFailure('invalid_argument', 'retry delays must be zero or more seconds', 'retrySchedule');
@@ -72,6 +65,40 @@ export function validateSettingsPatch(patch: Partial<Settings>): void {
       if (!parsed.ok) throw new BridgeFailure('invalid_argument', `allowedCidrs entry ${index + 1}: ${parsed.reason}`, 'allowedCidrs');
     });
   }
+}
+
+/**
+ * The bus TLS files are checked when saved, so a wrong path is refused (and nothing saved)
+ * instead of showing up later as a bus that never connects; the bus re-reads them at each
+ * connection. A client certificate and key may be saved one at a time (the CLI sets one
+ * key per command); once both are known they must belong together.
+ */
+function validateTlsFiles(patch: Partial<Settings>, current: Settings | undefined): void {
+  const check = <T>(field: keyof Settings, read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof TlsFileError) throw new BridgeFailure('invalid_argument', error.message, field);
+      throw error;
+    }
+  };
+  const { natsCaFile, natsClientCertFile, natsClientKeyFile } = patch;
+  if (natsCaFile) check('natsCaFile', () => readCaBundle(natsCaFile));
+  const cert = natsClientCertFile ? check('natsClientCertFile', () => readClientCertificate(natsClientCertFile)) : undefined;
+  const key = natsClientKeyFile ? check('natsClientKeyFile', () => readClientKey(natsClientKeyFile)) : undefined;
+  if (cert === undefined && key === undefined) return;
+  const certPath = natsClientCertFile ?? current?.natsClientCertFile ?? '';
+  const keyPath = natsClientKeyFile ?? current?.natsClientKeyFile ?? '';
+  if (!certPath || !keyPath) return;
+  // The stored half may have gone since it was saved: the connection reports that, not this save.
+  let certPem: string, keyPem: string;
+  try {
+    certPem = cert ?? readClientCertificate(certPath);
+    keyPem = key ?? readClientKey(keyPath);
+  } catch {
+    return;
+  }
+  check(natsClientKeyFile ? 'natsClientKeyFile' : 'natsClientCertFile', () => checkClientPair(certPem, keyPem, certPath, keyPath));
 }
 
 export function settingsView(settings: Settings): SettingsView {
@@ -87,6 +114,8 @@ export function busOptionsFrom(settings: Settings, name: string): BusOptions {
     ...(settings.natsUser ? { user: settings.natsUser, pass: settings.natsPassword } : {}),
     ...(settings.natsCredsFile ? { credsFile: settings.natsCredsFile } : {}),
     ...(settings.natsCaFile ? { caFile: settings.natsCaFile } : {}),
+    ...(settings.natsClientCertFile ? { clientCertFile: settings.natsClientCertFile } : {}),
+    ...(settings.natsClientKeyFile ? { clientKeyFile: settings.natsClientKeyFile } : {}),
     name,
   };
 }

@@ -1,7 +1,7 @@
 /**
- * TLS for bus tests: a private CA and a server certificate for 127.0.0.1 made with the
- * `openssl` program, and a real nats-server whose WebSocket listener serves that
- * certificate (`wss://`). The server is started on random ports (`-1`) and is ready
+ * TLS for bus tests: a private CA, a server certificate for 127.0.0.1 and client
+ * certificates made with the `openssl` program, and a real nats-server whose WebSocket
+ * listener serves that certificate (`wss://`), optionally verifying clients. The server is started on random ports (`-1`) and is ready
  * when its log names the WebSocket port; it is stopped by its PID.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -29,6 +29,12 @@ export interface TestPki {
   /** Server certificate (SAN IP:127.0.0.1) and its key. */
   certFile: string;
   keyFile: string;
+  /** A client certificate signed by the CA, and its key. */
+  clientCertFile: string;
+  clientKeyFile: string;
+  /** A client certificate signed by the other CA, and its key. */
+  strangerCertFile: string;
+  strangerKeyFile: string;
   cleanup(): Promise<void>;
 }
 
@@ -51,6 +57,13 @@ export async function makeTestPki(): Promise<TestPki> {
     await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
     await openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
       '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
+    for (const [name, ca] of [['client', 'ca'], ['stranger', 'other-ca']] as const) {
+      await openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=sluice ${name}`);
+      await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial',
+        '-out', `${name}.pem`, '-days', '2', '-extfile', 'client.ext');
+    }
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -61,6 +74,10 @@ export async function makeTestPki(): Promise<TestPki> {
     otherCaFile: join(dir, 'other-ca.pem'),
     certFile: join(dir, 'server.pem'),
     keyFile: join(dir, 'server.key'),
+    clientCertFile: join(dir, 'client.pem'),
+    clientKeyFile: join(dir, 'client.key'),
+    strangerCertFile: join(dir, 'stranger.pem'),
+    strangerKeyFile: join(dir, 'stranger.key'),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -68,13 +85,17 @@ export async function makeTestPki(): Promise<TestPki> {
 export interface TlsNatsServer {
   /** wss://127.0.0.1:<port> */
   wsUrl: string;
-  /** A test-side publisher over wss://, trusting the test CA; closed by stop(). */
+  /** A test-side publisher over wss://, trusting the test CA (with the client certificate); closed by stop(). */
   client(): Promise<NatsConnection>;
   stop(): Promise<void>;
 }
 
-/** A nats-server whose WebSocket listener serves `pki`'s server certificate. */
-export async function startTlsNatsServer(pki: TestPki): Promise<TlsNatsServer> {
+/**
+ * A nats-server whose WebSocket listener serves `pki`'s server certificate; with
+ * `verifyClients`, it also requires a client certificate signed by `pki`'s CA.
+ */
+export async function startTlsNatsServer(pki: TestPki, options: { verifyClients?: boolean } = {}): Promise<TlsNatsServer> {
+  const verify = options.verifyClients ? `, ca_file: ${JSON.stringify(pki.caFile)}, verify: true` : '';
   const configPath = join(pki.dir, `nats-${process.pid}-${Date.now()}.conf`);
   await writeFile(
     configPath,
@@ -84,7 +105,7 @@ export async function startTlsNatsServer(pki: TestPki): Promise<TlsNatsServer> {
       'websocket {',
       '  host: "127.0.0.1"',
       '  port: -1',
-      `  tls { cert_file: ${JSON.stringify(pki.certFile)}, key_file: ${JSON.stringify(pki.keyFile)} }`,
+      `  tls { cert_file: ${JSON.stringify(pki.certFile)}, key_file: ${JSON.stringify(pki.keyFile)}${verify} }`,
       '}',
       '',
     ].join('\n'),
@@ -115,14 +136,17 @@ export async function startTlsNatsServer(pki: TestPki): Promise<TlsNatsServer> {
   });
   const wsUrl = `wss://127.0.0.1:${port}`;
   const clients = new Set<NatsConnection>();
-  const ca = readFileSync(pki.caFile, 'utf8');
+  const tlsOptions = {
+    ca: readFileSync(pki.caFile, 'utf8'),
+    ...(options.verifyClients ? { cert: readFileSync(pki.clientCertFile, 'utf8'), key: readFileSync(pki.clientKeyFile, 'utf8') } : {}),
+  };
   return {
     wsUrl,
     async client() {
       const nc = await wsconnect({
         servers: wsUrl,
         name: 'sluice-tls-test-client',
-        wsFactory: async (url) => ({ socket: new WebSocket(url, { ca }) as never, encrypted: true }),
+        wsFactory: async (url) => ({ socket: new WebSocket(url, tlsOptions) as never, encrypted: true }),
       });
       clients.add(nc);
       return nc;
