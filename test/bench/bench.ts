@@ -342,7 +342,7 @@ async function consoleUnderFlood({ nats, receiver, publisher }: Bench) {
     await receiver.waitFor(start + total, 120_000);
     const deliveredSeconds = (performance.now() - t0) / 1000;
     // The last batch reaches the page within a flush interval or two.
-    await c.page.waitForFunction(`window.__seen.has('lat-cf-${total - 1}')`, undefined, { timeout: 10_000 });
+    await c.page.waitForFunction((id) => (globalThis as unknown as { __seen: Map<string, number> }).__seen.has(id), `lat-cf-${total - 1}`, { timeout: 10_000 });
     const heapAfter = await heap();
     const arrivals = await receiver.takeArrivals();
     const page = (await c.page.evaluate('({ frames: window.__frames, long: window.__long, seen: [...window.__seen] })')) as {
