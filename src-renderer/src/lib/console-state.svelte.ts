@@ -19,6 +19,7 @@ import type {
 } from '../../../src-main/contract/views';
 import { countSubscriptions } from '../../../src-main/contract/counts';
 import { matchesPattern } from '../../../src-main/match/pattern';
+import { mergeNewestFirst } from './log-merge';
 
 /** The log keeps this many rows in memory; older ones are a query away. */
 export const LOG_CAPACITY = 5000;
@@ -132,17 +133,8 @@ export class ConsoleState {
       this.missed += relevant.filter((d) => !known.has(d.id)).length;
       return;
     }
-    // Rows update in place (pending → retrying → delivered); new ones go on top.
-    const byId = new Map(relevant.map((d) => [d.id, d]));
-    const updated = this.deliveries.map((d) => {
-      const next = byId.get(d.id);
-      if (!next) return d;
-      byId.delete(d.id);
-      return next;
-    });
-    const fresh = [...byId.values()].sort((a, b) => b.id - a.id);
-    const merged = fresh.length > 0 ? [...fresh, ...updated] : updated;
-    this.deliveries = merged.length > LOG_CAPACITY ? merged.slice(0, LOG_CAPACITY) : merged;
+    // Rows update in place (pending → retrying → delivered); the others go where their id puts them.
+    this.deliveries = mergeNewestFirst(this.deliveries, relevant, LOG_CAPACITY);
   }
 
   setPaused(paused: boolean): void {
