@@ -688,8 +688,12 @@ export class Engine {
 
   /** Every subscription as the console sees it, with its dead-letter and held counts. */
   subscriptionViews(): SubscriptionView[] {
-    const backlog = backlogCounts(this.store);
-    return listSubscriptions(this.store, { secrets: false }).map((sub) => toView(sub, backlog.get(sub.id)));
+    const subscriptions = listSubscriptions(this.store, { secrets: false });
+    const backlog = backlogCounts(
+      this.store,
+      subscriptions.map((sub) => sub.id),
+    );
+    return subscriptions.map((sub) => toView(sub, backlog.get(sub.id)));
   }
 
   private viewOf(id: string): SubscriptionView {

@@ -229,6 +229,11 @@ export class Store {
     return this.statement(sql).all(...(parameters as Param[])) as R[];
   }
 
+  /** A read given as SQL text (a cached prepared statement), for the few run very often. */
+  allSql<R>(sql: string, parameters: readonly Param[]): R[] {
+    return this.statement(sql).all(...parameters) as R[];
+  }
+
   first<R>(query: Compilable<R>): R | undefined {
     const { sql, parameters } = query.compile();
     return this.statement(sql).get(...(parameters as Param[])) as R | undefined;
