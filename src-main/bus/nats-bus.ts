@@ -94,6 +94,8 @@ export class NatsBus {
   private closing: Promise<void> | null = null;
   private wakeFromPause: (() => void) | null = null;
   private hasConnected = false;
+  /** The current connection's WebSocket, for flow control (pauseReading). */
+  private socket: WebSocket | null = null;
 
   constructor(options: BusOptions) {
     this.options = options;
@@ -109,6 +111,23 @@ export class NatsBus {
 
   get status(): BusStatus {
     return this.current;
+  }
+
+  /**
+   * Stop reading from the bus for a while: core NATS has no flow control of its own, so
+   * a consumer that cannot keep up either reads on and holds everything in memory, or
+   * stops reading and lets the server buffer (its per-client limit is tens of MB; held
+   * much longer than a few seconds, it cuts the client off as a slow consumer). The
+   * engine pauses while its intake queue is full and resumes as soon as it has drained.
+   * A new connection starts reading (its handshake needs it); the engine pauses it again
+   * at the next message if it is still behind.
+   */
+  pauseReading(): void {
+    this.socket?.pause();
+  }
+
+  resumeReading(): void {
+    this.socket?.resume();
   }
 
   onStatus(listener: StatusListener): () => void {
@@ -228,7 +247,7 @@ export class NatsBus {
       timeout: HANDSHAKE_TIMEOUT_MS,
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
-      wsFactory: socketFactory(material, tls),
+      wsFactory: socketFactory(material, tls, (socket) => (this.socket = socket)),
     };
   }
 
@@ -494,9 +513,10 @@ interface TlsFailures {
  * to the certificates its private CA issued; `cert`/`key` answer a server that asks for
  * a client certificate.
  */
-function socketFactory(material: TlsMaterial, tls: TlsFailures): WsSocketFactory {
+function socketFactory(material: TlsMaterial, tls: TlsFailures, created: (socket: WebSocket) => void): WsSocketFactory {
   return async (url) => {
     const socket = new WebSocket(url, material);
+    created(socket);
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (isTlsError(error)) tls.last = { url, error };
     });

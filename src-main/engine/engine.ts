@@ -137,7 +137,11 @@ export class Engine {
   private readonly recordListeners = new Set<(record: EngineRecord) => void>();
   /** Views of the deliveries in memory, so an update can be shown without reading it back. */
   private readonly liveViews = new Map<number, DeliveryView>();
-  private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message));
+  private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message), {
+    // Behind by a few thousand: let the server hold the rest (see NatsBus.pauseReading).
+    onFull: () => this.bus.pauseReading(),
+    onDrained: () => this.bus.resumeReading(),
+  });
   private readonly successWrittenAt = new Map<string, number>();
   private readonly successUnwritten = new Set<string>();
   private readonly health = new SubscriptionHealthTracker();

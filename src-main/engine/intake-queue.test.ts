@@ -50,4 +50,26 @@ describe('IntakeQueue', () => {
     await nextTurn();
     expect(handled).toEqual([0, 2]);
   });
+
+  it('tells the producer to stop at highWater (at every push while full) and to go on once drained to lowWater', async () => {
+    const events: string[] = [];
+    const queue = new IntakeQueue<number>(() => {}, {
+      highWater: 4,
+      lowWater: 1,
+      sliceMs: 1000,
+      onFull: () => events.push('full'),
+      onDrained: () => events.push('drained'),
+    });
+    for (let i = 0; i < 3; i++) queue.push(i);
+    expect(events).toEqual([]);
+    queue.push(3);
+    queue.push(4);
+    expect(events).toEqual(['full', 'full']);
+    await nextTurn();
+    expect(queue.size).toBe(0);
+    expect(events).toEqual(['full', 'full', 'drained']);
+    queue.push(5);
+    await nextTurn();
+    expect(events).toEqual(['full', 'full', 'drained']);
+  });
 });
