@@ -76,6 +76,14 @@ export const RELOAD_FALLBACK_MS = 60_000;
 export const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
+/** Held events released per turn of the event loop at a re-enable (100,000 in one statement held it ~0.75 s). */
+const RELEASE_SLICE = 5_000;
+/**
+ * A bulk transition (a trip, a release, a replay) shows the console this many of the
+ * rows it changed, the newest: the console's log keeps the newest 5,000 rows, and every
+ * row still to be attempted shows up again when it is.
+ */
+const BULK_PUBLISH_LIMIT = 5_000;
 /** A subscription's last success is written at most this often while deliveries flow. */
 export const SUCCESS_WRITE_INTERVAL_MS = 1000;
 /** How often finished records are pruned (retention settings). */
@@ -458,6 +466,13 @@ export class Engine {
     );
   }
 
+  /** The views of rows a bulk transition changed: the newest BULK_PUBLISH_LIMIT of them. */
+  private publishDeliveries(ids: readonly number[], final: boolean): void {
+    if (!this.listening()) return;
+    const newest = ids.length > BULK_PUBLISH_LIMIT ? [...ids].sort((a, b) => b - a).slice(0, BULK_PUBLISH_LIMIT) : ids;
+    for (const id of newest) this.publishDelivery(id, final);
+  }
+
   /** A delivery's view read back from the store (bulk transitions, rare paths). */
   private publishDelivery(id: number, final: boolean): void {
     if (!this.listening()) return;
@@ -571,7 +586,7 @@ export class Engine {
     const untried = cancellation.untried === 'pending' ? 'dead' : cancellation.untried;
     const retried = cancellation.retried === 'retrying' ? 'dead' : cancellation.retried;
     const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
-    for (const deliveryId of changed) this.publishDelivery(deliveryId, true);
+    this.publishDeliveries(changed, true);
   }
 
   private lostWorkTimer: NodeJS.Timeout | null = null;
@@ -772,16 +787,27 @@ export class Engine {
    * Pause, or re-enable. Re-enabling a tripped subscription also decides what happens
    * to the events held meanwhile: delivered (the default: nothing is lost) or discarded.
    */
-  private setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): SubscriptionView {
+  private async setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> {
     const before = this.service.get(id);
     this.service.setEnabled(id, enabled);
     this.reload('local edit');
-    if (enabled && !before.enabled) {
-      const released = releaseHeld(this.store, id, held, Date.now());
-      for (const deliveryId of released) this.publishDelivery(deliveryId, held === 'discard');
-      if (released.length > 0 && held === 'deliver') this.scheduler.notify();
-    }
+    if (enabled && !before.enabled) await this.releaseHeldInSlices(id, held);
     return this.viewOf(id);
+  }
+
+  /** What a subscription held while tripped, delivered or discarded a slice per turn, oldest first. */
+  private async releaseHeldInSlices(id: string, held: HeldAction): Promise<void> {
+    let newest: number[] = [];
+    for (;;) {
+      const released = releaseHeld(this.store, id, held, Date.now(), RELEASE_SLICE);
+      newest = [...newest, ...released].slice(-BULK_PUBLISH_LIMIT);
+      if (released.length > 0 && held === 'deliver') this.scheduler.notify();
+      if (released.length < RELEASE_SLICE) break;
+      await new Promise((resolve) => setImmediate(resolve));
+      // Tripped or paused again meanwhile: what it holds from now on stays held.
+      if (this.stopped || !this.subscriptions.get(id)?.enabled) break;
+    }
+    this.publishDeliveries(newest, held === 'discard');
   }
 
   /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
@@ -819,7 +845,7 @@ export class Engine {
       );
     }
     if (!dryRun && count > 0) {
-      for (const id of changed) this.publishDelivery(id, false);
+      this.publishDeliveries(changed, false);
       this.scheduler.notify();
       this.hub.subscriptionsChanged();
     }

@@ -159,8 +159,18 @@ export function endWaiting(
   return [...untriedIds, ...retriedIds].map((r) => r.id);
 }
 
-/** Held events: delivered (queued now) or let go, when the analyst re-enables. Returns their ids. */
-export function releaseHeld(store: Store, subscriptionId: string, action: 'deliver' | 'discard', nowMs: number): number[] {
+/**
+ * Held events: delivered (queued now) or let go, when the analyst re-enables — at most
+ * `limit` of them, oldest first (the engine releases a large backlog in slices). Returns
+ * their ids.
+ */
+export function releaseHeld(
+  store: Store,
+  subscriptionId: string,
+  action: 'deliver' | 'discard',
+  nowMs: number,
+  limit = Number.MAX_SAFE_INTEGER,
+): number[] {
   const at = new Date(nowMs).toISOString();
   const set =
     action === 'deliver'
@@ -171,8 +181,15 @@ export function releaseHeld(store: Store, subscriptionId: string, action: 'deliv
       store.kysely
         .updateTable('deliveries')
         .set(set)
-        .where('subscription_id', '=', subscriptionId)
-        .where('outcome', '=', 'held')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('deliveries')
+            .select('id')
+            .where('subscription_id', '=', subscriptionId)
+            .where('outcome', '=', 'held')
+            .orderBy('id')
+            .limit(limit),
+        )
         .returning('id'),
     )
     .map((r) => r.id);

@@ -272,9 +272,13 @@ async function backlogPhase({ nats, receiver, publisher }: Bench, one: number, r
     const drainStart = performance.now();
     const before = await receiver.count();
     const held = unwrap(await t.api['subscriptions.list']())[0]!.heldCount;
+    const drainLoop = monitorEventLoopDelay({ resolution: 10 });
+    drainLoop.enable();
     unwrap(await t.api['subscriptions.setEnabled'](subscription.id, true, 'deliver'));
     await receiver.waitFor(before + held, 600_000);
     const drainSeconds = (performance.now() - drainStart) / 1000;
+    drainLoop.disable();
+    results['backlog_drain_event_loop_max_ms'] = round(drainLoop.max / 1e6, 1);
     clearInterval(sampler);
     results['backlog_rss_growth_mb'] = mb(rssPeak - rssBefore);
     results['backlog_drain_seconds'] = round(drainSeconds, 1);
