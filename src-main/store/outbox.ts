@@ -181,18 +181,21 @@ export function releaseHeld(
       store.kysely
         .updateTable('deliveries')
         .set(set)
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('deliveries')
-            .select('id')
-            .where('subscription_id', '=', subscriptionId)
-            .where('outcome', '=', 'held')
-            .orderBy('id')
-            .limit(limit),
-        )
+        .where('id', 'in', oldestHeld(store, subscriptionId, limit))
         .returning('id'),
     )
     .map((r) => r.id);
+}
+
+/** The ids of a subscription's `limit` oldest held events (a subquery). */
+function oldestHeld(store: Store, subscriptionId: string, limit: number) {
+  return store.kysely
+    .selectFrom('deliveries')
+    .select('id')
+    .where('subscription_id', '=', subscriptionId)
+    .where('outcome', '=', 'held')
+    .orderBy('id')
+    .limit(limit);
 }
 
 /**
@@ -219,15 +222,7 @@ export function enforceHeldBounds(store: Store, subscriptionId: string | null, m
         store.kysely
           .updateTable('deliveries')
           .set({ outcome: 'discarded', updated_at: at, error: 'held-events limit reached; the oldest were discarded' })
-          .where('id', 'in', (eb) =>
-            eb
-              .selectFrom('deliveries')
-              .select('id')
-              .where('subscription_id', '=', id)
-              .where('outcome', '=', 'held')
-              .orderBy('id')
-              .limit(excess),
-          ),
+          .where('id', 'in', oldestHeld(store, id, excess)),
       ).changes,
     );
   }
