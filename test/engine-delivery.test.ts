@@ -1,7 +1,7 @@
 /**
  * The engine end to end under plain Node: a real nats-server, real HTTP receivers on
  * 127.0.0.1, a real SQLite file. Covers every behaviour of the origin worker's test and
- * the delivery rules of SPEC §2–§3.
+ * the delivery rules of docs/design.md#events-in and docs/design.md#wire-format.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildBody, sign } from '../src-main/delivery/wire';

@@ -61,7 +61,7 @@ const HUGE_PER_CALL = 10;
 /** Nesting depths used (shared instances: see deepObject). */
 const DEPTHS = [1_000, 2_500, 5_000];
 
-// ----- a model of the contract (SPEC §7, src-main/contract/bridge.ts) ---------------------
+// ----- a model of the contract (docs/design.md#bridge-contract) ---------------------------
 
 type Spec =
   | { t: 'string'; min: number; max: number; trim?: boolean; pattern?: RegExp }

@@ -1,8 +1,9 @@
 /**
  * The operator's CIDR allowlist (`Settings.allowedCidrs`) and the connect-time guard, at
- * engine level (SPEC §3; issue 5 item 3). The engine's `lookup` option points names at
- * chosen addresses; `dnsTtlMs: 0` makes every pre-flight check and every connect ask it
- * again, so a name can answer one address to the check and another to the connect.
+ * engine level (docs/design.md#address-rules; issue 5 item 3). The engine's `lookup`
+ * option points names at chosen addresses; `dnsTtlMs: 0` makes every pre-flight check and
+ * every connect ask it again, so a name can answer one address to the check and another
+ * to the connect.
  *
  * What is proved here:
  *  - the allowlist is validated at `settings.update`, naming the bad entry;

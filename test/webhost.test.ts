@@ -1,8 +1,9 @@
 /**
- * The local web host (SPEC §7) with real parts: a real engine and nats-server, the real
- * host on a free port, the built renderer, and a `ws` client speaking JSON-RPC. Who may
- * connect (token, Origin, Host), what it serves (and what it never serves), the
- * protocol's faults, hostile arguments, and events arriving as notifications.
+ * The local web host (docs/design.md#web-host) with real parts: a real engine and
+ * nats-server, the real host on a free port, the built renderer, and a `ws` client
+ * speaking JSON-RPC. Who may connect (token, Origin, Host), what it serves (and what it
+ * never serves), the protocol's faults, hostile arguments, and events arriving as
+ * notifications.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';

@@ -1,4 +1,7 @@
-/** Reconnect pacing for the bus (SPEC §6: the desktop app reconnects faster than the origin's 60 s, with backoff). */
+/**
+ * Reconnect pacing for the bus (docs/design.md#bus-connection: faster than the origin's
+ * 60 s, with backoff).
+ */
 export interface BackoffPolicy {
   /** Delay before the first retry. */
   initialMs: number;

@@ -1,7 +1,8 @@
 /**
- * Bus message intake (SPEC §2): raw bytes on a subject become a WireEvent, or a
- * rejection with a reason. Attackers' activity feeds this bus, so nothing here trusts
- * the body: bad input is counted and shown, never delivered, never a crash.
+ * Bus message intake (docs/design.md#envelope, docs/design.md#rejections-and-limits): raw
+ * bytes on a subject become a WireEvent, or a rejection with a reason. Attackers'
+ * activity feeds this bus, so nothing here trusts the body: bad input is counted and
+ * shown, never delivered, never a crash.
  */
 import { randomUUID } from 'node:crypto';
 import { JsonDepthError, JsonNumber, parseJson, type JsonObject, type JsonValue } from '../delivery/json';

@@ -1,5 +1,6 @@
 /**
- * The key that protects subscription secrets at rest in headless runs (SPEC §4):
+ * The key that protects subscription secrets at rest in headless runs
+ * (docs/design.md#secrets-at-rest):
  * `--secret-key-file PATH` (any command) or SLUICE_SECRET_KEY, and `sluice keygen`.
  */
 import { chmodSync, writeFileSync } from 'node:fs';

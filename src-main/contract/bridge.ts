@@ -1,8 +1,8 @@
 /**
- * The bridge contract (SPEC §7), declared once. Each call has a schema for its argument
- * list and a value type; each event has a payload type. Electron IPC, the local web host
- * and the in-process client are all generated from this map, so adding a call here makes
- * the compiler point at every place that must follow.
+ * The bridge contract (docs/design.md#bridge-contract), declared once. Each call has a
+ * schema for its argument list and a value type; each event has a payload type. Electron
+ * IPC, the local web host and the in-process client are all generated from this map, so
+ * adding a call here makes the compiler point at every place that must follow.
  *
  * No Node or Electron import: the renderer and the preload bundle this file.
  */

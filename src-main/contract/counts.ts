@@ -1,6 +1,6 @@
 /**
- * The header's counts (SPEC §5), from subscription views: one rule for the engine's
- * status and the console, which recounts as soon as a subscription changes.
+ * The header's counts (docs/design.md#the-console), from subscription views: one rule for
+ * the engine's status and the console, which recounts as soon as a subscription changes.
  */
 import type { SubscriptionCounts, SubscriptionView } from './views';
 

@@ -4,7 +4,10 @@
  * Timestamps are ISO-8601 UTC strings.
  */
 
-/** Simple-mode presets; each expands to fixed topic patterns at save time (SPEC §2). */
+/**
+ * Simple-mode presets; each expands to fixed topic patterns at save time
+ * (docs/design.md#topic-patterns-and-presets).
+ */
 export const PRESETS = {
   AttackerDetail: ['attacker.>'],
   DeckyStatus: ['decky.*.state', 'decky.*.traffic'],
@@ -19,7 +22,7 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /**
  * Active: enabled. Paused: disabled by the analyst. Tripped: disabled by the circuit
- * breaker (auto_disabled_at is stamped). SPEC §4.
+ * breaker (auto_disabled_at is stamped). See docs/design.md#states.
  */
 export type SubscriptionState = 'active' | 'paused' | 'tripped';
 

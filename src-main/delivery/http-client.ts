@@ -1,5 +1,6 @@
 /**
- * One delivery attempt: a single HTTP POST through the SSRF guard (SPEC §3).
+ * One delivery attempt: a single HTTP POST through the SSRF guard
+ * (docs/design.md#ssrf-guard, docs/design.md#redirects-and-timeouts).
  *
  * Built on undici (Agent + request) rather than global fetch, which costs about ten times
  * more CPU per request. One pooled Agent keeps connections alive; its connect-time lookup

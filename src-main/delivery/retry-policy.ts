@@ -1,8 +1,9 @@
 /**
- * Retry policy (SPEC §3), in one pure function so it can be read and tested alone.
- * A delivery is up to 1 + schedule.length attempts. Network errors, timeouts, 5xx and
- * 429 are retried; any other non-2xx answer is terminal, since the receiver is saying the
- * request itself is wrong. Redirects are never followed (a 3xx fails).
+ * Retry policy (docs/design.md#retries), in one pure function so it can be read and
+ * tested alone. A delivery is up to 1 + schedule.length attempts. Network errors,
+ * timeouts, 5xx and 429 are retried; any other non-2xx answer is terminal, since the
+ * receiver is saying the request itself is wrong. Redirects are never followed (a 3xx
+ * fails).
  */
 
 export const DEFAULT_RETRY_SCHEDULE_S = [1, 2, 4];

@@ -1,5 +1,6 @@
 /**
- * Destination policy (SPEC §3, SSRF guard): which URLs and addresses a webhook may reach.
+ * Destination policy (docs/design.md#ssrf-guard): which URLs and addresses a webhook may
+ * reach.
  *
  * Sluice runs on an analyst's workstation inside a SOC network, so a subscription URL
  * must not become a way to reach the workstation itself, the LAN, or a cloud metadata

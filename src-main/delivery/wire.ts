@@ -1,7 +1,7 @@
 /**
- * The wire format (SPEC §3), kept byte-compatible with the DECNET webhook worker:
- * receivers built for it verify Sluice's deliveries unchanged. The one module that
- * knows the body layout, the signature and the headers.
+ * The wire format (docs/design.md#wire-format), kept byte-compatible with the DECNET
+ * webhook worker: receivers built for it verify Sluice's deliveries unchanged. The one
+ * module that knows the body layout, the signature and the headers.
  */
 import { createHmac } from 'node:crypto';
 import { canonicalJson, JsonNumber, type JsonValue } from './json';

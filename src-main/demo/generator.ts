@@ -1,7 +1,8 @@
 /**
  * A DECNET-like event stream for `npm run demo`: what a small deception network puts on
- * its bus (SPEC §2). Pure and deterministic: the same seed and start time give the same
- * events, subjects, ids and timestamps, so a run can be replayed and tested.
+ * its bus (docs/design.md#events-in). Pure and deterministic: the same seed and start
+ * time give the same events, subjects, ids and timestamps, so a run can be replayed and
+ * tested.
  *
  * Shape of the traffic: a quiet baseline (a few events a second, as a Poisson process)
  * of internet background noise — scanners touching decoys, traffic samples, worker health

@@ -1,7 +1,8 @@
 /**
- * The circuit breaker (SPEC §4), as pure functions over a subscription's counters. A
- * receiver that keeps failing is switched off so it cannot hold egress capacity that
- * healthy receivers need; the analyst switches it back on.
+ * The circuit breaker (docs/design.md#trip, docs/design.md#re-enable), as pure functions
+ * over a subscription's counters. A receiver that keeps failing is switched off so it
+ * cannot hold egress capacity that healthy receivers need; the analyst switches it back
+ * on.
  */
 import type { SubscriptionState } from '../contract/views';
 

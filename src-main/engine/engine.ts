@@ -68,7 +68,10 @@ import { OutboxScheduler } from './scheduler';
 import { busOptionsFrom, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
-/** Other DECNET components announce subscription changes on this subject (SPEC §2). */
+/**
+ * Other DECNET components announce subscription changes on this subject
+ * (docs/design.md#reload-signal).
+ */
 export const RELOAD_SUBJECT = 'system.webhook.subscriptions_changed';
 /** A lost reload signal costs at most this much latency. */
 export const RELOAD_FALLBACK_MS = 60_000;
@@ -866,7 +869,7 @@ export class Engine {
     return { subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url };
   }
 
-  /** A synthetic event, one attempt, breaker untouched (SPEC §3). */
+  /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
   async testFire(id: string, actor = this.options.actor ?? `${safeUser()} via console`) {
     const sub = this.service.get(id);
     const event: WireEvent = {

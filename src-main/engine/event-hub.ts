@@ -1,8 +1,9 @@
 /**
- * Events for the console, batched (SPEC §7): however hard the bus floods, the renderer
- * gets at most one `deliveries.appended` and one `subscriptions.changed` per flush
- * interval, and `status.changed` at most once a second unless the bus state changes.
- * Each delivery appears once per batch, in its latest state.
+ * Events for the console, batched (docs/design.md#events-batched): however hard the bus
+ * floods, the renderer gets at most one `deliveries.appended` and one
+ * `subscriptions.changed` per flush interval, and `status.changed` at most once a second
+ * unless the bus state changes. Each delivery appears once per batch, in its latest
+ * state.
  */
 import type { EventName, EventPayloads } from '../contract/bridge';
 import type { DeliveryView, EngineStatus, SubscriptionView } from '../contract/views';

@@ -1,5 +1,5 @@
 /**
- * The bridge served in-process (SPEC §7, third transport): the same contract the
+ * The bridge served in-process (docs/design.md#three-transports): the same contract the
  * console uses, for the CLI and for tests of the engine. Arguments and results are
  * copied through JSON, as they would be across a process boundary, so a test cannot
  * pass or receive anything the real transports could not.

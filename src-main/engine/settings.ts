@@ -1,4 +1,7 @@
-/** Engine settings: defaults (SPEC §6 reference numbers) and the rules a change must meet. */
+/**
+ * Engine settings: defaults (docs/design.md#reference-numbers) and the rules a change
+ * must meet.
+ */
 import type { Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';

@@ -1,7 +1,7 @@
 /**
  * Creating, changing and removing subscriptions: every rule a saved subscription must
- * meet (SPEC §4), in one place for the bridge and the CLI alike. Errors are
- * BridgeFailures naming the field, so the form can show them inline.
+ * meet (docs/design.md#subscription-fields), in one place for the bridge and the CLI
+ * alike. Errors are BridgeFailures naming the field, so the form can show them inline.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { BridgeFailure } from '../contract/bridge';
@@ -37,7 +37,7 @@ export const INSECURE_URL_MESSAGE =
 
 export interface SubscriptionServiceDeps {
   store: Store;
-  /** The SSRF guard's save-time check (SPEC §3). */
+  /** The SSRF guard's save-time check (docs/design.md#save-time-check). */
   checkDestination: (url: string) => Promise<DestinationCheck>;
   now?: () => string;
 }
@@ -148,7 +148,7 @@ export class SubscriptionService {
     return { secret, previousSecret: current.secret, previousSecretUntil: until };
   }
 
-  /** Pause, or re-enable (which clears a trip: SPEC §4). */
+  /** Pause, or re-enable (which clears a trip: docs/design.md#re-enable). */
   setEnabled(id: string, enabled: boolean): SubscriptionView {
     const current = this.get(id);
     updateSubscription(this.deps.store, id, { ...setEnabled(current, enabled), updatedAt: this.now() });

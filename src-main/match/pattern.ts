@@ -1,7 +1,8 @@
 /**
- * NATS subject-pattern rules (SPEC §2). Tokens are separated by `.` and non-empty;
- * `*` matches exactly one token, `>` one or more trailing tokens. Wildcards are only
- * whole tokens and `>` only last. No whitespace. Pure: the renderer validates with it too.
+ * NATS subject-pattern rules (docs/design.md#topic-patterns-and-presets). Tokens are
+ * separated by `.` and non-empty; `*` matches exactly one token, `>` one or more trailing
+ * tokens. Wildcards are only whole tokens and `>` only last. No whitespace. Pure: the
+ * renderer validates with it too.
  */
 import { PRESETS, type PresetName } from '../contract/views';
 

@@ -1,6 +1,6 @@
 /**
- * Subscription secrets at rest (SPEC §4): the key-file cipher for headless runs, and
- * the rules every cipher shares for what a stored value is.
+ * Subscription secrets at rest (docs/design.md#secrets-at-rest): the key-file cipher for
+ * headless runs, and the rules every cipher shares for what a stored value is.
  *
  * A stored secret is one of:
  * - legacy plain text: anything not starting with `enc:` (read as is; upgraded at the

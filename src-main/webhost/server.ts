@@ -1,6 +1,7 @@
 /**
- * The local web host (SPEC §7, second transport): serves the built renderer to a browser
- * on 127.0.0.1 and speaks the bridge contract as JSON-RPC 2.0 over a WebSocket at `/rpc`.
+ * The local web host (docs/design.md#web-host, second transport): serves the built
+ * renderer to a browser on 127.0.0.1 and speaks the bridge contract as JSON-RPC 2.0 over
+ * a WebSocket at `/rpc`.
  *
  * Who may drive it: only a page this host served, opened from the URL it printed. The
  * per-run token travels in the URL fragment (a browser never sends a fragment, so it
