@@ -2,9 +2,12 @@
  * Folder rules that keep the code runnable under plain Node: Electron cannot run on
  * these machines or in CI, so only the shell folder and the preload may import it, the
  * contract imports neither Node nor Electron, and the renderer has no Node access.
+ * And the repository stands alone: nothing tracked reads or links outside it, and every
+ * citation of docs/design.md names a heading that exists.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(__dirname, '..');
@@ -26,6 +29,106 @@ const importsOf = (file: string): string[] =>
 
 const rel = (file: string): string => relative(root, file);
 const all = [...sourceFiles(join(root, 'src-main')), ...sourceFiles(join(root, 'src-preload')), ...sourceFiles(join(root, 'src-renderer/src')), ...sourceFiles(join(root, 'test'))];
+
+/** Tracked files (git ls-files), or, without git, every file outside build output and dependencies. */
+function trackedFiles(): string[] {
+  const git = spawnSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' });
+  if (git.status === 0 && git.stdout.length > 0) return git.stdout.split('\0').filter(Boolean);
+  const skip = new Set(['.git', 'node_modules', 'out', 'dist', '.bench']);
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((entry) => {
+      if (skip.has(entry)) return [];
+      const path = join(dir, entry);
+      return statSync(path).isDirectory() ? walk(path) : [relative(root, path).split(sep).join('/')];
+    });
+  return walk(root);
+}
+
+/** The text of a tracked file, or null for a binary one (an image) or one not on disk. */
+function textOf(file: string): string | null {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(join(root, file));
+  } catch {
+    return null;
+  }
+  return bytes.includes(0) ? null : bytes.toString('utf8');
+}
+
+/**
+ * What points outside the repository: the folder beside the clone that the project grew
+ * up next to (its spec, vectors, notes), this machine's absolute paths, and citations of
+ * that spec. Built from parts so that this file does not match itself.
+ */
+const SHARED = ['sha', 'red'].join('');
+const OUTSIDE: readonly { what: string; pattern: RegExp }[] = [
+  { what: `../${SHARED}`, pattern: new RegExp(`(?:\\.\\./)+${SHARED}\\b`) },
+  { what: `${SHARED}/<spec, vectors, notes>`, pattern: new RegExp(`\\b${SHARED}/(?:SPEC|STYLE|TOOLCHAIN)\\.md|\\b${SHARED}/(?:vectors|hooks)\\b`) },
+  { what: 'an absolute path of the build machine', pattern: new RegExp(`(?<![\\w.-])/${'wo'}rk/`) },
+  { what: 'a citation of the outside spec', pattern: new RegExp(`${'SP'}EC §`) },
+];
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+/** The anchors of a Markdown file's headings, with GitHub's -1, -2… for repeats. */
+function anchorsOf(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*```/.test(line)) fenced = !fenced;
+    const heading = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    const base = slug(heading[1] as string);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    anchors.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return anchors;
+}
+
+const DESIGN = 'docs/design.md';
+
+describe('the repository stands alone', () => {
+  const files = trackedFiles().filter((f) => f !== 'package-lock.json');
+
+  it('lists the tracked files', () => expect(files.length).toBeGreaterThan(50));
+
+  it('has no tracked file that refers to a path outside the repository', () => {
+    const offenders: string[] = [];
+    for (const file of files) {
+      const text = textOf(file);
+      if (text === null) continue;
+      text.split('\n').forEach((line, i) => {
+        for (const { what, pattern } of OUTSIDE) if (pattern.test(line)) offenders.push(`${file}:${i + 1} refers to ${what}`);
+      });
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it(`cites only headings that exist in ${DESIGN}`, () => {
+    const design = textOf(DESIGN);
+    expect(design, `${DESIGN} is missing`).not.toBeNull();
+    const anchors = anchorsOf(design as string);
+    const dead: string[] = [];
+    for (const file of files) {
+      const text = textOf(file);
+      if (text === null) continue;
+      // Links and citations of the design document from anywhere, and `](#x)` inside it.
+      const cited = [...text.matchAll(/\bdesign\.md#([\w-]+)/g)].map((m) => m[1] as string);
+      if (file === DESIGN) cited.push(...[...text.matchAll(/\]\(#([\w-]+)\)/g)].map((m) => m[1] as string));
+      for (const anchor of cited) if (!anchors.has(anchor)) dead.push(`${file} cites ${DESIGN}#${anchor}`);
+    }
+    expect(dead).toEqual([]);
+  });
+});
 
 describe('architecture', () => {
   it('finds the source tree', () => expect(all.length).toBeGreaterThan(20));
