@@ -94,14 +94,21 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   retentionDays: ['7', { retentionDays: 7 }],
   retentionMaxRows: ['50000', { retentionMaxRows: 50000 }],
   jetstreamStream: ['DECNET', { jetstreamStream: 'DECNET' }],
+  jetstreamDurable: ['soc-team_1', { jetstreamDurable: 'soc-team_1' }],
 };
 
 // One process per command (~0.3 s each, more on a loaded machine): room beyond the 30 s default.
 describe('sluice settings', { timeout: 120_000 }, () => {
   it('sets every setting of the Settings screen and reads it back', async () => {
-    // The keys the CLI accepts are exactly the settings model's; the view adds only the set flags.
+    // The keys the CLI accepts are exactly the settings model's; the view adds only the set
+    // flags and the durable name used while none is set.
     const viewKeys = Object.keys(await current()).sort();
-    const expected = [...SETTING_KEYS.filter((k) => k !== 'natsPassword' && k !== 'natsToken'), 'natsPasswordSet', 'natsTokenSet'];
+    const expected = [
+      ...SETTING_KEYS.filter((k) => k !== 'natsPassword' && k !== 'natsToken'),
+      'natsPasswordSet',
+      'natsTokenSet',
+      'jetstreamDurableDefault',
+    ];
     expect(viewKeys).toEqual(expected.sort());
     expect(Object.keys(CHANGES).sort()).toEqual([...SETTING_KEYS].sort());
 
@@ -162,6 +169,20 @@ describe('sluice settings', { timeout: 120_000 }, () => {
     expect(json.concurrency).toBe(DEFAULT_SETTINGS.concurrency);
   });
 
+  it("shows the JetStream durable: this installation's own until one is set, the same at every start", async () => {
+    const first = await current();
+    expect(first.jetstreamDurable).toBe('');
+    expect(first.jetstreamDurableDefault).toMatch(/^sluice-[0-9a-f]{12}$/);
+    const own = `(this installation's own: ${first.jetstreamDurableDefault})`;
+    expect(await ok('settings', 'get')).toMatch(new RegExp(`^jetstreamDurable +${own.replace(/[()]/g, '\\$&')}$`, 'm'));
+    // Each command is a new process opening the database: the name stays.
+    expect((await current()).jetstreamDurableDefault).toBe(first.jetstreamDurableDefault);
+    expect((await ok('settings', 'set', 'jetstreamDurable', 'soc-team')).trim()).toBe('jetstreamDurable = soc-team');
+    expect(await current()).toMatchObject({ jetstreamDurable: 'soc-team', jetstreamDurableDefault: first.jetstreamDurableDefault });
+    expect((await ok('settings', 'unset', 'jetstreamDurable')).trim()).toBe(`jetstreamDurable = ${own} (default)`);
+    expect((await current()).jetstreamDurable).toBe('');
+  });
+
   it('refuses bad values with exit 2, the reason, and no change', async () => {
     const before = await current();
     const cases: [string[], string][] = [
@@ -174,6 +195,11 @@ describe('sluice settings', { timeout: 120_000 }, () => {
       [['set', 'retentionMaxRows', '10'], 'retentionMaxRows'],
       [['set', 'heldMaxAgeHours', '0'], 'heldMaxAgeHours'],
       [['set', 'jetstreamStream', 'no spaces'], 'letters, digits, - and _ only'],
+      [['set', 'jetstreamDurable', 'team.a'], 'jetstreamDurable letters, digits, - and _ only'],
+      [['set', 'jetstreamDurable', 'x>'], 'letters, digits, - and _ only'],
+      [['set', 'jetstreamDurable', 'a/b'], 'letters, digits, - and _ only'],
+      [['set', 'jetstreamDurable', 'has space'], 'letters, digits, - and _ only'],
+      [['set', 'jetstreamDurable', 'd'.repeat(33)], 'jetstreamDurable must be at most 32 characters'],
       [['set', 'allowPrivate', 'maybe'], 'not a boolean'],
       [['set', 'natsCaFile', '/nonexistent/bus-ca.pem'], 'CA file /nonexistent/bus-ca.pem does not exist'],
       [['set', 'natsCaFile', db], 'is not a PEM certificate file'],

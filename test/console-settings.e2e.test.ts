@@ -3,6 +3,7 @@
  * by the web host, a real engine and real nats-servers. The engine runs on its stored
  * settings (no `--nats` override), so a URL saved here is the one it connects to.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { Browser, Locator, Page, WebSocket as PageSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SettingsView } from '../src-main/contract/views';
@@ -242,5 +243,38 @@ describe('console settings', () => {
     const p = await openSettings();
     await expect.poll(() => p.getByTestId('url-override').textContent()).toContain(`--nats ${t.nats.wsUrl}`);
     expect(await field('natsUrl').inputValue()).toBe('ws://bus.example.org:9222');
+  });
+
+  it("shows the JetStream durable: this installation's own as the placeholder, a name set, the one in use", async () => {
+    const own = (await settings()).jetstreamDurableDefault;
+    expect(own).toMatch(/^sluice-[0-9a-f]{12}$/);
+    const jsm = await jetstreamManager(await bus.client());
+    await jsm.streams.add({ name: 'DECNET', subjects: ['attacker.>'] });
+    const p = await openSettings();
+    const save = p.getByTestId('settings-save');
+    expect(await field('jetstreamDurable').inputValue()).toBe('');
+    expect(await field('jetstreamDurable').getAttribute('placeholder')).toBe(own);
+    expect(await p.getByTestId('durable-hint').textContent()).toContain(own);
+    expect(await p.getByTestId('settings-jetstream-state').count()).toBe(0);
+
+    // A name NATS cannot take is refused next to the field, and nothing is saved.
+    await field('jetstreamStream').fill('DECNET');
+    await field('jetstreamDurable').fill('soc.team');
+    await save.click();
+    await expect.poll(() => p.getByTestId('error-jetstreamDurable').textContent()).toBe('letters, digits, - and _ only');
+    expect(await settings()).toMatchObject({ jetstreamStream: '', jetstreamDurable: '' });
+
+    // Left empty: this installation's own.
+    await field('jetstreamDurable').fill('');
+    await save.click();
+    await expect.poll(() => p.getByTestId('settings-jetstream-state').textContent()).toMatch(new RegExp(`consuming stream DECNET as durable consumer ${own}`));
+    expect(await page.getByTestId('bus-state').getAttribute('title')).toContain(`JetStream stream DECNET, durable consumer ${own} (consuming)`);
+
+    await field('jetstreamDurable').fill('soc-team');
+    await save.click();
+    await expect.poll(() => p.getByTestId('settings-saved').textContent()).toContain('JetStream durable');
+    await expect.poll(() => p.getByTestId('settings-jetstream-state').textContent()).toMatch(/consuming stream DECNET as durable consumer soc-team/);
+    expect(await settings()).toMatchObject({ jetstreamStream: 'DECNET', jetstreamDurable: 'soc-team', jetstreamDurableDefault: own });
+    expect(await field('jetstreamDurable').inputValue()).toBe('soc-team');
   });
 });

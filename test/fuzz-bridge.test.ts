@@ -176,6 +176,7 @@ const SETTINGS_PATCH: Record<string, Field> = {
   retentionDays: opt(int(1, 3650)),
   retentionMaxRows: opt(int(1000, 100_000_000)),
   jetstreamStream: opt(str(0, 256, { pattern: /^[A-Za-z0-9_-]*$/ })),
+  jetstreamDurable: opt(str(0, 32, { pattern: /^[A-Za-z0-9_-]*$/ })),
 };
 
 /** Mirrors the schema library's `describe`, so a change of the contract shows up here. */

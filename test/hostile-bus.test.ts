@@ -188,6 +188,25 @@ describe('bodies that are not a JSON object are rejected with a reason', () => {
   });
 });
 
+describe('nesting is measured on every message at intake', () => {
+  it.each([
+    // `v` is a number, and came first: the parser's walk for numbers stopped there and
+    // never went down the payload, so the depth showed only when the body was built.
+    ['an envelope whose payload is 5,000 deep', (p: string) => `{"v":1,"id":"deep-envelope","type":"t","ts":"2026-01-01T00:00:00Z","payload":${p}}`],
+    ['a plain object with a number, then 5,000 levels', (p: string) => `{"n":1,"x":${p}}`],
+  ])('%s: recorded rejected with its reason, in the log and the rejected filter', async (_label, wrap) => {
+    const subject = subjectFor('hostile.deep');
+    const errorsBefore = t.records.filter((r) => r.kind === 'error').length;
+    const rejectedBefore = unwrap(await t.api['status.get']()).intake.rejected;
+    const d = await publishAndSettle(subject, wrap(deepJsonText(5_000)));
+    expectRejected(d, /^body is nested deeper than 512 levels$/);
+    const listed = unwrap(await t.api['deliveries.list']({ outcome: 'rejected', topic: subject }));
+    expect(listed.map((x) => [x.outcome, x.error])).toEqual([['rejected', 'body is nested deeper than 512 levels']]);
+    expect(unwrap(await t.api['status.get']()).intake.rejected).toBe(rejectedBefore + 1);
+    expect(t.records.filter((r) => r.kind === 'error').slice(errorsBefore)).toEqual([]);
+  });
+});
+
 // ----- sizes -------------------------------------------------------------------------------
 
 describe('the 1 MiB rule, with a server that carries up to 2 MiB', () => {

@@ -48,8 +48,8 @@ async function createStream(jsm: JetStreamManager): Promise<void> {
   await jsm.streams.add({ name: STREAM, subjects: STREAM_SUBJECTS });
 }
 
-function consumer(bus: NatsBus, options: Omit<JetStreamConsumerOptions, 'stream'> & { stream?: string }): JetStreamConsumer {
-  const created = new JetStreamConsumer(bus, { stream: STREAM, onError: () => undefined, ...options });
+function consumer(bus: NatsBus, options: Omit<JetStreamConsumerOptions, 'stream' | 'durable'> & { stream?: string; durable?: string }): JetStreamConsumer {
+  const created = new JetStreamConsumer(bus, { stream: STREAM, durable: 'sluice', onError: () => undefined, ...options });
   consumers.push(created);
   return created;
 }
@@ -191,7 +191,7 @@ describe('JetStreamConsumer', () => {
         recorder.record(idOf(data));
       },
     });
-    expect(jsc.status).toMatchObject({ state: 'idle', stream: STREAM, delivered: 0, acked: 0 });
+    expect(jsc.status).toMatchObject({ state: 'idle', stream: STREAM, durable: 'sluice', delivered: 0, acked: 0 });
     jsc.start();
     await waitForStatus(jsc, (status) => status.state === 'consuming');
     await recorder.until(() => recorder.calls.length >= published.length, 'all messages');

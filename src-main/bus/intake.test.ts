@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_DEPTH, jsonNesting } from '../delivery/json';
 import { buildBody } from '../delivery/wire';
 import { MAX_BODY_BYTES, parseBusMessage } from './intake';
 
@@ -58,5 +59,71 @@ describe('parseBusMessage', () => {
     );
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(payload).toBeTruthy();
+  });
+
+  describe('nesting is checked on every message, before anything else reads the body', () => {
+    /** `{"a":` × depth around `inner`. */
+    const objects = (depth: number, inner = '1'): string => `${'{"a":'.repeat(depth)}${inner}${'}'.repeat(depth)}`;
+    const arrays = (depth: number, inner = ''): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+    const envelopeAround = (payload: string): string => `{"v":1,"id":"deep","type":"t","ts":"t","payload":${payload}}`;
+
+    it.each([
+      // A number comes first (v): the walk that looked for numbers never went down the payload.
+      ['an envelope whose payload is 5,000 deep', envelopeAround(objects(4_999))],
+      ['an envelope whose payload holds arrays 5,000 deep', envelopeAround(`{"n":1,"x":${arrays(5_000)}}`)],
+      ['an envelope with a float, 5,000 deep', envelopeAround(`{"f":1.5,"x":${arrays(5_000, '2.5')}}`)],
+      ['a plain object 5,000 deep with a number first', `{"n":1,"x":${objects(5_000)}}`],
+      ['arrays 5,000 deep', arrays(5_000, '1')],
+      ['one level too many', envelopeAround(objects(MAX_DEPTH - 1, '{}'))],
+      ['unbalanced, 5,000 open', arrays(5_000).slice(0, 5_000)],
+    ])('rejects %s with the reason', (_name, text) => {
+      const r = parseBusMessage('x.y', enc(text), at);
+      expect(r).toEqual({ ok: false, reason: `body is nested deeper than ${MAX_DEPTH} levels` });
+    });
+
+    it('accepts the deepest envelope and plain object it can deliver, and their bodies are built', () => {
+      // Levels are brackets open at once. An envelope's payload keeps its level in the body
+      // delivered; a plain object goes one level down, inside the envelope Sluice makes.
+      const deepest = [
+        envelopeAround(objects(MAX_DEPTH - 2, '{}')),
+        envelopeAround(objects(MAX_DEPTH - 1, '1')),
+        objects(MAX_DEPTH - 2, '{}'),
+        objects(MAX_DEPTH - 1, '1'),
+      ];
+      for (const text of deepest) {
+        const r = parseBusMessage('x.y', enc(text), at);
+        if (!r.ok) throw new Error(`${r.reason}: ${text.slice(0, 40)}`);
+        expect(() => buildBody(r.event)).not.toThrow();
+      }
+    });
+
+    it.each([
+      ['a scalar inside', objects(MAX_DEPTH, '1')],
+      ['an empty object inside', objects(MAX_DEPTH - 1, '{}')],
+    ])('rejects a plain object that would be too deep once it is the payload of an event (%s)', (_name, text) => {
+      const r = parseBusMessage('x.y', enc(text), at);
+      expect(r).toEqual({ ok: false, reason: `body is nested ${MAX_DEPTH} levels deep: as the payload of an event it would be deeper than ${MAX_DEPTH} levels` });
+    });
+
+    it('does not count brackets inside strings, escaped quotes and backslashes included', () => {
+      const s = `${'['.repeat(5_000)}"\\${'{'.repeat(5_000)}\\`;
+      const key = `k${'['.repeat(600)}"`;
+      const text = `{"v":1,"id":"s","payload":${JSON.stringify({ s, [key]: [2] })}}`;
+      expect(text).toContain('\\"');
+      const r = parseBusMessage('x.y', enc(text), at);
+      if (!r.ok) throw new Error(r.reason);
+      expect(r.event.payload).toEqual({ s, [key]: [2] });
+    });
+
+    it('measures nesting in one pass over the bytes', () => {
+      expect(jsonNesting(enc('{}'))).toBe(1);
+      expect(jsonNesting(enc('1'))).toBe(0);
+      expect(jsonNesting(enc('{"a":[1,{"b":[]}],"c":{}}'))).toBe(4);
+      expect(jsonNesting(enc(String.raw`{"a":"]]]]","b":"[[[[\\"}`))).toBe(1);
+      expect(jsonNesting(enc(String.raw`{"a":"\\","b":[[]]}`))).toBe(3);
+      expect(jsonNesting(enc(String.raw`{"a":"\"[[[","b":[[]]}`))).toBe(3);
+      // Counting stops past the limit: a 100,000-deep body is not scanned to its end.
+      expect(jsonNesting(enc(arrays(100_000)), 10)).toBe(11);
+    });
   });
 });

@@ -5,7 +5,7 @@
  * shown, never delivered, never a crash.
  */
 import { randomUUID } from 'node:crypto';
-import { JsonDepthError, JsonNumber, parseJson, type JsonObject, type JsonValue } from '../delivery/json';
+import { JsonDepthError, JsonNumber, MAX_DEPTH, jsonNesting, parseJson, type JsonObject, type JsonValue } from '../delivery/json';
 import { canonicalTs, type WireEvent } from '../delivery/wire';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -34,6 +34,11 @@ export function parseBusMessage(subject: string, data: Uint8Array, receivedAtMs:
   } catch {
     return { ok: false, reason: 'body is not valid UTF-8' };
   }
+  // Measured on every message, before parsing: the parser's own depth check only runs on
+  // the part of the tree it walks, and the body of an event is built (recursively) later,
+  // where a refusal would be an error instead of a rejection.
+  const nesting = jsonNesting(data);
+  if (nesting > MAX_DEPTH) return { ok: false, reason: `body is ${new JsonDepthError().message}` };
   let body: JsonValue;
   try {
     body = parseJson(text);
@@ -44,7 +49,7 @@ export function parseBusMessage(subject: string, data: Uint8Array, receivedAtMs:
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !isPlainJsonObject(body)) {
     return { ok: false, reason: `body is ${describeJson(body)}, not a JSON object` };
   }
-  return toEvent(subject, body, receivedAtMs);
+  return toEvent(subject, body, nesting, receivedAtMs);
 }
 
 function isPlainJsonObject(value: object): value is JsonObject {
@@ -62,8 +67,12 @@ function describeJson(value: JsonValue): string {
  * A DECNET envelope is an object with an integer `v` and an object `payload`; it supplies
  * id, type, ts and payload. Any other object is itself the payload. The topic is always
  * the subject: a topic field in the body is never trusted.
+ *
+ * `nesting`: the body's levels. The event delivered is an object with the payload one
+ * level down, so an envelope's payload keeps its level and any other object goes one
+ * deeper: refused here when that passes MAX_DEPTH, so every event accepted can be built.
  */
-function toEvent(subject: string, body: JsonObject, receivedAtMs: number): IntakeResult {
+function toEvent(subject: string, body: JsonObject, nesting: number, receivedAtMs: number): IntakeResult {
   const payload = body['payload'];
   const v = body['v'];
   // `1.0` (a Python float) arrives kept exact, as a JsonNumber.
@@ -71,6 +80,8 @@ function toEvent(subject: string, body: JsonObject, receivedAtMs: number): Intak
   const isEnvelope =
     Number.isInteger(version) && payload !== null && typeof payload === 'object' && !Array.isArray(payload) && !(payload instanceof JsonNumber);
   if (!isEnvelope) {
+    if (nesting + 1 > MAX_DEPTH)
+      return { ok: false, reason: `body is nested ${nesting} levels deep: as the payload of an event it would be deeper than ${MAX_DEPTH} levels` };
     return { ok: true, event: { id: randomUUID(), topic: subject, type: '', ts: canonicalTs(undefined, receivedAtMs), payload: body } };
   }
   const id = body['id'];

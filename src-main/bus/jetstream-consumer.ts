@@ -18,8 +18,11 @@ import type { NatsBus } from './nats-bus';
 export interface JetStreamConsumerOptions {
   /** An existing stream (the operator's). A missing stream is reported in status and retried; never created. */
   stream: string;
-  /** Durable consumer name; default 'sluice'. */
-  durable?: string;
+  /**
+   * The durable consumer's name. Consumers that bind one name share its messages, each
+   * getting some: every installation has its own by default (see `durableNameFrom`).
+   */
+  durable: string;
   /**
    * Called for every message, in delivery order (several may run at once). The message
    * is acknowledged only after the promise resolves; a rejection naks it with a short
@@ -39,6 +42,7 @@ export type JetStreamState = 'idle' | 'binding' | 'consuming' | 'error';
 export interface JetStreamConsumerStatus {
   state: JetStreamState;
   stream: string;
+  durable: string;
   lastError: string | null;
   /** Messages received from JetStream (redeliveries included) since this consumer was made. */
   delivered: number;
@@ -48,7 +52,6 @@ export interface JetStreamConsumerStatus {
 
 type StatusListener = (status: JetStreamConsumerStatus) => void;
 
-const DEFAULT_DURABLE = 'sluice';
 const DEFAULT_MAX_ACK_PENDING = 1_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
 // handle() calls in flight per connection; each message is acked on its own resolution.
@@ -148,7 +151,7 @@ export class JetStreamConsumer {
   constructor(bus: NatsBus, options: JetStreamConsumerOptions) {
     this.bus = bus;
     this.options = options;
-    this.durable = options.durable ?? DEFAULT_DURABLE;
+    this.durable = options.durable;
     this.maxAckPending = Math.max(1, Math.floor(options.maxAckPending ?? DEFAULT_MAX_ACK_PENDING));
     this.ackWaitMs = Math.max(1_000, Math.floor(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS));
     this.concurrency = Math.min(MAX_CONCURRENCY, this.maxAckPending);
@@ -158,6 +161,7 @@ export class JetStreamConsumer {
     return {
       state: this.state,
       stream: this.options.stream,
+      durable: this.durable,
       lastError: this.lastError,
       delivered: this.delivered,
       acked: this.acked,
@@ -314,7 +318,7 @@ export class JetStreamConsumer {
     }
     const { config } = info;
     if (config.deliver_subject) {
-      throw new Error(`${this.describe()} is a push consumer; Sluice needs a pull consumer (delete it or choose another durable name)`);
+      throw new Error(`${this.describe()} is a push consumer; Sluice needs a pull consumer (delete it, or choose another name: the jetstreamDurable setting)`);
     }
     if (config.ack_policy !== AckPolicy.Explicit) {
       throw new Error(`${this.describe()} has ack_policy ${config.ack_policy}; Sluice needs explicit acks`);

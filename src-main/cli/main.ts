@@ -64,7 +64,10 @@ Commands:
             unencrypted key, for a wss:// bus that verifies clients; both or neither)
             allowPrivate allowedCidrs (10.0.0.0/8,192.168.10.0/24; '' = none)
             circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
-            heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows jetstreamStream
+            heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows
+            jetstreamStream (consume this stream durably; '' = core NATS)
+            jetstreamDurable (its durable consumer; '' = this installation's own,
+            sluice-<install id>; installations that set the same name share the events)
 
 Options (every command):
   --db FILE      the database (default: $SLUICE_DB, else ./sluice.db)

@@ -122,6 +122,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     db,
     natsUrl: settings.natsUrl,
     allowPrivate: settings.allowPrivate,
+    ...(status.jetstream ? { jetstreamStream: status.jetstream.stream, jetstreamDurable: status.jetstream.durable } : {}),
     subscriptions: status.counts.configured,
     enabled: status.counts.enabled,
     secretStorage: status.secretStorage,

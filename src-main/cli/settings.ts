@@ -127,6 +127,7 @@ function display(view: SettingsView, key: Key): string {
   if (key === 'natsToken') return view.natsTokenSet ? '(set)' : '(not set)';
   const value = view[key];
   if (key === 'allowedCidrs') return view.allowedCidrs.length === 0 ? '(none)' : view.allowedCidrs.join(',');
+  if (key === 'jetstreamDurable') return view.jetstreamDurable || `(this installation's own: ${view.jetstreamDurableDefault})`;
   if (Array.isArray(value)) return value.length === 0 ? '[] (single attempt)' : `${value.join(',')} (seconds)`;
   if (value === '') return '(empty)';
   return String(value);

@@ -91,6 +91,9 @@ export const settingsPatch = s.object({
   retentionDays: s.optional(s.number({ min: 1, max: 3650, integer: true })),
   retentionMaxRows: s.optional(s.number({ min: 1000, max: 100_000_000, integer: true })),
   jetstreamStream: s.optional(s.string({ max: 256, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
+  // A consumer name is part of API subjects and of a directory name on the server: no
+  // space, '.', '*', '>' or path separator; NATS advises under 32 characters. '': the default.
+  jetstreamDurable: s.optional(s.string({ max: 32, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
 });
 
 /** Calls, renderer → main. `args` validates the positional argument list. */

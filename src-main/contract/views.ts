@@ -204,6 +204,8 @@ export interface SubscriptionCounts {
 export interface JetStreamStatus {
   state: 'idle' | 'binding' | 'consuming' | 'error';
   stream: string;
+  /** The durable consumer's name: this installation's own unless `jetstreamDurable` names one. */
+  durable: string;
   lastError: string | null;
   delivered: number;
   acked: number;
@@ -267,12 +269,20 @@ export interface Settings {
   retentionMaxRows: number;
   /** JetStream stream to consume durably; empty: core NATS subscriptions (the default). */
   jetstreamStream: string;
+  /**
+   * The durable consumer's name on that stream. Empty (the default): this installation's
+   * own (`jetstreamDurableDefault`), so two Sluices on one stream each receive every event.
+   * Installations that set the same name share the stream's events between them.
+   */
+  jetstreamDurable: string;
 }
 
 /** What `settings.get` returns: secrets replaced by whether they are set. */
 export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
   natsPasswordSet: boolean;
   natsTokenSet: boolean;
+  /** The durable name used while `jetstreamDurable` is empty: `sluice-` and this database's install id. */
+  jetstreamDurableDefault: string;
 };
 
 /** The held events of a subscription being re-enabled: send them, or let them go. */

@@ -17,6 +17,45 @@ export type JsonObject = { [key: string]: JsonValue };
 /** Bodies nested deeper than this are refused (the reference serializer stops at 1024). */
 export const MAX_DEPTH = 512;
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * How deep JSON text (UTF-8 bytes) nests: the most objects and arrays open at once, `{}`
+ * being 1. One pass over the bytes, no tree, so bus intake measures every message before
+ * anything recursive reads it. Brackets inside strings do not count (a quote preceded by
+ * an odd run of backslashes is escaped); no byte of a multi-byte UTF-8 character is ASCII,
+ * so none is taken for a bracket or a quote. Counting stops once past `limit`. Text that is
+ * not JSON gets some number; the parser then refuses it.
+ */
+export function jsonNesting(bytes: Uint8Array, limit = MAX_DEPTH): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === QUOTE) {
+      // To the closing quote; indexOf runs natively, so a long string costs little.
+      for (;;) {
+        const end = bytes.indexOf(QUOTE, i + 1);
+        if (end === -1) return deepest;
+        let slashes = 0;
+        while (bytes[end - 1 - slashes] === BACKSLASH) slashes++;
+        i = end;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 export class JsonDepthError extends Error {
   constructor() {
     super(`nested deeper than ${MAX_DEPTH} levels`);

@@ -47,7 +47,7 @@ import {
 } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { pruneFinished, reclaimSpace } from '../store/retention';
-import { readSettings, writeSettings } from '../store/settings';
+import { ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import {
   clearExpiredPreviousSecrets,
   listSubscriptions,
@@ -65,7 +65,7 @@ import { IntakeQueue } from './intake-queue';
 import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
-import { busOptionsFrom, settingsView, validateSettingsPatch } from './settings';
+import { busOptionsFrom, durableNameFrom, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
 /**
@@ -136,6 +136,8 @@ export class Engine {
   readonly hub: EventHub;
   readonly handlers: Handlers;
   private settings: Settings;
+  /** This database's install id: names the JetStream durable unless a name is set. */
+  private readonly installId: string;
   private readonly service: SubscriptionService;
   private readonly egress: EgressClient;
   private readonly dispatcher: Dispatcher;
@@ -167,6 +169,8 @@ export class Engine {
     private readonly store: Store,
     private readonly options: EngineOptions,
   ) {
+    // First: at the first start of a database from before install ids, it may store a setting.
+    this.installId = ensureInstallId(store);
     this.settings = readSettings(store);
     this.hub = new EventHub(
       () => this.status(),
@@ -289,9 +293,14 @@ export class Engine {
     return busOptionsFrom(this.effectiveSettings(), `sluice-${VERSION}`);
   }
 
-  /** What a change of requires a new bus connection: the bus itself and the intake mode. */
+  /** The JetStream durable this installation binds (in JetStream mode). */
+  private durableName(): string {
+    return durableNameFrom(this.settings, this.installId);
+  }
+
+  /** What a change of requires a new bus connection: the bus itself and the intake mode (stream and durable). */
   private intakeKey(): string {
-    return JSON.stringify([this.busOptions(), this.settings.jetstreamStream]);
+    return JSON.stringify([this.busOptions(), this.settings.jetstreamStream, this.settings.jetstreamStream ? this.durableName() : '']);
   }
 
   private connectBus(): void {
@@ -313,6 +322,7 @@ export class Engine {
     if (stream) {
       this.jetstream = new JetStreamConsumer(bus, {
         stream,
+        durable: this.durableName(),
         handle: (subject, data) => this.ingestFromStream(subject, data),
         onError: (error, subject) => this.emitRecord({ kind: 'error', message: `JetStream ${subject}: ${(error as Error).message}` }),
       });
@@ -772,7 +782,7 @@ export class Engine {
         return detail;
       },
       'status.get': () => this.status(),
-      'settings.get': () => settingsView(this.settings),
+      'settings.get': () => settingsView(this.settings, this.installId),
       'settings.update': async (patch) => {
         validateSettingsPatch(patch, this.settings);
         const before = this.intakeKey();
@@ -781,7 +791,7 @@ export class Engine {
         this.dispatcher.resize();
         if (this.intakeKey() !== before) await this.reconnectBus();
         this.hub.statusChanged(true);
-        return settingsView(this.settings);
+        return settingsView(this.settings, this.installId);
       },
     };
   }

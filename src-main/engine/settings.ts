@@ -29,6 +29,7 @@ export const DEFAULT_SETTINGS: Settings = {
   retentionDays: 30,
   retentionMaxRows: 1_000_000,
   jetstreamStream: '',
+  jetstreamDurable: '',
 };
 
 export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
@@ -104,9 +105,31 @@ function validateTlsFiles(patch: Partial<Settings>, current: Settings | undefine
   check(natsClientKeyFile ? 'natsClientKeyFile' : 'natsClientCertFile', () => checkClientPair(certPem, keyPem, certPath, keyPath));
 }
 
-export function settingsView(settings: Settings): SettingsView {
+export function settingsView(settings: Settings, installId: string): SettingsView {
   const { natsPassword, natsToken, ...rest } = settings;
-  return { ...rest, natsPasswordSet: natsPassword.length > 0, natsTokenSet: natsToken.length > 0 };
+  return {
+    ...rest,
+    natsPasswordSet: natsPassword.length > 0,
+    natsTokenSet: natsToken.length > 0,
+    jetstreamDurableDefault: defaultDurableName(installId),
+  };
+}
+
+/** The one durable name every installation used before each had its own (see `ensureInstallId`). */
+export const LEGACY_DURABLE = 'sluice';
+
+/**
+ * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random
+ * bits), so two Sluices on one stream never share a consumer (which would split the
+ * events between them) unless they are told to.
+ */
+export function defaultDurableName(installId: string): string {
+  return `sluice-${installId.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** The durable consumer JetStream mode uses: the one set, else this installation's own. */
+export function durableNameFrom(settings: Settings, installId: string): string {
+  return settings.jetstreamDurable || defaultDurableName(installId);
 }
 
 /** How to reach the bus, from the settings: one place for the engine and the CLI. */

@@ -1,7 +1,51 @@
-/** The settings table: one JSON value per key, defaults for the rest. */
+/** The settings table: one JSON value per key, defaults for the rest; and the install id. */
+import { randomUUID } from 'node:crypto';
 import type { Settings } from '../contract/views';
-import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_SETTINGS, LEGACY_DURABLE, SETTING_KEYS } from '../engine/settings';
 import type { Store } from './database';
+
+/** Kept in the settings table, but not a setting: nobody sets it, and readSettings skips it. */
+const INSTALL_ID_KEY = 'installId';
+const INSTALL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * This installation's id: made (at random) at the first start of a database and kept in
+ * it, so it stays the same across restarts and differs from any other database's. It
+ * names the JetStream durable by default (see `defaultDurableName`).
+ *
+ * Before it existed every installation used the durable `sluice`. A database that was
+ * consuming a stream when it is first opened by this version keeps that name (stored as
+ * its `jetstreamDurable`): a new durable starts at the beginning of the stream
+ * (DeliverPolicy.All), so switching would deliver everything the stream still holds a
+ * second time, and leave `sluice` behind on the server. `settings unset jetstreamDurable`
+ * moves such an installation to its own name when that is wanted.
+ */
+export function ensureInstallId(store: Store): string {
+  const row = store.first(store.kysely.selectFrom('settings').select('value').where('key', '=', INSTALL_ID_KEY));
+  const stored = row ? parseJson(row.value) : undefined;
+  if (typeof stored === 'string' && INSTALL_ID.test(stored)) return stored;
+  const id = randomUUID();
+  store.transaction(() => {
+    // A row that is there but unusable (edited by hand) is replaced; only a database
+    // that never had one is one from before the install id.
+    if (!row && readSettings(store).jetstreamStream !== '') writeSettings(store, { jetstreamDurable: LEGACY_DURABLE });
+    store.run(
+      store.kysely
+        .insertInto('settings')
+        .values({ key: INSTALL_ID_KEY, value: JSON.stringify(id) })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(id) })),
+    );
+  });
+  return id;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 export function readSettings(store: Store): Settings {
   const rows = store.all(store.kysely.selectFrom('settings').selectAll());
