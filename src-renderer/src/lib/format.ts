@@ -35,16 +35,6 @@ export function plural(n: number, word: string, pluralWord = `${word}s`): string
   return `${n} ${n === 1 ? word : pluralWord}`;
 }
 
-/** Pretty-print JSON text when it parses; otherwise return it as is. */
-export function prettyJson(text: string | null): string {
-  if (text === null) return '';
-  try {
-    return JSON.stringify(JSON.parse(text), null, 2);
-  } catch {
-    return text;
-  }
-}
-
 /** A `datetime-local` value (the analyst's local time) as ISO-8601 UTC; null when empty or invalid. */
 export function localInputToIso(value: string): string | null {
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(value)) return null;
