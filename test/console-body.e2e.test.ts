@@ -1,8 +1,10 @@
 /**
  * The delivery detail shows the signed body as the receiver got it, byte for byte:
  * numbers JavaScript would alter, integer-like keys, astral characters and escapes —
- * Debian's Chromium, the web host, a real engine, nats-server and a receiver.
+ * Debian's Chromium, the web host, a real engine, nats-server and a receiver. Set
+ * SLUICE_SHOTS=/tmp to keep a screenshot of the indented view.
  */
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestEngine, unwrap, type TestEngine } from './harness/engine';
@@ -88,6 +90,8 @@ describe('delivery detail: the signed body', () => {
     expect(indented).toContain('"score": 1.0,');
     expect(indented).toContain('"escaped": "🦊"');
     expect(tokens(indented)).toBe(sent);
+    const dir = process.env['SLUICE_SHOTS'];
+    if (dir) await detail.screenshot({ path: join(dir, 'sluice-body-indented.png') });
 
     // And back to the exact bytes.
     await detail.getByTestId('body-exact').click();
