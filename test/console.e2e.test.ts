@@ -97,7 +97,7 @@ describe('console', () => {
     await logRows().first().click();
     const detail = page.getByTestId('delivery-detail');
     await expect.poll(() => detail.getByTestId('detail-outcome').textContent()).toContain('delivered');
-    expect(await detail.getByTestId('detail-body').textContent()).toContain('"id": "e4"');
+    expect(await detail.getByTestId('detail-body').textContent()).toContain('"id":"e4"');
     await page.keyboard.press('Escape');
     await detail.waitFor({ state: 'detached' });
   });

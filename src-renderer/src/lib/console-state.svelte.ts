@@ -45,6 +45,8 @@ export class ConsoleState {
   paused = $state(false);
   /** Deliveries that arrived while the log was paused. */
   missed = $state(0);
+  /** Their ids: a delivery heard of twice (pending, then delivered) is still one. */
+  private readonly missedIds = new Set<number>();
   testFires = $state<Record<string, TestFireState>>({});
   /** Shown once after a create; cleared when the analyst closes the dialog. */
   revealedSecret = $state<{ name: string; secret: string } | null>(null);
@@ -104,6 +106,7 @@ export class ConsoleState {
     const r = await this.api['deliveries.list'](this.query());
     if (r.ok) {
       this.deliveries = r.value;
+      this.missedIds.clear();
       this.missed = 0;
     }
   }
@@ -130,7 +133,8 @@ export class ConsoleState {
     if (relevant.length === 0) return;
     if (this.paused) {
       const known = new Set(this.deliveries.map((d) => d.id));
-      this.missed += relevant.filter((d) => !known.has(d.id)).length;
+      for (const d of relevant) if (!known.has(d.id)) this.missedIds.add(d.id);
+      this.missed = this.missedIds.size;
       return;
     }
     // Rows update in place (pending → retrying → delivered); the others go where their id puts them.
@@ -139,7 +143,8 @@ export class ConsoleState {
 
   setPaused(paused: boolean): void {
     this.paused = paused;
-    if (!paused && this.missed > 0) void this.reloadLog();
+    // Rows shown may have changed state meanwhile too (retrying → delivered): reload either way.
+    if (!paused) void this.reloadLog();
   }
 
   // ----- actions -----------------------------------------------------------------------
