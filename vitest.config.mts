@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src-main/**/*.test.ts', 'src-renderer/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Headless runs make a default key: in a temporary config folder per test file.
+    setupFiles: ['test/harness/config-dir.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration tests start real nats-server processes and receivers; two cores here.

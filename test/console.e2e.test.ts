@@ -205,7 +205,7 @@ describe('console', () => {
   it('warns that secrets are unprotected, asks before storing one, and rotates with an overlap', async () => {
     const banner = page.getByTestId('plaintext-secrets-banner');
     expect(await banner.textContent()).toContain('Subscription secrets are stored unprotected on this machine');
-    expect(await banner.textContent()).toContain('--secret-key-file');
+    expect(await banner.textContent()).toContain('install and unlock a system key ring');
 
     await page.getByTestId('new-subscription').click();
     const form = page.getByTestId('subscription-form');

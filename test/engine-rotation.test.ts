@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SubscriptionView } from '../src-main/contract/views';
 import { sign } from '../src-main/delivery/wire';
+import { resolveKeySource } from '../src-main/store/key-source';
 import { envelope, startTestEngine, unwrap, type TestEngine } from './harness/engine';
 import { startReceiver, type Receiver, type ReceivedRequest } from './harness/receiver';
 
@@ -23,7 +24,9 @@ let receiver: Receiver;
 let sub: SubscriptionView;
 
 beforeEach(async () => {
-  t = await startTestEngine();
+  // The key the CLI below uses by default (this test file's config folder), as a
+  // `sluice run` beside it would.
+  t = await startTestEngine({ engine: { cipher: (await resolveKeySource(undefined)).cipher } });
   receiver = await startReceiver();
   sub = unwrap(
     await t.api['subscriptions.create']({ name: 'siem', url: receiver.url, secret: OLD, presets: [], patterns: ['attacker.>'], enabled: true }),

@@ -7,22 +7,26 @@
  * after the create. Receivers still verify every signature with it. Also: a wrong or
  * missing key makes every entry point refuse to start and changes nothing; plain-text
  * rows of an older database are encrypted at the first start with a key.
+ * Without --secret-key-file or SLUICE_SECRET_KEY, the default key (made in the config
+ * folder, or the OS key store) does the same: the default commands never store a
+ * secret in clear.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { WebSocket } from 'ws';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Result, SluiceApi } from '../src-main/contract/bridge';
 import type { DeliveryView, SubscriptionView } from '../src-main/contract/views';
 import { sign } from '../src-main/delivery/wire';
 import { Engine } from '../src-main/engine/engine';
-import { createKeyFileCipher, keyFileCipher, parseKey, resolveKeySource, SecretKeySourceError } from '../src-main/store/secret-cipher';
+import { envKeyCipher, keyFileCipher, resolveKeySource } from '../src-main/store/key-source';
+import { createKeyFileCipher, parseKey, SecretKeySourceError } from '../src-main/store/secret-cipher';
 import { envelope, startTestEngine, unwrap, type TestEngine } from './harness/engine';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { startReceiver, status, type Behavior, type Receiver } from './harness/receiver';
@@ -273,7 +277,7 @@ describe('the key', () => {
     expect(Buffer.from(printed.stdout.trim(), 'base64')).toHaveLength(32);
   });
 
-  it('accepts 32 raw bytes, base64 or hex; refuses other sizes and world-readable files', () => {
+  it('accepts 32 raw bytes, base64 or hex; refuses other sizes and world-readable files', async () => {
     const key = randomBytes(32);
     const sealed = createKeyFileCipher(key).encrypt('a secret of some length');
     for (const content of [key, Buffer.from(key.toString('base64')), Buffer.from(`${key.toString('hex')}\n`), Buffer.from(key.toString('base64url'))]) {
@@ -288,9 +292,12 @@ describe('the key', () => {
     expect(() => keyFileCipher(keyPath)).toThrow(/readable by every user.*chmod 600/);
     chmodSync(keyPath, 0o640);
     expect(keyFileCipher(keyPath).warnings.join()).toContain('group');
-    expect(resolveKeySource(undefined, { SLUICE_SECRET_KEY: key.toString('base64') }).cipher.decrypt(sealed)).toBe('a secret of some length');
-    expect(() => resolveKeySource(undefined, { SLUICE_SECRET_KEY: 'short' })).toThrow(SecretKeySourceError);
-    expect(resolveKeySource(undefined, {}).cipher.kind).toBe('plaintext');
+    expect((await resolveKeySource(undefined, { SLUICE_SECRET_KEY: key.toString('base64') })).cipher.decrypt(sealed)).toBe('a secret of some length');
+    await expect(resolveKeySource(undefined, { SLUICE_SECRET_KEY: 'short' })).rejects.toThrow(SecretKeySourceError);
+    // Neither: the default key, never plain text.
+    const fallback = await resolveKeySource(undefined, { SLUICE_CONFIG_DIR: join(dir, 'config'), SLUICE_KEY_STORE: 'file' });
+    expect(fallback.cipher.kind).toBe('key-file');
+    expect(fallback.cipher.encrypt('a secret')).toMatch(/^enc:v1:/);
     // Each value has its own IV: the same secret never encrypts to the same text.
     const cipher = createKeyFileCipher(key);
     expect(cipher.encrypt('same secret value')).not.toBe(cipher.encrypt('same secret value'));
@@ -573,4 +580,242 @@ describe('an older database with plain-text secrets', () => {
     expect(storedSecrets()[0]?.secret).toMatch(/^enc:v1:/);
     expect(keyFileCipher(keyPath).cipher.decrypt(storedSecrets()[0]?.secret as string)).toBe(odd);
   });
+});
+
+describe('the default key (neither --secret-key-file nor SLUICE_SECRET_KEY)', () => {
+  let config: string;
+  /** A headless server: no OS key store reachable on Linux (no session bus); elsewhere the key file asked for (no developer's keychain in tests). */
+  let headless: NodeJS.ProcessEnv;
+  const defaultKey = (): string => join(config, 'secret.key');
+  const MADE = 'made a new key for subscription secrets: the default key file';
+
+  beforeEach(async () => {
+    config = await mkdtemp(join(tmpdir(), 'sluice-config-'));
+    headless = {
+      SLUICE_CONFIG_DIR: config,
+      ...(process.platform === 'linux' ? { SLUICE_KEY_STORE: 'auto', DBUS_SESSION_BUS_ADDRESS: '' } : { SLUICE_KEY_STORE: 'file' }),
+    };
+  });
+
+  afterEach(() => rm(config, { recursive: true, force: true }));
+
+  /** What an older Sluice left: `secret` in clear in a database at `path`. */
+  async function plainDatabase(path: string, secret: string, url = 'http://127.0.0.1:9/hook'): Promise<void> {
+    const plain = await startTestEngine({ dbPath: path, server: nats, settings: { allowPrivate: true } });
+    unwrap(await plain.api['subscriptions.create']({ name: 'legacy', url, secret, presets: [], patterns: ['attacker.>'], enabled: true }));
+    await plain.engine.stop();
+    await plain.publisher.close();
+    expect(databaseFiles(path).some(({ bytes }) => leaks(bytes, secret).length > 0)).toBe(true);
+  }
+
+  it('the default commands never store a canary in clear (.db, -wal, -shm); the key is made in the config folder, 0600, not beside the database', async () => {
+    const CANARY = `CANARY-${randomBytes(12).toString('hex')}`;
+    const verified = { ok: 0, bad: 0 };
+    const good = await receiver(verifying(CANARY, verified));
+
+    // ----- one-shot commands: the first makes the key, and says so once ------------------
+    const setup = await cli(['settings', 'set', 'allowPrivate', 'true', '--db', db], headless);
+    expect(setup.code, setup.stderr).toBe(0);
+    expect(setup.stderr).toContain(`${MADE} ${defaultKey()}`);
+    expect(setup.stderr).toContain('keep a copy somewhere safe');
+    const added = await cli(['subs', 'add', '--db', db, '--name', 'canary', '--url', good.url, '--pattern', 'attacker.>', '--secret', CANARY], headless);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stderr).not.toContain('made a new key');
+    expect(statSync(defaultKey()).mode & 0o777).toBe(0o600);
+    expect(statSync(config).mode & 0o777).toBe(0o700);
+    expect(readdirSync(config)).toEqual(['secret.key']);
+    // Beside the database: only the database's own files.
+    expect(readdirSync(dir).filter((name) => !name.startsWith('sluice.db'))).toEqual([]);
+    expect(storedSecrets()[0]?.secret).toMatch(/^enc:v1:/);
+    expect(keyFileCipher(defaultKey()).cipher.decrypt(storedSecrets()[0]?.secret as string)).toBe(CANARY);
+    expectNotOnDisk(CANARY, 'after subs add');
+
+    // ----- `sluice run` ----------------------------------------------------------------
+    const run = spawnNode(CLI, ['run', '--db', db, '--nats', nats.wsUrl], headless);
+    await run.waitFor((out) => out.includes('"kind":"bus"') && out.includes('"state":"connected"'));
+    expect(jsonLines(run.stdout()).find((l) => l['kind'] === 'start')).toMatchObject({
+      secretStorage: 'key-file',
+      secretKeySource: `the default key file ${defaultKey()}`,
+    });
+    const publisher = await nats.client();
+    publisher.publish('attacker.observed', new TextEncoder().encode(JSON.stringify(envelope('x', {}, 'default-1'))));
+    await publisher.flush();
+    await run.waitFor((out) => /"eventId":"default-1"[^\n]*"outcome":"delivered"|"outcome":"delivered"[^\n]*"eventId":"default-1"/.test(out));
+    expectNotOnDisk(CANARY, 'with sluice run running');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(leaks(run.stdout() + run.stderr(), CANARY)).toEqual([]);
+    await publisher.close();
+
+    // ----- `npm run serve`: a rotation through the console's JSON-RPC --------------------
+    const serve = spawnNode(SERVE, ['--db', db, '--port', '0', '--nats', nats.wsUrl], headless);
+    await serve.waitFor((out) => out.includes('#token='));
+    // stderr comes on its own pipe, after the URL.
+    await vi.waitFor(() => expect(serve.stderr()).toContain(`subscription secrets are encrypted with the default key file ${defaultKey()}`));
+    const rpc = await RpcSession.open(/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(serve.stdout())?.[1] as string);
+    expect((await rpc.call<{ secretStorage: string }>('status.get')).secretStorage).toBe('key-file');
+    const view = (await rpc.call<SubscriptionView[]>('subscriptions.list')).find((v) => v.name === 'canary') as SubscriptionView;
+    const NEXT = `NEXT-${randomBytes(12).toString('hex')}`;
+    await rpc.call('subscriptions.update', view.id, { secret: NEXT, previousSecretValidHours: 1 });
+    expect((await rpc.call<{ delivered: boolean }>('subscriptions.testFire', view.id)).delivered).toBe(true);
+    expectNotOnDisk(CANARY, 'with the web host running');
+    expectNotOnDisk(NEXT, 'with the web host running (the new secret)');
+    rpc.close();
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+    expect(leaks(serve.stdout() + serve.stderr(), CANARY)).toEqual([]);
+
+    // ----- and back: one-shot commands read them with the same key ----------------------
+    const listed = await cli(['subs', 'list', '--db', db, '--json'], headless);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(leaks(listed.stdout + listed.stderr, CANARY)).toEqual([]);
+    expect(verified).toEqual({ ok: 2, bad: 0 });
+    expect(readdirSync(config)).toEqual(['secret.key']);
+    expectNotOnDisk(CANARY, 'at the end');
+    expectNotOnDisk(NEXT, 'at the end (the new secret)');
+  }, 90_000);
+
+  it('a plain-text database from before is encrypted at the first start (sluice run, npm run serve)', async () => {
+    const CANARY = `LEGACY-${randomBytes(12).toString('hex')}`;
+    await plainDatabase(db, CANARY);
+    const run = spawnNode(CLI, ['run', '--db', db, '--nats', nats.wsUrl], headless);
+    await run.waitFor((out) => out.includes('"kind":"start"'));
+    expect(jsonLines(run.stdout())[0]).toMatchObject({ kind: 'start', secretStorage: 'key-file', secretsUpgraded: 1 });
+    expectNotOnDisk(CANARY, 'with sluice run running, after the upgrade');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toContain(`${MADE} ${defaultKey()}`);
+    expect(run.stderr()).toContain(`encrypted 1 plain-text secret(s) with the default key file ${defaultKey()}`);
+    expect(keyFileCipher(defaultKey()).cipher.decrypt(storedSecrets()[0]?.secret as string)).toBe(CANARY);
+    expectNotOnDisk(CANARY, 'after sluice run stopped');
+
+    const SECOND = `LEGACY-SERVE-${randomBytes(12).toString('hex')}`;
+    const second = join(dir, 'second.db');
+    await plainDatabase(second, SECOND);
+    const serve = spawnNode(SERVE, ['--db', second, '--port', '0', '--nats', nats.wsUrl], headless);
+    await serve.waitFor((out) => out.includes('#token='));
+    await vi.waitFor(() => expect(serve.stderr()).toContain(`encrypted 1 plain-text secret(s) with the default key file ${defaultKey()}`));
+    expect(serve.stderr()).not.toContain('made a new key');
+    for (const { name, bytes } of databaseFiles(second)) expect(leaks(bytes, SECOND), name).toEqual([]);
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+    expect(keyFileCipher(defaultKey()).cipher.decrypt(storedSecrets(second)[0]?.secret as string)).toBe(SECOND);
+  }, 60_000);
+
+  it('--secret-key-file and SLUICE_SECRET_KEY still override it; a refused run makes no key and says where the default key is', async () => {
+    const CANARY = `OWN-KEY-${randomBytes(12).toString('hex')}`;
+    expect((await cli(['keygen', '--out', keyPath])).code).toBe(0);
+    const add = (path: string, extra: string[], env: NodeJS.ProcessEnv) =>
+      cli(['subs', 'add', '--db', path, ...extra, '--name', 'own', '--url', 'http://127.0.0.1:9/hook', '--pattern', 'a.>', '--secret', CANARY], { ...headless, ...env });
+    for (const path of [db, join(dir, 'env.db')]) {
+      const extra = path === db ? ['--secret-key-file', keyPath] : [];
+      expect((await cli(['settings', 'set', 'allowPrivate', 'true', '--db', path, '--secret-key-file', keyPath], headless)).code).toBe(0);
+      const envKey = randomBytes(32).toString('base64');
+      const made = await add(path, extra, path === db ? {} : { SLUICE_SECRET_KEY: envKey });
+      expect(made.code, made.stderr).toBe(0);
+      const stored = storedSecrets(path)[0]?.secret as string;
+      expect(path === db ? keyFileCipher(keyPath).cipher.decrypt(stored) : envKeyCipher(envKey).cipher.decrypt(stored)).toBe(CANARY);
+    }
+    expect(existsSync(defaultKey())).toBe(false);
+    const before = allRows();
+
+    // Without the key: refused, naming where the default key would be; none is made.
+    const ANOTHER = 'they were encrypted with another key: give it with --secret-key-file PATH or SLUICE_SECRET_KEY';
+    const run = spawnNode(CLI, ['run', '--db', db, '--nats', nats.wsUrl], headless);
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toContain(`${REFUSAL} (there is no default key yet: ${defaultKey()} does not exist; ${ANOTHER})`);
+    const serve = spawnNode(SERVE, ['--db', db, '--port', '0', '--nats', nats.wsUrl], headless);
+    expect(await serve.exited).toBe(1);
+    expect(serve.stderr()).toContain(REFUSAL);
+    expect(existsSync(defaultKey())).toBe(false);
+
+    // Once a default key exists (made for another database), it is named instead.
+    expect((await cli(['settings', 'get', '--db', join(dir, 'fresh.db')], headless)).code).toBe(0);
+    expect(existsSync(defaultKey())).toBe(true);
+    const listed = await cli(['subs', 'list', '--db', db], headless);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toContain(`${REFUSAL} (the default key file ${defaultKey()} does not open them; ${ANOTHER})`);
+    expect(allRows()).toEqual(before);
+    expect((await cli(['subs', 'list', '--db', db, '--secret-key-file', keyPath], headless)).code).toBe(0);
+
+    // A world-readable default key file is refused before the database is touched.
+    chmodSync(defaultKey(), 0o644);
+    const open = await cli(['subs', 'list', '--db', join(dir, 'untouched.db')], headless);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain(`the default key file ${defaultKey()}: the key file is readable by every user`);
+    expect(existsSync(join(dir, 'untouched.db'))).toBe(false);
+  }, 60_000);
+
+  it('processes making it at once end with one key, which opens every database', async () => {
+    const paths = [0, 1, 2, 3].map((i) => join(dir, `race-${i}.db`));
+    expect((await cli(['keygen', '--out', keyPath])).code).toBe(0);
+    for (const path of paths) expect((await cli(['settings', 'set', 'allowPrivate', 'true', '--db', path, '--secret-key-file', keyPath], headless)).code).toBe(0);
+    expect(existsSync(defaultKey())).toBe(false);
+    const results = await Promise.all(
+      paths.map((path, i) => cli(['subs', 'add', '--db', path, '--name', 'race', '--url', 'http://127.0.0.1:9/hook', '--pattern', 'a.>', '--secret', `RACE-${i}-0123456789`], headless)),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(results.filter((r) => r.stderr.includes(MADE))).toHaveLength(1);
+    expect(readdirSync(config)).toEqual(['secret.key']);
+    const key = keyFileCipher(defaultKey()).cipher;
+    paths.forEach((path, i) => expect(key.decrypt(storedSecrets(path)[0]?.secret as string)).toBe(`RACE-${i}-0123456789`));
+  }, 60_000);
+
+  it('a key that cannot be made stops the command with the reason, storing nothing', async () => {
+    writeFileSync(join(config, 'not-a-folder'), '');
+    const blocked = { ...headless, SLUICE_CONFIG_DIR: join(config, 'not-a-folder', 'sluice') };
+    const add = await cli(['subs', 'add', '--db', db, '--name', 'x', '--url', 'https://siem.example/hook', '--pattern', 'a.>', '--secret', 'NEVER-STORED-0123456789'], blocked);
+    expect(add.code).toBe(2);
+    expect(add.stderr).toContain('cannot make the folder');
+    expect(add.stderr).toContain('choose a writable folder with SLUICE_CONFIG_DIR');
+    expect(add.stderr).not.toMatch(/\n\s+at /);
+    expect(allRows()).toEqual([]);
+  });
+
+  const gnomeKeyring =
+    process.platform === 'linux' && spawnSync('sh', ['-c', 'command -v dbus-run-session && command -v gnome-keyring-daemon'], { stdio: 'ignore' }).status === 0;
+
+  // A desktop session for real: a private D-Bus session with GNOME Keyring, in a home
+  // of its own. Skipped where they are not installed (apt-get install gnome-keyring dbus-x11).
+  it.runIf(gnomeKeyring)('in a desktop session it lives in the OS key store (GNOME Keyring), not in a file', async () => {
+    const CANARY = `KEYRING-${randomBytes(12).toString('hex')}`;
+    const home = join(dir, 'home');
+    const runtime = join(dir, 'runtime');
+    await mkdir(home);
+    await mkdir(runtime, { mode: 0o700 });
+    const session: NodeJS.ProcessEnv = { ...headless, SLUICE_KEY_STORE: 'auto', HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_RUNTIME_DIR: runtime };
+    delete session['DBUS_SESSION_BUS_ADDRESS'];
+    const script = [
+      'printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90',
+      '"$1" "$2" settings set allowPrivate true --db "$3" >/dev/null || exit 91',
+      '"$1" "$2" subs add --db "$3" --name keyring --url http://127.0.0.1:9/hook --pattern "a.>" --secret "$4" >/dev/null || exit 92',
+      // The start line only (then the closed pipe stops it).
+      '"$1" "$2" run --db "$3" --nats "$5" | head -n 1',
+    ].join('\n');
+    const { DBUS_SESSION_BUS_ADDRESS: _bus, ...base } = process.env;
+    const child = spawn('dbus-run-session', ['--', 'sh', '-c', script, 'sh', process.execPath, CLI, db, CANARY, nats.wsUrl], {
+      env: { ...base, ...session } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const code = await new Promise<number | null>((done) => child.once('exit', done));
+    children.delete(child);
+    expect(code, stderr).toBe(0);
+    const where = `the default key in the Secret Service (service "sluice", account "${config}")`;
+    expect(stderr).toContain(`made a new key for subscription secrets: ${where}`);
+    expect(jsonLines(stdout)[0]).toMatchObject({ kind: 'start', secretStorage: 'os-keychain', secretKeySource: where });
+    expect(existsSync(defaultKey())).toBe(false);
+    expect(storedSecrets()[0]?.secret).toMatch(/^enc:v1:/);
+    expectNotOnDisk(CANARY, 'with the key in GNOME Keyring');
+
+    // Outside the session the store is out of reach: refused, and no competing key file.
+    const outside = await cli(['subs', 'list', '--db', db], headless);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toContain(`${REFUSAL} (there is no default key yet: ${defaultKey()} does not exist`);
+    expect(existsSync(defaultKey())).toBe(false);
+  }, 60_000);
 });

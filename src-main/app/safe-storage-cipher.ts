@@ -27,7 +27,7 @@ export function createSafeStorageCipher(): SecretCipher {
     decrypt(stored) {
       if (!isEncrypted(stored)) return stored;
       if (!stored.startsWith(OS_KEYCHAIN_PREFIX))
-        throw new SecretKeyError('the secrets were encrypted with a key file (sluice run --secret-key-file), not by the OS key store');
+        throw new SecretKeyError('the secrets were encrypted by a headless run (sluice run, npm run serve) with its key, not by the OS key store of the desktop app');
       try {
         return safeStorage.decryptString(Buffer.from(stored.slice(OS_KEYCHAIN_PREFIX.length), 'base64'));
       } catch (error) {

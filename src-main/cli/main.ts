@@ -21,9 +21,10 @@ Commands:
   run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
                                            until SIGINT/SIGTERM; --nats and --allow-private
                                            override the stored settings for this run only
-  keygen [--out PATH]                      a new key for --secret-key-file: 32 random bytes,
-                                           base64, written to a new file with mode 0600
-                                           (stdout without --out, e.g. for SLUICE_SECRET_KEY)
+  keygen [--out PATH]                      a key of your own for --secret-key-file (else the
+                                           default key is used): 32 random bytes, base64,
+                                           written to a new file with mode 0600 (stdout
+                                           without --out, e.g. for SLUICE_SECRET_KEY)
   subs list                                list subscriptions
   subs add --name N --url U [--pattern P]... [--preset NAME]... [--secret S] [--disabled]
            [--retry-schedule SCHEDULE]
@@ -76,8 +77,17 @@ Options (every command):
   --secret-key-file PATH
                  the key that encrypts subscription secrets in the database (a file of
                  32 random bytes or their base64/hex, not readable by others; see keygen);
-                 else $SLUICE_SECRET_KEY (base64); without either they are stored unprotected
+                 else $SLUICE_SECRET_KEY (base64); else the default key (below)
   -h, --help     this help
+
+Secrets at rest: subscription secrets are always encrypted (AES-256-GCM). Without
+--secret-key-file or SLUICE_SECRET_KEY, the first run makes a default key and uses it
+from then on: in the OS key store when this run can reach one (macOS Keychain, Windows
+Credential Manager, the Secret Service on a Linux desktop session), else in the file
+secret.key (mode 0600) in the config folder: $SLUICE_CONFIG_DIR, else
+$XDG_CONFIG_HOME/sluice or ~/.config/sluice (Linux), ~/Library/Application
+Support/sluice (macOS), %APPDATA%\\sluice (Windows). SLUICE_KEY_STORE=file skips the OS
+key store. Keep a copy of the key: without it the secrets cannot be read back.
 
 Presets: AttackerDetail, DeckyStatus, SystemStatus.
 Outcomes: ${OUTCOMES.join(' ')}.

@@ -8,7 +8,7 @@ import { Engine } from '../engine/engine';
 import { subjectError } from '../match/pattern';
 import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, dbPath, expectOperands, parseStrict } from './args';
 import { err, out, printJson } from './output';
-import { cliCipher } from './secrets';
+import { cliKeySource } from './secrets';
 import { checkNatsUrl, publishOnce } from './session';
 
 export async function publishCommand(argv: string[]): Promise<number> {
@@ -23,7 +23,7 @@ export async function publishCommand(argv: string[]): Promise<number> {
   const engine = await Engine.start({
     dbPath: dbPath(values.db),
     offline: true,
-    cipher: cliCipher(),
+    cipher: (await cliKeySource()).cipher,
     ...(values.nats ? { natsUrl: values.nats } : {}),
   });
   const settings = engine.effectiveSettings();

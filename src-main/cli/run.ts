@@ -6,11 +6,11 @@
  */
 import { Engine, type EngineRecord } from '../engine/engine';
 import { VERSION } from '../version';
-import { EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
+import { CliError, EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
 import { err, printJsonLine } from './output';
-import { cliKeySource } from './secrets';
+import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 import { checkNatsUrl, cliActor } from './session';
-import { PLAINTEXT_WARNING, SecretKeyError } from '../store/secret-cipher';
+import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 
 const OPTIONS = {
   ...GLOBAL_OPTIONS,
@@ -87,7 +87,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
 
-  const keys = cliKeySource();
+  const keys = await cliKeySource();
   let engine: Engine;
   try {
     engine = await Engine.start({
@@ -99,7 +99,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     });
   } catch (error) {
     // Wrong or missing key: refuse, say why on the log too, touch nothing.
-    if (error instanceof SecretKeyError) log({ kind: 'error', message: error.message });
+    if (error instanceof SecretKeyError || error instanceof SecretKeySourceError) log({ kind: 'error', message: error.message });
+    // The default key could not be made (for the upgrade of plain-text secrets).
+    if (error instanceof SecretKeySourceError) throw new CliError(error.message);
+    throw error;
+  }
+  try {
+    // The database opens with this key (checked by start): now the default key may be made.
+    ensureCliKey(keys);
+  } catch (error) {
+    log({ kind: 'error', message: (error as Error).message });
+    await engine.stop();
     throw error;
   }
   engine.onRecord((record) => {
@@ -126,10 +136,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     subscriptions: status.counts.configured,
     enabled: status.counts.enabled,
     secretStorage: status.secretStorage,
+    secretKeySource: keys.source,
     ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
   });
-  if (status.secretStorage === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
-  else if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
+  sayIfKeyMade(keys);
+  if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   if (engine.secretsScrubError)
     log({ kind: 'error', message: `secrets encrypted, but their old plain-text bytes may remain in the database file: ${engine.secretsScrubError}` });
   err(`sluice ${VERSION}: delivering from ${settings.natsUrl} (database ${db}); JSON lines on stdout; Ctrl-C to stop`);

@@ -1,11 +1,11 @@
 /**
  * The key that protects subscription secrets at rest in headless runs
- * (docs/design.md#secrets-at-rest):
- * `--secret-key-file PATH` (any command) or SLUICE_SECRET_KEY, and `sluice keygen`.
+ * (docs/design.md#secrets-at-rest): `--secret-key-file PATH` (any command), else
+ * SLUICE_SECRET_KEY, else the default key (see store/key-source.ts), and `sluice keygen`.
  */
 import { chmodSync, writeFileSync } from 'node:fs';
-import type { SecretCipher } from '../store/database';
-import { newKeyText, resolveKeySource, SecretKeySourceError, type KeySource } from '../store/secret-cipher';
+import { resolveKeySource, type KeySource } from '../store/key-source';
+import { newKeyText, SecretKeySourceError } from '../store/secret-cipher';
 import { CliError, EXIT_OK, expectOperands, parseStrict } from './args';
 import { err, out } from './output';
 
@@ -13,6 +13,7 @@ export const SECRET_KEY_FILE_OPTION = '--secret-key-file';
 
 let keyFile: string | undefined;
 let resolved: KeySource | undefined;
+let saidMade = false;
 
 /**
  * Take `--secret-key-file PATH` (or `--secret-key-file=PATH`) out of the command line,
@@ -45,11 +46,11 @@ export function takeSecretKeyFile(argv: string[]): string[] {
   return rest;
 }
 
-/** This run's key source (`--secret-key-file`, else SLUICE_SECRET_KEY, else none); bad keys exit 2. */
-export function cliKeySource(): KeySource {
+/** This run's key source (`--secret-key-file`, else SLUICE_SECRET_KEY, else the default key); bad keys exit 2. */
+export async function cliKeySource(): Promise<KeySource> {
   if (resolved) return resolved;
   try {
-    resolved = resolveKeySource(keyFile);
+    resolved = await resolveKeySource(keyFile);
   } catch (error) {
     if (error instanceof SecretKeySourceError) throw new CliError(error.message);
     throw error;
@@ -58,8 +59,23 @@ export function cliKeySource(): KeySource {
   return resolved;
 }
 
-export function cliCipher(): SecretCipher {
-  return cliKeySource().cipher;
+/** `keys.ensureKey()`, a failure exiting 2 with its reason. */
+export function ensureCliKey(keys: KeySource): void {
+  try {
+    keys.ensureKey();
+  } catch (error) {
+    if (error instanceof SecretKeySourceError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/** Said once, when this process made the default key: the operator must keep it. */
+export function sayIfKeyMade(keys: KeySource): void {
+  const made = keys.madeKey();
+  if (made === null || saidMade) return;
+  saidMade = true;
+  err(`sluice: made a new key for subscription secrets: ${made}`);
+  err('sluice: keep a copy somewhere safe: without it the stored subscription secrets cannot be read back');
 }
 
 const KEYGEN_OPTIONS = {
@@ -68,9 +84,9 @@ const KEYGEN_OPTIONS = {
 } as const;
 
 /**
- * `sluice keygen [--out PATH]`: a new random 32-byte key, base64. With --out it goes to
- * a new file (mode 0600, never over an existing one); without, to stdout (for
- * SLUICE_SECRET_KEY).
+ * `sluice keygen [--out PATH]`: a new random 32-byte key, base64, for an operator who
+ * keeps the key elsewhere than the default. With --out it goes to a new file (mode 0600,
+ * never over an existing one); without, to stdout (for SLUICE_SECRET_KEY).
  */
 export function keygenCommand(argv: string[]): number {
   const { values, positionals } = parseStrict('keygen', argv, KEYGEN_OPTIONS);
@@ -91,7 +107,7 @@ export function keygenCommand(argv: string[]): number {
     throw new CliError(`keygen: cannot write ${path}: ${(error as Error).message}`);
   }
   out(`wrote a new key to ${path} (mode 0600)`);
-  err(`use it with: sluice run ${SECRET_KEY_FILE_OPTION} ${path}   (and the same option on every command)`);
+  err(`use it with: sluice run ${SECRET_KEY_FILE_OPTION} ${path}   (and the same option on every command; without it, the default key is used)`);
   err('keep a copy somewhere safe: without it the stored subscription secrets cannot be read back');
   return EXIT_OK;
 }

@@ -13,7 +13,7 @@ import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
 import { VERSION } from '../version';
 import { CliError } from './args';
 import { err, unwrap } from './output';
-import { cliCipher } from './secrets';
+import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 
 /** How long a change waits for the bus before giving up on the reload signal. */
 export const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
@@ -52,13 +52,21 @@ export function checkNatsUrl(natsUrl: string | undefined): void {
  */
 export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) => Promise<T>): Promise<T> {
   checkNatsUrl(options.nats);
+  const keys = await cliKeySource();
   const engine = await Engine.start({
     dbPath: options.db,
     offline: true,
-    cipher: cliCipher(),
+    cipher: keys.cipher,
     actor: cliActor(),
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
   });
+  try {
+    // The database opens with this key (checked by start): now the default key may be made.
+    ensureCliKey(keys);
+  } catch (error) {
+    await engine.stop();
+    throw error;
+  }
   const api = createInProcessClient(engine, (error, call) => {
     err(`sluice: internal error in ${call}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   });
@@ -67,6 +75,7 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
     result = await fn(api);
   } finally {
     await engine.stop();
+    sayIfKeyMade(keys);
   }
   if (options.reload) {
     // Read after the change: `settings set natsUrl` announces on the new URL.

@@ -83,8 +83,11 @@ export type SubscriptionPatch = Partial<SubscriptionInput> & {
 export const PREVIOUS_SECRET_MAX_HOURS = 720;
 
 /**
- * How subscription secrets are kept at rest: the OS key store (desktop app), an
- * operator key (`--secret-key-file`, SLUICE_SECRET_KEY), or unprotected (a warning).
+ * How subscription secrets are kept at rest: by the OS key store ('os-keychain': the
+ * desktop app's safeStorage, or a headless run whose default key lives in the OS key
+ * store), under a key held outside it ('key-file': --secret-key-file, SLUICE_SECRET_KEY
+ * or the default key file), or unprotected (a warning; only the desktop app without a
+ * key ring: headless runs always encrypt).
  */
 export type SecretStorage = 'os-keychain' | 'key-file' | 'plaintext';
 

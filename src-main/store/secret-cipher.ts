@@ -1,12 +1,14 @@
 /**
- * Subscription secrets at rest (docs/design.md#secrets-at-rest): the key-file cipher for
- * headless runs, and the rules every cipher shares for what a stored value is.
+ * Subscription secrets at rest (docs/design.md#secrets-at-rest): the key cipher for
+ * headless runs, and the rules every cipher shares for what a stored value is. Where its
+ * key comes from is key-source.ts.
  *
  * A stored secret is one of:
  * - legacy plain text: anything not starting with `enc:` (read as is; upgraded at the
  *   next start with a key, see `prepareSecrets`);
- * - `enc:v1:<base64url(iv | tag | ciphertext)>`: AES-256-GCM under an operator key
- *   (a key file or SLUICE_SECRET_KEY), a random 96-bit IV per value;
+ * - `enc:v1:<base64url(iv | tag | ciphertext)>`: AES-256-GCM under a 32-byte key (a key
+ *   file, SLUICE_SECRET_KEY, or the default key a headless run makes: see
+ *   key-source.ts), a random 96-bit IV per value;
  * - `enc:os:<base64>`: the OS key store (Electron `safeStorage`, see src-main/app/);
  * - `enc:plain:<base64url>`: a plain-text secret that itself starts with `enc:`, stored
  *   without a key (so it cannot be mistaken for an encrypted one).
@@ -14,8 +16,7 @@
  * read as plain text and never overwritten: the engine refuses to start instead.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { PLAINTEXT_CIPHER, type SecretCipher } from './database';
+import type { SecretCipher } from './database';
 
 export const ENCRYPTED_PREFIX = 'enc:';
 export const KEY_FILE_PREFIX = 'enc:v1:';
@@ -68,12 +69,20 @@ export function openSecret(cipher: SecretCipher, stored: string): string {
   return cipher.decrypt(stored);
 }
 
-/** AES-256-GCM under a 32-byte operator key. */
-export function createKeyFileCipher(key: Buffer, source = 'the key'): SecretCipher {
+export interface KeyCipherOptions {
+  /** What status shows: 'os-keychain' when the key itself lives in the OS key store. */
+  kind?: 'key-file' | 'os-keychain';
+  /** Said after "<source> does not open them" (e.g. how to give the right key). */
+  refusalHint?: string;
+}
+
+/** AES-256-GCM under a 32-byte key. */
+export function createKeyFileCipher(key: Buffer, source = 'the key', options: KeyCipherOptions = {}): SecretCipher {
   if (key.length !== KEY_BYTES) throw new SecretKeySourceError(`${source}: a key is ${KEY_BYTES} bytes, got ${key.length}`);
   const k = Buffer.from(key);
+  const refusal = `${source} does not open them${options.refusalHint ? `; ${options.refusalHint}` : ''}`;
   return {
-    kind: 'key-file',
+    kind: options.kind ?? 'key-file',
     encrypt(secret) {
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', k, iv);
@@ -82,10 +91,7 @@ export function createKeyFileCipher(key: Buffer, source = 'the key'): SecretCiph
     },
     decrypt(stored) {
       if (!isEncrypted(stored)) return stored;
-      if (!stored.startsWith(KEY_FILE_PREFIX)) {
-        const scheme = stored.startsWith(OS_KEYCHAIN_PREFIX) ? 'by the OS key store (the desktop app)' : `in an unknown form "${stored.slice(0, 12)}…"`;
-        throw new SecretKeyError(`the secrets were encrypted ${scheme}, not with a key file`);
-      }
+      if (!stored.startsWith(KEY_FILE_PREFIX)) throw otherScheme(stored, source);
       const raw = Buffer.from(stored.slice(KEY_FILE_PREFIX.length), 'base64url');
       if (raw.length < IV_BYTES + TAG_BYTES) throw new SecretKeyError(`a stored secret is truncated (${source})`);
       try {
@@ -93,10 +99,16 @@ export function createKeyFileCipher(key: Buffer, source = 'the key'): SecretCiph
         decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
         return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
       } catch {
-        throw new SecretKeyError(`${source} does not open them`);
+        throw new SecretKeyError(refusal);
       }
     },
   };
+}
+
+/** The refusal for a stored value encrypted otherwise than with a key (`enc:v1:`). */
+export function otherScheme(stored: string, source: string): SecretKeyError {
+  const scheme = stored.startsWith(OS_KEYCHAIN_PREFIX) ? 'by the OS key store (the desktop app)' : `in an unknown form "${stored.slice(0, 12)}…"`;
+  return new SecretKeyError(`the secrets were encrypted ${scheme}, not with ${source}`);
 }
 
 /**
@@ -117,69 +129,11 @@ export function parseKey(data: Buffer, source: string): Buffer {
   );
 }
 
-export interface KeySource {
-  cipher: SecretCipher;
-  /** Where the key came from (for logs: never the key). */
-  source: string;
-  /** Things the operator should fix (a group-readable key file). */
-  warnings: string[];
-}
-
-/** The cipher for a key file. Refuses a file anyone on the machine can read. */
-export function keyFileCipher(path: string): KeySource {
-  const warnings: string[] = [];
-  let data: Buffer;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new SecretKeySourceError(`--secret-key-file ${path}: not a regular file`);
-    if (process.platform !== 'win32') {
-      if ((st.mode & 0o007) !== 0)
-        throw new SecretKeySourceError(
-          `--secret-key-file ${path}: the key file is readable by every user on this machine (mode ${modeText(st.mode)}); ` +
-            `restrict it with: chmod 600 ${path}`,
-        );
-      if ((st.mode & 0o070) !== 0)
-        warnings.push(`the key file ${path} is accessible to its group (mode ${modeText(st.mode)}); consider chmod 600 ${path}`);
-    }
-    data = readFileSync(path);
-  } catch (error) {
-    if (error instanceof SecretKeySourceError) throw error;
-    throw new SecretKeySourceError(`--secret-key-file ${path}: cannot read it: ${(error as Error).message}`);
-  }
-  const source = `the key file ${path}`;
-  return { cipher: createKeyFileCipher(parseKey(data, `--secret-key-file ${path}`), source), source, warnings };
-}
-
-/** The cipher for SLUICE_SECRET_KEY (base64 of 32 bytes; hex accepted). */
-export function envKeyCipher(value: string): KeySource {
-  const source = `$${SECRET_KEY_ENV}`;
-  const key = parseKey(Buffer.from(value.trim(), 'latin1'), source);
-  return { cipher: createKeyFileCipher(key, source), source, warnings: [] };
-}
-
-/**
- * The headless runs' key: `--secret-key-file` first, else SLUICE_SECRET_KEY, else none
- * (plain text, which the console and the logs warn about).
- */
-export function resolveKeySource(keyFile: string | undefined, env: NodeJS.ProcessEnv = process.env): KeySource {
-  if (keyFile !== undefined) {
-    if (keyFile.trim() === '') throw new SecretKeySourceError('--secret-key-file: a path is required');
-    return keyFileCipher(keyFile);
-  }
-  const value = env[SECRET_KEY_ENV];
-  if (value !== undefined && value.trim() !== '') return envKeyCipher(value);
-  return { cipher: PLAINTEXT_CIPHER, source: 'none', warnings: [] };
-}
-
 /** A new key, as the text a key file holds (base64 and a newline). */
 export function newKeyText(): string {
   return `${randomBytes(KEY_BYTES).toString('base64')}\n`;
 }
 
-/** What the analyst reads when secrets are stored unprotected. */
-export const PLAINTEXT_WARNING =
-  'subscription secrets are stored unprotected (no key): start with --secret-key-file PATH (create one with `sluice keygen --out PATH`) or set SLUICE_SECRET_KEY';
-
-function modeText(mode: number): string {
+export function modeText(mode: number): string {
   return `0${(mode & 0o777).toString(8)}`;
 }

@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
-import { PLAINTEXT_WARNING, resolveKeySource, SecretKeyError, SecretKeySourceError, type KeySource } from '../store/secret-cipher';
+import { resolveKeySource, type KeySource } from '../store/key-source';
+import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
 
@@ -32,7 +33,10 @@ Options:
   --secret-key-file PATH
                     the key that encrypts subscription secrets in the database (32
                     random bytes or their base64/hex; \`sluice keygen --out PATH\`);
-                    else $SLUICE_SECRET_KEY; without either they are stored unprotected
+                    else $SLUICE_SECRET_KEY; else the default key, made at the first
+                    run: in the OS key store when one is reachable, else in the
+                    file secret.key in the config folder ($SLUICE_CONFIG_DIR, else
+                    ~/.config/sluice and the like), never beside the database
   -h, --help        this help
 `;
 
@@ -52,7 +56,7 @@ interface ServeOptions {
   db: string;
   nats?: string;
   allowPrivate: boolean;
-  keys: KeySource;
+  keyFile?: string;
 }
 
 function strictParse(argv: string[]) {
@@ -77,19 +81,12 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
   }
   const db = values.db ?? process.env['SLUICE_DB'] ?? './sluice.db';
   if (db.trim() === '') throw new UsageError('--db: the database path must not be empty');
-  let keys: KeySource;
-  try {
-    keys = resolveKeySource(values['secret-key-file']);
-  } catch (error) {
-    if (error instanceof SecretKeySourceError) throw new UsageError(error.message);
-    throw error;
-  }
   return {
     port,
     db,
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
     allowPrivate: values['allow-private'] === true,
-    keys,
+    ...(values['secret-key-file'] !== undefined ? { keyFile: values['secret-key-file'] } : {}),
   };
 }
 
@@ -154,13 +151,27 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
 
-  for (const warning of options.keys.warnings) err(`warning: ${warning}`);
+  let keys: KeySource;
+  try {
+    keys = await resolveKeySource(options.keyFile);
+  } catch (error) {
+    if (error instanceof SecretKeySourceError) throw new UsageError(error.message);
+    throw error;
+  }
+  for (const warning of keys.warnings) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
-    cipher: options.keys.cipher,
+    cipher: keys.cipher,
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     ...(options.allowPrivate ? { allowPrivate: true } : {}),
   });
+  try {
+    // The database opens with this key (checked by start): now the default key may be made.
+    keys.ensureKey();
+  } catch (error) {
+    await engine.stop();
+    throw error instanceof SecretKeySourceError ? new UsageError(error.message) : error;
+  }
   engine.onRecord((record) => {
     const line = recordLine(record);
     if (line) err(line);
@@ -195,8 +206,11 @@ async function main(argv: string[]): Promise<number> {
   const settings = engine.effectiveSettings();
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
-  if (options.keys.cipher.kind === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
-  else if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${options.keys.source}`);
+  err(`sluice serve: subscription secrets are encrypted with ${keys.source}`);
+  const made = keys.madeKey();
+  if (made !== null)
+    err(`sluice serve: made a new key for subscription secrets: ${made}; keep a copy somewhere safe: without it the stored subscription secrets cannot be read back`);
+  if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
   err('Ctrl-C to stop.');
 
@@ -223,7 +237,7 @@ main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
     exit(EXIT_USAGE);
-  } else if (error instanceof SecretKeyError) {
+  } else if (error instanceof SecretKeyError || error instanceof SecretKeySourceError) {
     err(`sluice serve: ${error.message}`);
     exit(EXIT_FAILURE);
   } else {
