@@ -12,6 +12,7 @@ import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
 import { PLAINTEXT_WARNING, resolveKeySource, SecretKeyError, SecretKeySourceError, type KeySource } from '../store/secret-cipher';
 import { VERSION } from '../version';
+import { CONSOLE_TOKEN_SUFFIX, ConsoleTokenError, consoleTokenPath, keepConsoleToken, type KeptToken } from './console-token';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
 
 const EXIT_OK = 0;
@@ -21,12 +22,17 @@ const EXIT_USAGE = 2;
 const USAGE = `Usage: npm run serve -- [options]   (or: node out/main/serve.js [options])
 
 Runs the engine and serves the Sluice console to a browser on 127.0.0.1 only.
-Open the URL it prints: it carries a per-run token, and the console refuses
-connections without it.
+Open the URL it prints: it carries a token, and the console refuses
+connections without it. The token is new at every start, so a restart changes
+the URL (open tabs say so); --keep-token keeps one URL across restarts.
 
 Options:
   --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
   --db FILE         the database (default: $SLUICE_DB, else ./sluice.db)
+  --keep-token      keep the console's token in FILE${CONSOLE_TOKEN_SUFFIX} beside the
+                    database (made at the first start, readable by you only: mode
+                    0600; refused if every user can read it) and reuse it, so the
+                    URL and open tabs stay valid across restarts on the same port
   --nats URL        bus URL(s) for this run, overriding the stored setting
   --allow-private   allow private/loopback webhook destinations for this run
   --secret-key-file PATH
@@ -39,6 +45,7 @@ Options:
 const OPTIONS = {
   port: { type: 'string' },
   db: { type: 'string' },
+  'keep-token': { type: 'boolean' },
   nats: { type: 'string' },
   'allow-private': { type: 'boolean' },
   'secret-key-file': { type: 'string' },
@@ -52,6 +59,7 @@ interface ServeOptions {
   db: string;
   nats?: string;
   allowPrivate: boolean;
+  keepToken: boolean;
   keys: KeySource;
 }
 
@@ -89,6 +97,7 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
     db,
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
     allowPrivate: values['allow-private'] === true,
+    keepToken: values['keep-token'] === true,
     keys,
   };
 }
@@ -155,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   for (const warning of options.keys.warnings) err(`warning: ${warning}`);
+  const kept: KeptToken | null = options.keepToken ? keepConsoleToken(consoleTokenPath(options.db)) : null;
+  for (const warning of kept?.warnings ?? []) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
     cipher: options.keys.cipher,
@@ -168,7 +179,7 @@ async function main(argv: string[]): Promise<number> {
 
   let host: WebHost;
   try {
-    host = await startWebHost({ engine, port: options.port, rendererDir });
+    host = await startWebHost({ engine, port: options.port, rendererDir, ...(kept ? { token: kept.token } : {}) });
   } catch (error) {
     await engine.stop();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -197,7 +208,19 @@ async function main(argv: string[]): Promise<number> {
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
   if (options.keys.cipher.kind === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
   else if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${options.keys.source}`);
-  err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
+  for (const [key, override] of Object.entries(engine.runOverrides()))
+    err(`sluice serve: ${key} overridden for this run by ${override.by}: ${String(override.value)} (the stored setting applies without it)`);
+  if (kept) {
+    err(`Open the URL above in a browser on this machine; it holds the console's access token, so keep it to yourself.`);
+    err(
+      `The token is kept in ${kept.path} (${kept.created ? 'made now, ' : ''}readable by you only): the URL stays the same across restarts` +
+        (options.port === 0 ? ', except its port: --port 0 picks a new one each time; give --port N' : ` on port ${host.port}`) +
+        '. Delete the file to change it.',
+    );
+  } else {
+    err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
+    err('The token changes at every start (open tabs then say so); --keep-token keeps one URL across restarts.');
+  }
   err('Ctrl-C to stop.');
 
   const signal = await stopRequested;
@@ -223,7 +246,7 @@ main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
     exit(EXIT_USAGE);
-  } else if (error instanceof SecretKeyError) {
+  } else if (error instanceof SecretKeyError || error instanceof ConsoleTokenError) {
     err(`sluice serve: ${error.message}`);
     exit(EXIT_FAILURE);
   } else {
