@@ -132,6 +132,7 @@ describe('a console page the web host will not serve', () => {
     expect(text).toContain(`Sluice console: ${serve.origin}/#token=…`);
     expect(text).toContain('--keep-token');
     expect(await page.getByText('Loading subscriptions').count()).toBe(0);
+    expect(await page.getByText('Could not load from the engine').count()).toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -147,6 +148,7 @@ describe('a console page the web host will not serve', () => {
     expect(text).toContain('Sluice was restarted');
     expect(text).toContain('Open the new address from its output');
     expect(text).toContain('--keep-token');
+    expect(await page.getByText('Could not load from the engine').count()).toBe(0);
     expect(errors).toEqual([]);
     // The right URL still works, in another tab.
     await connected((await open(serve.url)).page);
@@ -163,11 +165,21 @@ describe('a console page the web host will not serve', () => {
     const panel = page.getByTestId('token-problem');
     await panel.waitFor({ timeout: 15_000 });
     expect(await panel.getAttribute('data-refusal')).toBe('token_refused');
+    expect(await page.getByText('Could not load from the engine').count()).toBe(0);
     await connected((await open(second.url)).page);
   });
 });
 
 describe('--keep-token', () => {
+  it('is in serve --help', async () => {
+    const child = spawn(process.execPath, [SERVE, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
+    expect(out).toMatch(/--keep-token\s+keep the console's token in FILE\.console-token beside the\s+database/);
+    expect(out).toContain('0600');
+  });
+
   it('keeps one URL across restarts in <db>.console-token (mode 0600); open tabs reconnect', async () => {
     const tokenFile = `${db}.console-token`;
     const first = await startServe(['--port', '0', '--keep-token']);
@@ -177,6 +189,8 @@ describe('--keep-token', () => {
     await connected(page);
     expect(await first.stop()).toBe(0);
     await page.getByTestId('link-state').waitFor();
+    // While it is down the page says so in words, not only in a tooltip.
+    expect(await page.getByTestId('link-banner').textContent()).toContain('Is `npm run serve` still running?');
 
     const second = await startServe(['--port', String(first.port), '--keep-token']);
     expect(second.url).toBe(first.url);
@@ -186,6 +200,26 @@ describe('--keep-token', () => {
     await connected(page);
     expect(await page.getByTestId('token-problem').count()).toBe(0);
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+  });
+
+  it('a tab refused after a restart without it works again, with Try again, once serve runs with it again', async () => {
+    const kept = await startServe(['--port', '0', '--keep-token']);
+    const { page } = await open(kept.url);
+    await connected(page);
+    await kept.stop();
+    const forgot = await startServe(['--port', String(kept.port)]);
+    await page.getByTestId('token-problem').waitFor({ timeout: 15_000 });
+    // Trying the same token against the same run is refused again: the explanation stays.
+    const retried = page.waitForEvent('websocket');
+    await page.getByTestId('token-retry').click();
+    await (await retried).waitForEvent('close');
+    expect(await page.getByTestId('token-problem').getAttribute('data-refusal')).toBe('token_refused');
+    await forgot.stop();
+    const again = await startServe(['--port', String(kept.port), '--keep-token']);
+    expect(again.url).toBe(kept.url);
+    await page.getByTestId('token-retry').click();
+    await connected(page);
+    expect(await page.getByTestId('token-problem').count()).toBe(0);
   });
 
   it('refuses a token file every user can read, and one that holds no token', async () => {

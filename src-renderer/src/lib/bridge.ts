@@ -168,7 +168,8 @@ function connectWebSocket(location: Location): Bridge {
       setState(
         'closed',
         `Console disconnected from the engine; reconnecting (next try in ${seconds} s). ` +
-          'If `npm run serve` was restarted, open the new URL it printed.',
+          // A restart that changed the token is told apart when the host answers again (TOKEN_REFUSED_CLOSE_CODE).
+          'Is `npm run serve` still running? Once it is back this page reconnects by itself.',
       );
       scheduleRetry();
     };
