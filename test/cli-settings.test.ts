@@ -101,13 +101,14 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
 describe('sluice settings', { timeout: 120_000 }, () => {
   it('sets every setting of the Settings screen and reads it back', async () => {
     // The keys the CLI accepts are exactly the settings model's; the view adds only the set
-    // flags and the durable name used while none is set.
+    // flags, the durable name used while none is set, and this run's overrides.
     const viewKeys = Object.keys(await current()).sort();
     const expected = [
       ...SETTING_KEYS.filter((k) => k !== 'natsPassword' && k !== 'natsToken'),
       'natsPasswordSet',
       'natsTokenSet',
       'jetstreamDurableDefault',
+      'overrides',
     ];
     expect(viewKeys).toEqual(expected.sort());
     expect(Object.keys(CHANGES).sort()).toEqual([...SETTING_KEYS].sort());

@@ -93,7 +93,7 @@ describe('console settings', () => {
     expect(await p.getByTestId('secret-state-natsToken').textContent()).toBe('SET');
     expect(await p.getByTestId('secret-state-natsPassword').textContent()).toBe('NOT SET');
     expect(await p.getByTestId('settings-bus-state').textContent()).toContain(`Connected to ${t.nats.wsUrl}`);
-    expect(await p.getByTestId('url-override').count()).toBe(0);
+    expect(await p.getByTestId('override-natsUrl').count()).toBe(0);
     expect(await p.getByTestId('settings-save').isDisabled()).toBe(true);
     // A change enables Save; putting the value back disables it again.
     await field('concurrency').fill('11');
@@ -241,7 +241,7 @@ describe('console settings', () => {
     page = c.page;
     unwrap(await t.api['settings.update']({ natsUrl: 'ws://bus.example.org:9222' }));
     const p = await openSettings();
-    await expect.poll(() => p.getByTestId('url-override').textContent()).toContain(`--nats ${t.nats.wsUrl}`);
+    await expect.poll(() => p.getByTestId('override-natsUrl').textContent()).toContain(`--nats: ${t.nats.wsUrl}`);
     expect(await field('natsUrl').inputValue()).toBe('ws://bus.example.org:9222');
   });
 

@@ -10,7 +10,7 @@ import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'nod
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CALL_NAMES, type CallName } from '../src-main/contract/bridge';
+import { CALL_NAMES, TOKEN_REFUSED_CLOSE_CODE, type CallName } from '../src-main/contract/bridge';
 import { startWebHost, type WebHost } from '../src-main/webhost/server';
 import { envelope, startTestEngine, type TestEngine } from './harness/engine';
 import { startReceiver, type Receiver } from './harness/receiver';
@@ -271,14 +271,11 @@ describe('WebSocket admission', () => {
     expect(viaLocalhost.open).toBe(true);
   });
 
-  it('refuses a missing or wrong token, a foreign or missing Origin, and a foreign Host', async () => {
+  it('refuses a foreign or missing Origin and a foreign Host at the upgrade, whatever the token', async () => {
     const base = `ws://127.0.0.1:${host.port}`;
     const refused: [string, string, WebSocket.ClientOptions][] = [
-      ['no token', `${base}/rpc`, { origin: host.origin }],
-      ['empty token', `${base}/rpc?token=`, { origin: host.origin }],
-      ['wrong token', rpcUrl('x'.repeat(host.token.length)), { origin: host.origin }],
-      ['token prefix', rpcUrl(host.token.slice(0, -1)), { origin: host.origin }],
-      ['token plus', rpcUrl(`${host.token}A`), { origin: host.origin }],
+      ['no token, no origin', `${base}/rpc`, {}],
+      ['wrong token, foreign origin', rpcUrl('x'.repeat(host.token.length)), { origin: 'http://evil.example' }],
       ['foreign origin', rpcUrl(), { origin: 'http://evil.example' }],
       ['no origin', rpcUrl(), {}],
       ['null origin', rpcUrl(), { origin: 'null' }],
@@ -292,6 +289,40 @@ describe('WebSocket admission', () => {
       expect(attempt, label).toEqual({ open: false, status: 403 });
     }
     expect(await tryConnect(`${base}/elsewhere?token=${host.token}`, { origin: host.origin })).toEqual({ open: false, status: 404 });
+    await expectAlive();
+  });
+
+  it("tells its own page that the token is missing or not this run's (a close code it can read), and serves it nothing", async () => {
+    const base = `ws://127.0.0.1:${host.port}`;
+    const refused: [string, string][] = [
+      ['no token', `${base}/rpc`],
+      ['empty token', `${base}/rpc?token=`],
+      ['wrong token', rpcUrl('x'.repeat(host.token.length))],
+      ['token prefix', rpcUrl(host.token.slice(0, -1))],
+      ['token plus', rpcUrl(`${host.token}A`)],
+    ];
+    for (const [label, url] of refused) {
+      const attempt = await tryConnect(url, { origin: host.origin });
+      expect(attempt.open, label).toBe(true);
+      if (!attempt.open) continue;
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        attempt.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
+      );
+      const answers: string[] = [];
+      attempt.ws.on('message', (data: Buffer) => answers.push(data.toString('utf8')));
+      // Missing and wrong read the same: nothing says how close a guess was.
+      expect(await closed, label).toEqual({ code: TOKEN_REFUSED_CLOSE_CODE, reason: "not this run's token" });
+      expect(answers, label).toEqual([]);
+    }
+    // A call sent at once, before the close arrives, is never answered.
+    const early = await tryConnect(rpcUrl('y'.repeat(43)), { origin: host.origin });
+    if (!early.open) throw new Error('not opened');
+    const answers: string[] = [];
+    early.ws.on('message', (data: Buffer) => answers.push(data.toString('utf8')));
+    const closed = new Promise<number>((resolve) => early.ws.once('close', (code) => resolve(code)));
+    early.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscriptions.list', params: [] }));
+    expect(await closed).toBe(TOKEN_REFUSED_CLOSE_CODE);
+    expect(answers).toEqual([]);
     await expectAlive();
   });
 });

@@ -18,6 +18,15 @@ import {
 import WebSocket from 'ws';
 import type { BusState, BusStatus } from '../contract/views';
 import { backoffDelay } from './backoff';
+import {
+  BusAuthError,
+  combineDiagnoses,
+  diagnoseAuthRefusal,
+  diagnoseSocketFailure,
+  type SocketObservation,
+} from './dial-diagnosis';
+
+export { BusAuthError, BusDialError, BusTlsError } from './dial-diagnosis';
 
 export interface BusOptions {
   /** ws:// or wss:// URLs. */
@@ -96,6 +105,8 @@ export class NatsBus {
   private hasConnected = false;
   /** The current connection's WebSocket, for flow control (pauseReading). */
   private socket: WebSocket | null = null;
+  /** What each server's socket last saw, since the last connection: the status names them all. */
+  private readonly socketFailures: SocketObservations = new Map();
 
   constructor(options: BusOptions) {
     this.options = options;
@@ -222,17 +233,35 @@ export class NatsBus {
   }
 
   private async dial(): Promise<DialResult> {
-    const tls: TlsFailures = { last: null };
+    const seen: SocketObservations = new Map();
     try {
-      const nc = await wsconnect(await this.connectionOptions(tls));
+      const nc = await wsconnect(await this.connectionOptions(seen));
+      this.socketFailures.clear();
       return { ok: true, nc };
     } catch (error) {
-      // nats-core reports a refused handshake as "connection refused"; the socket knew why.
-      return { ok: false, error: tls.last ? describeTlsFailure(tls.last, this.options) : error };
+      for (const [url, observation] of seen) this.socketFailures.set(url, observation);
+      return { ok: false, error: this.diagnose(error, seen) };
     }
   }
 
-  private async connectionOptions(tls: TlsFailures): Promise<WsConnectionOptions> {
+  /**
+   * nats-core reports every failed dial as "connection refused"; what each socket saw
+   * (its error, or an HTTP answer that was no upgrade) says why, and the fix. A dial
+   * tries one server, so with several URLs each is named with what it last showed. A
+   * refusal at NATS level (credentials) is named with the settings that were sent.
+   */
+  private diagnose(error: unknown, seen: SocketObservations): unknown {
+    if (isAuthError(error)) return diagnoseAuthRefusal(errorMessage(error), this.options);
+    if (seen.size === 0) return error;
+    const order = (url: string): number => {
+      const index = this.options.servers.findIndex((server) => sameUrl(server, url));
+      return index < 0 ? this.options.servers.length : index;
+    };
+    const observations = [...this.socketFailures.values()].sort((a, b) => order(a.url) - order(b.url));
+    return combineDiagnoses(observations.map((observation) => diagnoseSocketFailure(observation, this.options)));
+  }
+
+  private async connectionOptions(seen: SocketObservations): Promise<WsConnectionOptions> {
     const { servers, token, user, pass, credsFile, name } = this.options;
     const material = loadTlsMaterial(this.options);
     return {
@@ -247,7 +276,7 @@ export class NatsBus {
       timeout: HANDSHAKE_TIMEOUT_MS,
       pingInterval: PING_INTERVAL_MS,
       maxPingOut: MAX_PINGS_OUT,
-      wsFactory: socketFactory(material, tls, (socket) => (this.socket = socket)),
+      wsFactory: socketFactory(material, seen, (socket) => (this.socket = socket)),
     };
   }
 
@@ -501,70 +530,56 @@ function fileProblem(error: unknown): string {
 
 type FactorySocket = Awaited<ReturnType<WsSocketFactory>>['socket'];
 
-/** The last TLS failure of one dial's sockets, kept because nats-core only says "connection refused". */
-interface TlsFailures {
-  last: { url: string; error: NodeJS.ErrnoException } | null;
-}
+/** What each socket of one dial saw when it failed, by URL (the last word for each). */
+type SocketObservations = Map<string, SocketObservation>;
+
+/** At most this much of an HTTP answer that is not an upgrade is read, for the diagnosis. */
+const MAX_ANSWER_BYTES = 1024;
+const ANSWER_READ_MS = 1000;
 
 /**
  * The `ws` package everywhere: Node 20 has no global WebSocket, and one implementation
  * behaves the same under plain Node and Electron. With `ca`, those CAs are the only
  * trusted roots for `wss://` (Node's `ca` replaces the system store), which pins the bus
  * to the certificates its private CA issued; `cert`/`key` answer a server that asks for
- * a client certificate.
+ * a client certificate. Each socket records what went wrong for the dial's diagnosis.
  */
-function socketFactory(material: TlsMaterial, tls: TlsFailures, created: (socket: WebSocket) => void): WsSocketFactory {
+function socketFactory(material: TlsMaterial, seen: SocketObservations, created: (socket: WebSocket) => void): WsSocketFactory {
   return async (url) => {
     const socket = new WebSocket(url, material);
     created(socket);
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (isTlsError(error)) tls.last = { url, error };
+    let answered = false;
+    socket.on('error', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }) => {
+      // Once an answer is recorded, the abort that follows says nothing more.
+      if (!answered) seen.set(url, { url, error: { code: error.code, message: error.message, rawPacket: error.rawPacket } });
+    });
+    // An HTTP answer that is not an upgrade: which server answered is in its status and body.
+    socket.on('unexpected-response', (request, response) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        const body = Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
+        seen.set(url, { url, response: { status: response.statusCode ?? 0, body } });
+        request.destroy();
+        socket.terminate();
+      };
+      const timer = setTimeout(finish, ANSWER_READ_MS);
+      response.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= MAX_ANSWER_BYTES) finish();
+      });
+      response.once('end', finish);
+      response.once('error', finish);
     });
     return { socket: socket as unknown as FactorySocket, encrypted: url.startsWith('wss://') };
   };
 }
-
-function isTlsError(error: NodeJS.ErrnoException): boolean {
-  const code = error.code ?? '';
-  return /^ERR_(SSL|TLS)_|CERT|SELF_SIGNED|^UNABLE_TO_|^HOSTNAME_MISMATCH$/.test(code);
-}
-
-/** A TLS handshake with a bus server that failed: the error says which server, why, and what to set. */
-export class BusTlsError extends Error {}
-
-// The chain does not lead to a trusted CA: what a private CA looks like to the system store.
-const UNTRUSTED_CHAIN = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-]);
-
-// The server's alert about the certificate Sluice presented (or did not present).
-const CLIENT_CERT_REFUSED = /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED)$/;
-
-function describeTlsFailure({ url, error }: NonNullable<TlsFailures['last']>, options: BusOptions): BusTlsError {
-  const server = url.replace(/\/$/, '');
-  const code = error.code ?? '';
-  // OpenSSL's own text ("8010…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:…") cut to its reason.
-  const reason = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(error.message)?.[1] ?? error.message.split('\n', 1)[0] ?? '';
-  const why = `${reason}${code && !reason.includes(code) ? ` (${code})` : ''}`;
-  if (UNTRUSTED_CHAIN.has(code)) {
-    const hint = options.caFile
-      ? `the CA file ${options.caFile} (natsCaFile) does not hold the CA that signed it`
-      : `if a private CA signed it, set natsCaFile to that CA's PEM file`;
-    return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`);
-  }
-  if (CLIENT_CERT_REFUSED.test(code)) {
-    const hint = options.clientCertFile
-      ? `the server does not accept the client certificate ${options.clientCertFile} (natsClientCertFile)`
-      : 'the server asks for a client certificate: set natsClientCertFile and natsClientKeyFile';
-    return new BusTlsError(`TLS: ${server}: client certificate refused by the server: ${why}; ${hint}`);
-  }
-  return new BusTlsError(`TLS: ${server}: ${why}`);
-}
-
 
 async function drainOrClose(nc: NatsConnection): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -589,7 +604,7 @@ function sameUrl(a: string, b: string): boolean {
 }
 
 function isAuthError(error: unknown): boolean {
-  return error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError;
+  return error instanceof BusAuthError || error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError;
 }
 
 function describeLoss(reason: void | Error): string {

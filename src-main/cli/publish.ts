@@ -28,10 +28,10 @@ export async function publishCommand(argv: string[]): Promise<number> {
   });
   const settings = engine.effectiveSettings();
   await engine.stop();
-  const sent = await publishOnce(settings, subject, body);
+  const { sent, lastError } = await publishOnce(settings, subject, body);
   if (values.json) printJson({ subject, bytes: body.byteLength, sent, natsUrl: settings.natsUrl });
   else if (sent) out(`published ${body.byteLength} bytes on ${subject}`);
-  if (!sent) err(`sluice: bus not reachable at ${settings.natsUrl}`);
+  if (!sent) err(`sluice: bus not reachable at ${settings.natsUrl}${lastError ? `: ${lastError}` : ''}`);
   return sent ? EXIT_OK : EXIT_FAILURE;
 }
 

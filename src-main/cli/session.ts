@@ -91,21 +91,23 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
  * Announce a change on the bus (empty JSON object on RELOAD_SUBJECT). Never throws:
  * an unreachable bus only costs the running engine its ~1 s database poll.
  */
-export function publishReload(settings: Settings): Promise<boolean> {
-  return publishOnce(settings, RELOAD_SUBJECT, new TextEncoder().encode('{}'));
+export async function publishReload(settings: Settings): Promise<boolean> {
+  return (await publishOnce(settings, RELOAD_SUBJECT, new TextEncoder().encode('{}'))).sent;
 }
 
-/** Connect, publish one message, close. False when the bus cannot be reached in time. */
-export async function publishOnce(settings: Settings, subject: string, data: Uint8Array): Promise<boolean> {
+/** Connect, publish one message, close. Not sent when the bus cannot be reached in time; `lastError` then says why. */
+export async function publishOnce(settings: Settings, subject: string, data: Uint8Array): Promise<{ sent: boolean; lastError: string | null }> {
   const options = busOptionsFrom(settings, `sluice-cli-${VERSION}`);
-  if (options.servers.length === 0) return false;
+  if (options.servers.length === 0) return { sent: false, lastError: 'no bus URL is set' };
   const bus = new NatsBus({ ...options, onError: () => undefined });
   let timer: NodeJS.Timeout | undefined;
   let sent = false;
+  let lastError: string | null = null;
   try {
     const connected = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), RELOAD_CONNECT_TIMEOUT_MS);
       bus.onStatus((status) => {
+        lastError = status.lastError;
         if (status.state === 'connected') resolve(true);
         // A failed dial (every configured server tried once) is an answer: no bus.
         else if (status.attempt > 0 || status.state === 'auth_failed' || status.state === 'closed') resolve(false);
@@ -120,7 +122,7 @@ export async function publishOnce(settings: Settings, subject: string, data: Uin
     // close() drains (so the signal is flushed), but never let a dead server hold us.
     await Promise.race([bus.close().catch(() => undefined), delay(RELOAD_CLOSE_TIMEOUT_MS)]);
   }
-  return sent;
+  return { sent, lastError: sent ? null : lastError };
 }
 
 function delay(ms: number): Promise<void> {

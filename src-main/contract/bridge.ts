@@ -145,6 +145,15 @@ export type EventName = keyof EventPayloads;
 export const CALL_NAMES = Object.keys(calls) as CallName[];
 export const EVENT_NAMES: EventName[] = ['deliveries.appended', 'subscriptions.changed', 'status.changed'];
 
+/**
+ * How the web host refuses a page whose token is missing or is not this run's
+ * (docs/design.md#web-host): its `/rpc` socket opens and is closed at once with this
+ * code, because a page's script cannot see why an HTTP upgrade was refused, and the page
+ * must say what to do. Missing and wrong read the same: not this run's token, nothing more.
+ */
+export const TOKEN_REFUSED_CLOSE_CODE = 4401;
+export const TOKEN_REFUSED_REASON = "not this run's token";
+
 /** A trailing argument that may be undefined may also be left out. */
 type OptionalTail<T extends readonly unknown[]> = T extends readonly [...infer Head, infer Last]
   ? undefined extends Last

@@ -280,12 +280,26 @@ export interface Settings {
   jetstreamDurable: string;
 }
 
+/**
+ * A setting that this run's command line overrides (`--nats`, `--allow-private`): the
+ * value in force until the engine stops, never stored, and what set it.
+ */
+export interface SettingOverride<K extends keyof Settings = keyof Settings> {
+  value: Settings[K];
+  /** The flag (`--allow-private`, `--nats`), or what started the run (`npm run demo`). */
+  by: string;
+}
+
+export type SettingOverrides = { [K in keyof Settings]?: SettingOverride<K> };
+
 /** What `settings.get` returns: secrets replaced by whether they are set. */
 export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
   natsPasswordSet: boolean;
   natsTokenSet: boolean;
   /** The durable name used while `jetstreamDurable` is empty: `sluice-` and this database's install id. */
   jetstreamDurableDefault: string;
+  /** The stored values above are what a run without flags uses; these win for this run. */
+  overrides: SettingOverrides;
 };
 
 /** The held events of a subscription being re-enabled: send them, or let them go. */

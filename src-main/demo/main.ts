@@ -233,6 +233,7 @@ async function run(
     // with allowedCidrs); like `npm run serve -- --allow-private` it holds for this run
     // and is not stored.
     allowPrivate: true,
+    overriddenBy: 'npm run demo',
     // A key for this run only: secrets are encrypted at rest, as with a key file.
     cipher: createKeyFileCipher(randomBytes(32), 'the demo key'),
     actor: `${safeUser()} via the demo console`,

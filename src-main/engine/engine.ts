@@ -14,6 +14,7 @@ import type {
   HeldAction,
   ReplayRequest,
   ReplayResult,
+  SettingOverrides,
   Settings,
   SubscriptionCounts,
   SubscriptionView,
@@ -65,7 +66,7 @@ import { IntakeQueue } from './intake-queue';
 import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
-import { busOptionsFrom, durableNameFrom, settingsView, validateSettingsPatch } from './settings';
+import { applyOverrides, busOptionsFrom, durableNameFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
 /**
@@ -110,6 +111,8 @@ export interface EngineOptions {
   natsUrl?: string;
   /** Overrides the stored allow-private setting for this run (CLI `--allow-private`). */
   allowPrivate?: boolean;
+  /** Names what set `natsUrl` / `allowPrivate` when it is not their flags (the demo); shown with them. */
+  overriddenBy?: string;
   reloadFallbackMs?: number;
   /** Name lookup for the SSRF guard (tests point names at chosen addresses). */
   lookup?: (host: string) => Promise<string[]>;
@@ -262,10 +265,12 @@ export class Engine {
 
   /** Stored settings with this run's command-line overrides applied. */
   effectiveSettings(): Settings {
-    const s = { ...this.settings };
-    if (this.options.natsUrl !== undefined) s.natsUrl = this.options.natsUrl;
-    if (this.options.allowPrivate !== undefined) s.allowPrivate = this.options.allowPrivate;
-    return s;
+    return applyOverrides(this.settings, this.runOverrides());
+  }
+
+  /** The settings this run's command line overrides, each with the flag that did. */
+  runOverrides(): SettingOverrides {
+    return runOverrides(this.options);
   }
 
   onRecord(listener: (record: EngineRecord) => void): () => void {
@@ -782,7 +787,7 @@ export class Engine {
         return detail;
       },
       'status.get': () => this.status(),
-      'settings.get': () => settingsView(this.settings, this.installId),
+      'settings.get': () => settingsView(this.settings, this.installId, this.runOverrides()),
       'settings.update': async (patch) => {
         validateSettingsPatch(patch, this.settings);
         const before = this.intakeKey();
@@ -791,7 +796,7 @@ export class Engine {
         this.dispatcher.resize();
         if (this.intakeKey() !== before) await this.reconnectBus();
         this.hub.statusChanged(true);
-        return settingsView(this.settings, this.installId);
+        return settingsView(this.settings, this.installId, this.runOverrides());
       },
     };
   }

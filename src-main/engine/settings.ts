@@ -2,7 +2,7 @@
  * Engine settings: defaults (docs/design.md#reference-numbers) and the rules a change
  * must meet.
  */
-import type { Settings, SettingsView } from '../contract/views';
+import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
@@ -105,14 +105,47 @@ function validateTlsFiles(patch: Partial<Settings>, current: Settings | undefine
   check(natsClientKeyFile ? 'natsClientKeyFile' : 'natsClientCertFile', () => checkClientPair(certPem, keyPem, certPath, keyPath));
 }
 
-export function settingsView(settings: Settings, installId: string): SettingsView {
+export function settingsView(settings: Settings, installId: string, overrides: SettingOverrides = {}): SettingsView {
   const { natsPassword, natsToken, ...rest } = settings;
   return {
     ...rest,
     natsPasswordSet: natsPassword.length > 0,
     natsTokenSet: natsToken.length > 0,
     jetstreamDurableDefault: defaultDurableName(installId),
+    overrides,
   };
+}
+
+/** The settings a command-line flag can override for one run, and that flag. */
+export interface RunOverrideOptions {
+  natsUrl?: string | undefined;
+  allowPrivate?: boolean | undefined;
+  /** What to name as their source instead of the flags (e.g. `npm run demo`). */
+  overriddenBy?: string | undefined;
+}
+
+/** The command-line flag that overrides each setting it can, for one run (`sluice run`, `npm run serve`). */
+export const RUN_OVERRIDE_FLAGS = { natsUrl: '--nats', allowPrivate: '--allow-private' } as const;
+
+/**
+ * This run's overrides, each with what set it: one place for the flags, so every one
+ * that changes a setting is shown with that setting (the Settings screen, `settings.get`).
+ */
+export function runOverrides(options: RunOverrideOptions): SettingOverrides {
+  const overrides: SettingOverrides = {};
+  if (options.natsUrl !== undefined)
+    overrides.natsUrl = { value: options.natsUrl, by: options.overriddenBy ?? RUN_OVERRIDE_FLAGS.natsUrl };
+  if (options.allowPrivate !== undefined)
+    overrides.allowPrivate = { value: options.allowPrivate, by: options.overriddenBy ?? RUN_OVERRIDE_FLAGS.allowPrivate };
+  return overrides;
+}
+
+/** Stored settings with the overrides applied: what this run uses. */
+export function applyOverrides(settings: Settings, overrides: SettingOverrides): Settings {
+  const effective = { ...settings };
+  for (const [key, override] of Object.entries(overrides) as [keyof Settings, { value: unknown }][])
+    (effective as Record<keyof Settings, unknown>)[key] = override.value;
+  return effective;
 }
 
 /** The one durable name every installation used before each had its own (see `ensureInstallId`). */

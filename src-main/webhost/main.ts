@@ -13,6 +13,7 @@ import { validateSettingsPatch } from '../engine/settings';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
+import { CONSOLE_TOKEN_SUFFIX, ConsoleTokenError, consoleTokenPath, keepConsoleToken, type KeptToken } from './console-token';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
 
 const EXIT_OK = 0;
@@ -22,12 +23,17 @@ const EXIT_USAGE = 2;
 const USAGE = `Usage: npm run serve -- [options]   (or: node out/main/serve.js [options])
 
 Runs the engine and serves the Sluice console to a browser on 127.0.0.1 only.
-Open the URL it prints: it carries a per-run token, and the console refuses
-connections without it.
+Open the URL it prints: it carries a token, and the console refuses
+connections without it. The token is new at every start, so a restart changes
+the URL (open tabs say so); --keep-token keeps one URL across restarts.
 
 Options:
   --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
   --db FILE         the database (default: $SLUICE_DB, else ./sluice.db)
+  --keep-token      keep the console's token in FILE${CONSOLE_TOKEN_SUFFIX} beside the
+                    database (made at the first start, readable by you only: mode
+                    0600; refused if every user can read it) and reuse it, so the
+                    URL and open tabs stay valid across restarts on the same port
   --nats URL        bus URL(s) for this run, overriding the stored setting
   --allow-private   allow private/loopback webhook destinations for this run
   --secret-key-file PATH
@@ -43,6 +49,7 @@ Options:
 const OPTIONS = {
   port: { type: 'string' },
   db: { type: 'string' },
+  'keep-token': { type: 'boolean' },
   nats: { type: 'string' },
   'allow-private': { type: 'boolean' },
   'secret-key-file': { type: 'string' },
@@ -57,6 +64,7 @@ interface ServeOptions {
   nats?: string;
   allowPrivate: boolean;
   keyFile?: string;
+  keepToken: boolean;
 }
 
 function strictParse(argv: string[]) {
@@ -87,6 +95,7 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
     allowPrivate: values['allow-private'] === true,
     ...(values['secret-key-file'] !== undefined ? { keyFile: values['secret-key-file'] } : {}),
+    keepToken: values['keep-token'] === true,
   };
 }
 
@@ -159,6 +168,8 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   for (const warning of keys.warnings) err(`warning: ${warning}`);
+  const kept: KeptToken | null = options.keepToken ? keepConsoleToken(consoleTokenPath(options.db)) : null;
+  for (const warning of kept?.warnings ?? []) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
     cipher: keys.cipher,
@@ -179,7 +190,7 @@ async function main(argv: string[]): Promise<number> {
 
   let host: WebHost;
   try {
-    host = await startWebHost({ engine, port: options.port, rendererDir });
+    host = await startWebHost({ engine, port: options.port, rendererDir, ...(kept ? { token: kept.token } : {}) });
   } catch (error) {
     await engine.stop();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -211,7 +222,19 @@ async function main(argv: string[]): Promise<number> {
   if (made !== null)
     err(`sluice serve: made a new key for subscription secrets: ${made}; keep a copy somewhere safe: without it the stored subscription secrets cannot be read back`);
   if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
-  err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
+  for (const [key, override] of Object.entries(engine.runOverrides()))
+    err(`sluice serve: ${key} overridden for this run by ${override.by}: ${String(override.value)} (the stored setting applies without it)`);
+  if (kept) {
+    err(`Open the URL above in a browser on this machine; it holds the console's access token, so keep it to yourself.`);
+    err(
+      `The token is kept in ${kept.path} (${kept.created ? 'made now, ' : ''}readable by you only): the URL stays the same across restarts` +
+        (options.port === 0 ? ', except its port: --port 0 picks a new one each time; give --port N' : ` on port ${host.port}`) +
+        '. Delete the file to change it.',
+    );
+  } else {
+    err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
+    err('The token changes at every start (open tabs then say so); --keep-token keeps one URL across restarts.');
+  }
   err('Ctrl-C to stop.');
 
   const signal = await stopRequested;
@@ -237,7 +260,7 @@ main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
     exit(EXIT_USAGE);
-  } else if (error instanceof SecretKeyError || error instanceof SecretKeySourceError) {
+  } else if (error instanceof SecretKeyError || error instanceof SecretKeySourceError || error instanceof ConsoleTokenError) {
     err(`sluice serve: ${error.message}`);
     exit(EXIT_FAILURE);
   } else {

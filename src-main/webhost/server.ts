@@ -8,7 +8,10 @@
  * stays out of requests, logs and Referer) and the page hands it to `/rpc`; the `Host`
  * header must name this host (a DNS-rebound name does not), and the WebSocket `Origin`
  * must be this host's own origin (another web page's is not; browsers do not let a
- * page forge it). Runs under plain Node; nothing here imports Electron.
+ * page forge it). A page of this host whose token is missing or stale (the host was
+ * restarted) gets a socket that is closed at once with TOKEN_REFUSED_CLOSE_CODE, so it
+ * can say so; every other client is refused at the HTTP upgrade. Runs under plain Node;
+ * nothing here imports Electron.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -17,7 +20,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { extname, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { calls, dispatchCall, type EventName, type EventPayloads } from '../contract/bridge';
+import { TOKEN_REFUSED_CLOSE_CODE, TOKEN_REFUSED_REASON, calls, dispatchCall, type EventName, type EventPayloads } from '../contract/bridge';
 import type { Engine } from '../engine/engine';
 
 export const DEFAULT_PORT = 7870;
@@ -162,16 +165,25 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     const onSocketError = (): void => void socket.destroy();
     socket.on('error', onSocketError);
     const refusal = upgradeRefusal(req);
-    if (refusal !== null) {
+    if (typeof refusal === 'number') {
       refuseUpgrade(socket, refusal);
       return;
     }
     socket.off('error', onSocketError);
+    if (refusal === 'token') {
+      // This host's own page (Host and Origin passed) with a missing or stale token: a
+      // socket that reads nothing and is closed at once, with a code the page can read.
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => ws.terminate());
+        ws.close(TOKEN_REFUSED_CLOSE_CODE, TOKEN_REFUSED_REASON);
+      });
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws));
   });
 
-  /** Why this upgrade is refused (an HTTP status), or null to accept it. */
-  const upgradeRefusal = (req: IncomingMessage): number | null => {
+  /** Why this upgrade is refused (an HTTP status, or 'token' for this host's page without this run's token), or null to accept it. */
+  const upgradeRefusal = (req: IncomingMessage): number | 'token' | null => {
     const host = validHost(req);
     if (!host) return 403;
     let url: URL;
@@ -182,7 +194,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     }
     if (url.pathname !== RPC_PATH) return 404;
     if (req.headers.origin !== `http://${host}`) return 403;
-    if (!tokenMatches(url.searchParams.get('token'), token)) return 403;
+    if (!tokenMatches(url.searchParams.get('token'), token)) return 'token';
     return null;
   };
 

@@ -9,6 +9,7 @@
 import {
   CALL_NAMES,
   EVENT_NAMES,
+  TOKEN_REFUSED_CLOSE_CODE,
   type BridgeError,
   type EventName,
   type EventPayloads,
@@ -18,12 +19,22 @@ import {
 
 export type LinkState = 'connecting' | 'open' | 'closed';
 
-export type ConnectionListener = (state: LinkState, error: string | null) => void;
+/**
+ * Why the web host will not talk to this page, when that is the reason the link is
+ * closed: the page has no token (opened without the printed URL's `#token=…`), or the
+ * host refused it (not the running host's: it was restarted and made a new one).
+ * Retrying cannot help; the analyst must open the URL the host printed.
+ */
+export type TokenRefusal = 'no_token' | 'token_refused';
+
+export type ConnectionListener = (state: LinkState, error: string | null, refusal: TokenRefusal | null) => void;
 
 export interface ConnectionState {
   readonly state: LinkState;
   /** Why the link is closed, in words for the analyst; null while connecting or open. */
   readonly error: string | null;
+  /** Set while the link is closed because of the token; the page explains what to open. */
+  readonly refusal: TokenRefusal | null;
   /** Called at once with the current state, then on every change. */
   subscribe(listener: ConnectionListener): () => void;
   /** Try again now instead of waiting for the next backoff step. */
@@ -42,6 +53,9 @@ export const RECONNECT_MAX_MS = 5000;
 const NO_TOKEN_MESSAGE =
   'This page has no access token. Open the exact URL printed by `npm run serve` ' +
   '(http://127.0.0.1:PORT/#token=…); the console refuses connections without it.';
+const TOKEN_REFUSED_MESSAGE =
+  "The engine refused this page's access token: Sluice was restarted and its URL changed. " +
+  'Open the new URL printed by `npm run serve`; `--keep-token` keeps one URL across restarts.';
 
 /** Call once at start-up: picks the preload's bridge when there is one, else the WebSocket. */
 export function connectBridge(): Bridge {
@@ -55,8 +69,9 @@ function alwaysOpen(): ConnectionState {
   return {
     state: 'open',
     error: null,
+    refusal: null,
     subscribe(listener) {
-      listener('open', null);
+      listener('open', null, null);
       return () => undefined;
     },
     reconnect: () => undefined,
@@ -82,6 +97,7 @@ function connectWebSocket(location: Location): Bridge {
 
   let state: LinkState = 'closed';
   let error: string | null = url ? null : NO_TOKEN_MESSAGE;
+  let refusal: TokenRefusal | null = url ? null : 'no_token';
   let socket: WebSocket | null = null;
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
   let delayMs = RECONNECT_MIN_MS;
@@ -92,13 +108,14 @@ function connectWebSocket(location: Location): Bridge {
   const connectionListeners = new Set<ConnectionListener>();
   const eventListeners = new Map<EventName, Set<AnyListener>>();
 
-  const setState = (next: LinkState, message: string | null): void => {
-    if (next === state && message === error) return;
+  const setState = (next: LinkState, message: string | null, why: TokenRefusal | null = null): void => {
+    if (next === state && message === error && why === refusal) return;
     state = next;
     error = message;
+    refusal = why;
     for (const listener of [...connectionListeners]) {
       try {
-        listener(state, error);
+        listener(state, error, refusal);
       } catch (err) {
         console.error('sluice: connection listener failed', err);
       }
@@ -138,15 +155,21 @@ function connectWebSocket(location: Location): Bridge {
     ws.onmessage = (event: MessageEvent) => {
       if (socket === ws && typeof event.data === 'string') receive(event.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (event: CloseEvent) => {
       if (socket !== ws) return;
       socket = null;
-      const seconds = delayMs / 1000;
       failOutstanding('The console is disconnected from the engine; the call did not complete.');
+      if (event.code === TOKEN_REFUSED_CLOSE_CODE) {
+        // The same token would be refused again: wait for the analyst (a new URL, or Try again).
+        setState('closed', TOKEN_REFUSED_MESSAGE, 'token_refused');
+        return;
+      }
+      const seconds = delayMs / 1000;
       setState(
         'closed',
         `Console disconnected from the engine; reconnecting (next try in ${seconds} s). ` +
-          'If `npm run serve` was restarted, open the new URL it printed.',
+          // A restart that changed the token is told apart when the host answers again (TOKEN_REFUSED_CLOSE_CODE).
+          'Is `npm run serve` still running? Once it is back this page reconnects by itself.',
       );
       scheduleRetry();
     };
@@ -232,9 +255,12 @@ function connectWebSocket(location: Location): Bridge {
     get error() {
       return error;
     },
+    get refusal() {
+      return refusal;
+    },
     subscribe(listener) {
       connectionListeners.add(listener);
-      listener(state, error);
+      listener(state, error, refusal);
       return () => connectionListeners.delete(listener);
     },
     reconnect() {
