@@ -5,8 +5,9 @@
  * SIGINT/SIGTERM stop it cleanly (in-flight deliveries finish or are recorded), exit 0.
  */
 import { Engine, type EngineRecord } from '../engine/engine';
+import { ClaimError, takeoverNote } from '../store/claim';
 import { VERSION } from '../version';
-import { EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
 import { err, printJsonLine } from './output';
 import { cliKeySource } from './secrets';
 import { checkNatsUrl, cliActor } from './session';
@@ -92,14 +93,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     engine = await Engine.start({
       dbPath: db,
+      command: 'sluice run',
       actor: cliActor('sluice run'),
       cipher: keys.cipher,
       ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
       ...(values['allow-private'] ? { allowPrivate: true } : {}),
     });
   } catch (error) {
-    // Wrong or missing key: refuse, say why on the log too, touch nothing.
-    if (error instanceof SecretKeyError) log({ kind: 'error', message: error.message });
+    // Wrong or missing key, or another engine on this database: refuse, say why on
+    // the log too, touch nothing.
+    if (error instanceof SecretKeyError || error instanceof ClaimError) log({ kind: 'error', message: error.message });
+    if (error instanceof ClaimError) throw new CliError(claimRefusal(error), EXIT_USAGE);
     throw error;
   }
   engine.onRecord((record) => {
@@ -127,6 +131,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     secretStorage: status.secretStorage,
     ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
   });
+  if (engine.tookOverFrom) err(`sluice: ${takeoverNote(engine.tookOverFrom)}`);
   if (status.secretStorage === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
   else if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   if (engine.secretsScrubError)
@@ -137,4 +142,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   await engine.stop();
   log({ kind: 'stop', reason });
   return EXIT_OK;
+}
+
+/** Why this run refuses, and what to do instead. */
+function claimRefusal(error: ClaimError): string {
+  return `${error.message}. One engine per database: stop that one first, or run this one on another --db; one-shot commands (sluice subs, deliveries, settings) work beside it`;
 }

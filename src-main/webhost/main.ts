@@ -2,7 +2,8 @@
  * `npm run serve` (`node out/main/serve.js`): the engine plus the local web host, so the
  * console runs in a browser where Electron cannot. stdout carries exactly one line, the
  * URL to open (tests parse it); hints and the engine's records go to stderr.
- * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input or the port is taken.
+ * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input, the port is taken, or
+ * another engine holds the database.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
+import { ClaimError, takeoverNote } from '../store/claim';
 import { PLAINTEXT_WARNING, resolveKeySource, SecretKeyError, SecretKeySourceError, type KeySource } from '../store/secret-cipher';
 import { VERSION } from '../version';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
@@ -157,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
   for (const warning of options.keys.warnings) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
+    command: 'sluice serve',
     cipher: options.keys.cipher,
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     ...(options.allowPrivate ? { allowPrivate: true } : {}),
@@ -195,6 +198,7 @@ async function main(argv: string[]): Promise<number> {
   const settings = engine.effectiveSettings();
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
+  if (engine.tookOverFrom) err(`sluice serve: ${takeoverNote(engine.tookOverFrom)}`);
   if (options.keys.cipher.kind === 'plaintext') err(`warning: ${PLAINTEXT_WARNING}`);
   else if (engine.secretsUpgraded > 0) err(`sluice serve: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${options.keys.source}`);
   err('Open the URL above in a browser on this machine; it holds this run\'s access token, so keep it to yourself.');
@@ -222,6 +226,9 @@ process.on('unhandledRejection', fatal);
 main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
+    exit(EXIT_USAGE);
+  } else if (error instanceof ClaimError) {
+    err(`sluice serve: ${error.message}. One engine per database: stop that one first, or serve another --db`);
     exit(EXIT_USAGE);
   } else if (error instanceof SecretKeyError) {
     err(`sluice serve: ${error.message}`);
