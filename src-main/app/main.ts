@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
 import { Engine } from '../engine/engine';
+import { ClaimError, takeoverNote } from '../store/claim';
 import { createInProcessClient } from '../engine/in-process-client';
 import { PRODUCT } from '../version';
 import { AttentionShell } from './attention-shell';
@@ -70,7 +71,10 @@ async function start(): Promise<void> {
   // in the console's banner and confirmed by the analyst before each secret is stored.
   const { cipher, reason } = chooseOsCipher();
   if (reason) console.warn(`[sluice] subscription secrets are stored unprotected: ${reason}`);
-  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), cipher });
+  // A `sluice run` or `npm run serve` on the app's database holds it: the start fails
+  // with a ClaimError naming it, shown below.
+  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), command: `${PRODUCT} app`, cipher });
+  if (engine.tookOverFrom) console.log(`[sluice] ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) console.log(`[sluice] encrypted ${engine.secretsUpgraded} plain-text secret(s) with the OS key store`);
   registerIpc(ipcMain, engine.handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
     console.error(`[sluice] ${call} failed`, err),
@@ -122,8 +126,10 @@ if (!app.requestSingleInstanceLock()) {
     .whenReady()
     .then(start)
     .catch((error: unknown) => {
-      // E.g. secrets encrypted by a key store this session cannot open: say so, change nothing.
-      dialog.showErrorBox('Sluice cannot start', error instanceof Error ? error.message : String(error));
-      app.exit(1);
+      // E.g. secrets encrypted by a key store this session cannot open, or another engine
+      // on this database: say so, change nothing.
+      const message = error instanceof Error ? error.message : String(error);
+      dialog.showErrorBox('Sluice cannot start', error instanceof ClaimError ? `${message}. Stop that engine first, then start Sluice again.` : message);
+      app.exit(error instanceof ClaimError ? 2 : 1);
     });
 }

@@ -20,7 +20,9 @@ export const USAGE = `Usage: sluice <command> [options]
 Commands:
   run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
                                            until SIGINT/SIGTERM; --nats and --allow-private
-                                           override the stored settings for this run only
+                                           override the stored settings for this run only;
+                                           one engine per database (exit 2 when another
+                                           holds it); the other commands work beside it
   keygen [--out PATH]                      a key of your own for --secret-key-file (else the
                                            default key is used): 32 random bytes, base64,
                                            written to a new file with mode 0600 (stdout

@@ -5,8 +5,9 @@
  * SIGINT/SIGTERM stop it cleanly (in-flight deliveries finish or are recorded), exit 0.
  */
 import { Engine, type EngineRecord } from '../engine/engine';
+import { ClaimError, takeoverNote } from '../store/claim';
 import { VERSION } from '../version';
-import { CliError, EXIT_FAILURE, EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
 import { err, printJsonLine } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 import { checkNatsUrl, cliActor } from './session';
@@ -92,14 +93,18 @@ export async function runCommand(argv: string[]): Promise<number> {
   try {
     engine = await Engine.start({
       dbPath: db,
+      command: 'sluice run',
       actor: cliActor('sluice run'),
       cipher: keys.cipher,
       ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
       ...(values['allow-private'] ? { allowPrivate: true } : {}),
     });
   } catch (error) {
-    // Wrong or missing key: refuse, say why on the log too, touch nothing.
-    if (error instanceof SecretKeyError || error instanceof SecretKeySourceError) log({ kind: 'error', message: error.message });
+    // Wrong or missing key, or another engine on this database: refuse, say why on
+    // the log too, touch nothing.
+    if (error instanceof SecretKeyError || error instanceof SecretKeySourceError || error instanceof ClaimError)
+      log({ kind: 'error', message: error.message });
+    if (error instanceof ClaimError) throw new CliError(claimRefusal(error), EXIT_USAGE);
     // The default key could not be made (for the upgrade of plain-text secrets).
     if (error instanceof SecretKeySourceError) throw new CliError(error.message);
     throw error;
@@ -140,6 +145,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
   });
   sayIfKeyMade(keys);
+  if (engine.tookOverFrom) err(`sluice: ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   if (engine.secretsScrubError)
     log({ kind: 'error', message: `secrets encrypted, but their old plain-text bytes may remain in the database file: ${engine.secretsScrubError}` });
@@ -149,4 +155,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   await engine.stop();
   log({ kind: 'stop', reason });
   return EXIT_OK;
+}
+
+/** Why this run refuses, and what to do instead. */
+function claimRefusal(error: ClaimError): string {
+  return `${error.message}. One engine per database: stop that one first, or run this one on another --db; one-shot commands (sluice subs, deliveries, settings) work beside it`;
 }

@@ -11,7 +11,7 @@ import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
 import { VERSION } from '../version';
-import { CliError } from './args';
+import { CliError, EXIT_FAILURE } from './args';
 import { err, unwrap } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 
@@ -59,6 +59,8 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
     cipher: keys.cipher,
     actor: cliActor(),
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
+    // Written from inside the wait (the process is blocked in it): stderr is synchronous here.
+    onLockWait: () => err(`note: waiting for the engine running on ${options.db} to let go of the write lock…`),
   });
   try {
     // The database opens with this key (checked by start): now the default key may be made.
@@ -67,12 +69,20 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
     await engine.stop();
     throw error;
   }
+  // Set by the client (a callback TypeScript cannot follow): the first call that failed inside.
+  let internal = null as { error: unknown; call: string } | null;
   const api = createInProcessClient(engine, (error, call) => {
-    err(`sluice: internal error in ${call}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    internal ??= { error, call };
+    if (process.env['SLUICE_DEBUG'] && error instanceof Error && error.stack) err(error.stack);
   });
   let result: T;
   try {
     result = await fn(api);
+  } catch (error) {
+    // A call that failed inside (the store, a bug): one plain line saying which and why,
+    // not the contract's "see the engine log" (there is no other log here) nor a stack.
+    if (internal) throw internalFailure(internal.call, internal.error);
+    throw error;
   } finally {
     await engine.stop();
     sayIfKeyMade(keys);
@@ -85,6 +95,11 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
       err(`note: bus not reachable at ${settings.natsUrl}; a running engine picks the change up from the database`);
   }
   return result;
+}
+
+function internalFailure(call: string, error: unknown): CliError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new CliError(`${call} failed: ${message}`, EXIT_FAILURE);
 }
 
 /**

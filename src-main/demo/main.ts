@@ -7,7 +7,8 @@
  * the engine on a throwaway database with two subscriptions, the console's web host,
  * and a generator publishing DECNET-like events. Everything lives in one temporary
  * folder; Ctrl-C stops it all and removes the folder. Exit 0 after a clean stop,
- * 1 on a failure, 2 on bad options, 3 when nats-server is missing.
+ * 1 on a failure, 2 on bad options (or its database claimed by another engine), 3 when
+ * nats-server is missing.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,7 @@ import type { Result, SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
+import { ClaimError } from '../store/claim';
 import { createKeyFileCipher } from '../store/secret-cipher';
 import { VERSION } from '../version';
 import { startWebHost } from '../webhost/server';
@@ -226,8 +228,10 @@ async function run(
 
   // ----- the engine, on a database that is thrown away at exit ----------------------
   const dbPath = join(dir, 'sluice-demo.db');
+  // Claimed like any engine's (a few milliseconds): nothing else can run on it meanwhile.
   const engine = await Engine.start({
     dbPath,
+    command: 'sluice demo',
     natsUrl: nats.wsUrl,
     // Both receivers are on 127.0.0.1. Loopback opens only with allow-private (never
     // with allowedCidrs); like `npm run serve -- --allow-private` it holds for this run
@@ -492,7 +496,8 @@ process.on('unhandledRejection', fatal);
 
 main(process.argv.slice(2)).then(exit, async (error: unknown) => {
   if (error instanceof UsageError) err(`sluice demo: ${error.message}\n(see --help)`);
+  else if (error instanceof ClaimError) err(`sluice demo: ${error.message}`);
   else err(`sluice demo: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   await teardown.runAll();
-  exit(error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE);
+  exit(error instanceof UsageError || error instanceof ClaimError ? EXIT_USAGE : EXIT_FAILURE);
 });

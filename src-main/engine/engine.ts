@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { basename } from 'node:path';
 import { BridgeFailure, type Handlers } from '../contract/bridge';
 import { countSubscriptions } from '../contract/counts';
 import type {
@@ -26,6 +27,7 @@ import { Dispatcher, type Cancellation, type DeliveryJob, type DeliveryUpdate, t
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { buildBody, type WireEvent } from '../delivery/wire';
+import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import { SecretKeyError } from '../store/secret-cipher';
 import {
@@ -130,9 +132,18 @@ export interface EngineOptions {
   retentionIntervalMs?: number;
   /**
    * Never connect to the bus: the CLI's one-shot commands use the engine for its rules
-   * and its store, while another process (the running engine) does the consuming.
+   * and its store, while another process (the running engine) does the consuming. An
+   * offline engine does not claim the database, and its writes wait for the write lock
+   * as long as it takes (a running engine's group commits hold it most of the time).
    */
   offline?: boolean;
+  /**
+   * What this engine is (`sluice run`, `sluice serve`, `Sluice app`…), written in its
+   * claim on the database: a second engine refused names it.
+   */
+  command?: string;
+  /** Offline: called once when a write has waited LOCK_WAIT_NOTE_MS for the running engine. */
+  onLockWait?: () => void;
 }
 
 export class Engine {
@@ -167,6 +178,10 @@ export class Engine {
   secretsUpgraded = 0;
   /** Set when the old plain-text bytes could not be scrubbed from the file after the upgrade. */
   secretsScrubError: string | null = null;
+  /** The engine whose claim on the database this one took over: it ended without letting go (see takeoverNote). */
+  tookOverFrom: ClaimHolder | null = null;
+  /** This engine's claim on its database (null offline): one engine per database. */
+  private claim: DatabaseClaim | null = null;
 
   private constructor(
     private readonly store: Store,
@@ -227,20 +242,36 @@ export class Engine {
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
-    // A damaged database is moved aside by an engine that runs (and said, below); a
-    // one-shot offline command refuses instead of answering from an empty new file.
-    const store = await Store.open(options.dbPath, { ifCorrupt: options.offline ? 'refuse' : 'move-aside' });
-    store.cipher = options.cipher ?? PLAINTEXT_CIPHER;
+    // One engine per database: claimed before the file is touched, so a second engine
+    // refuses (ClaimError) before it opens, migrates or moves aside anything.
+    const claim =
+      options.offline || options.dbPath === ':memory:' ? null : DatabaseClaim.take(options.dbPath, options.command ?? defaultCommand());
+    let store: Store | null = null;
     let upgrade: SecretsUpgrade;
+    let engine: Engine;
     try {
+      // A damaged database is moved aside by an engine that runs (and said, below); a
+      // one-shot offline command refuses instead of answering from an empty new file.
+      store = await Store.open(options.dbPath, {
+        ifCorrupt: options.offline ? 'refuse' : 'move-aside',
+        lockWait: options.offline ? 'unbounded' : 'bounded',
+        ...(options.onLockWait ? { onLockWait: options.onLockWait } : {}),
+      });
+      store.cipher = options.cipher ?? PLAINTEXT_CIPHER;
       // The one-time upgrade (and its VACUUM) is the running engine's; one-shot commands
       // only check, so they never rewrite the file under a running engine.
       upgrade = prepareSecrets(store, { upgrade: !options.offline });
+      engine = new Engine(store, options);
     } catch (error) {
-      store.close();
+      try {
+        store?.close();
+      } finally {
+        claim?.release();
+      }
       throw error;
     }
-    const engine = new Engine(store, options);
+    engine.claim = claim;
+    engine.tookOverFrom = claim?.tookOverFrom ?? null;
     engine.secretsUpgraded = upgrade.upgraded;
     engine.secretsScrubError = upgrade.scrubError;
     // Said once the caller listens, which it does as soon as start resolves.
@@ -938,7 +969,11 @@ export class Engine {
     await this.egress.close();
     this.hub.flush();
     this.hub.close();
-    this.store.close();
+    try {
+      this.store.close();
+    } finally {
+      this.claim?.release();
+    }
   }
 }
 
@@ -986,6 +1021,12 @@ function newDeliveryView(
     replay: false,
     replayOf: null,
   };
+}
+
+/** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */
+function defaultCommand(): string {
+  const script = process.argv[1];
+  return script ? `node ${basename(script)}` : process.title;
 }
 
 function safeUser(): string {

@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { COMMIT_MAX_WRITES, LAZY_COMMIT_MS, Store } from './database';
+import { BUSY_TIMEOUT_MS, COMMIT_MAX_WRITES, LAZY_COMMIT_MS, LOCK_WAIT_NOTE_MS, Store } from './database';
 import { insertEvent } from './deliveries';
 
 let dir: string;
@@ -77,5 +78,84 @@ describe('Store', () => {
     });
     store.commit();
     expect(count()).toBe(COMMIT_MAX_WRITES + 100);
+  });
+});
+
+/**
+ * Another process holding the database's write lock (an engine in a group commit) with
+ * one uncommitted insert: it commits when told (`release`), or on its own after `ms`.
+ * `released` resolves with the time it committed.
+ */
+function holdWriteLock(path: string, ms?: number): Promise<{ release: () => Promise<number>; released: Promise<number> }> {
+  const script = `
+    const Database = require('better-sqlite3');
+    const db = new Database(process.argv[1]);
+    db.exec('BEGIN IMMEDIATE');
+    db.prepare("INSERT INTO events (event_id, topic, type, ts, body, received_at) VALUES ('held', 't', '', 'now', '{}', 'now')").run();
+    const commit = () => { db.exec('COMMIT'); process.stdout.write('committed ' + Date.now()); db.close(); process.exit(0); };
+    process.stdin.once('data', commit);
+    if (process.argv[2]) setTimeout(commit, Number(process.argv[2]));
+    process.stdout.write('holding\\n');
+  `;
+  const child = spawn(process.execPath, ['-e', script, path, ms === undefined ? '' : String(ms)], {
+    cwd: process.cwd(),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const released = new Promise<number>((resolve, reject) =>
+    child.once('exit', () => {
+      const at = /committed (\d+)/.exec(out)?.[1];
+      if (at) resolve(Number(at));
+      else reject(new Error(`the lock holder exited without committing: ${out}`));
+    }),
+  );
+  const release = (): Promise<number> => {
+    child.stdin.end('go');
+    return released;
+  };
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      if (out.startsWith('holding')) resolve({ release, released });
+    });
+    child.once('exit', (code) => reject(new Error(`the lock holder exited (${code}) before holding`)));
+  });
+}
+
+describe('Store beside another writer', () => {
+  it('opens a database in use without waiting for its write lock', async () => {
+    const path = store.path;
+    store.close();
+    const holder = await holdWriteLock(path);
+    const startedAt = Date.now();
+    store = await Store.open(path, { lockWait: 'unbounded' });
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+    expect(count()).toBe(0);
+    await holder.release();
+    expect(count()).toBe(1);
+  });
+
+  it('unbounded: a write waits for the lock as long as it takes, says so once after LOCK_WAIT_NOTE_MS, and is applied', async () => {
+    const path = store.path;
+    store.close();
+    const notes: number[] = [];
+    store = await Store.open(path, { lockWait: 'unbounded', onLockWait: () => notes.push(Date.now()) });
+    // Longer than the busy timeout a bounded write gives up after.
+    const holder = await holdWriteLock(path, BUSY_TIMEOUT_MS + 1_000);
+    const startedAt = Date.now();
+    insertEvent(store, event(1));
+    const acquiredAt = Date.now();
+    await store.durable();
+    expect(acquiredAt).toBeGreaterThanOrEqual(await holder.released);
+    expect(notes).toHaveLength(1);
+    expect((notes[0] as number) - startedAt).toBeGreaterThanOrEqual(LOCK_WAIT_NOTE_MS);
+    expect(count()).toBe(2);
+  });
+
+  it('bounded (an engine): a write gives up after the busy timeout', async () => {
+    const holder = await holdWriteLock(store.path);
+    expect(() => insertEvent(store, event(1))).toThrow(/database is locked/);
+    await holder.release();
   });
 });

@@ -2,7 +2,8 @@
  * `npm run serve` (`node out/main/serve.js`): the engine plus the local web host, so the
  * console runs in a browser where Electron cannot. stdout carries exactly one line, the
  * URL to open (tests parse it); hints and the engine's records go to stderr.
- * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input or the port is taken.
+ * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input, the port is taken, or
+ * another engine holds the database.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
+import { ClaimError, takeoverNote } from '../store/claim';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
@@ -172,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
   for (const warning of kept?.warnings ?? []) err(`warning: ${warning}`);
   const engine = await Engine.start({
     dbPath: options.db,
+    command: 'sluice serve',
     cipher: keys.cipher,
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     ...(options.allowPrivate ? { allowPrivate: true } : {}),
@@ -217,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
   const settings = engine.effectiveSettings();
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
+  if (engine.tookOverFrom) err(`sluice serve: ${takeoverNote(engine.tookOverFrom)}`);
   err(`sluice serve: subscription secrets are encrypted with ${keys.source}`);
   const made = keys.madeKey();
   if (made !== null)
@@ -259,6 +263,9 @@ process.on('unhandledRejection', fatal);
 main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
     err(`sluice serve: ${error.message}\n(see --help)`);
+    exit(EXIT_USAGE);
+  } else if (error instanceof ClaimError) {
+    err(`sluice serve: ${error.message}. One engine per database: stop that one first, or serve another --db`);
     exit(EXIT_USAGE);
   } else if (error instanceof SecretKeyError || error instanceof SecretKeySourceError || error instanceof ConsoleTokenError) {
     err(`sluice serve: ${error.message}`);
