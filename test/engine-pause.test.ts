@@ -100,9 +100,13 @@ describe('pause', () => {
     const { subscription: sub } = unwrap(await t.api['subscriptions.create']({ name: 'edited', url: receiver.url, patterns: ['canary.>'], enabled: false }));
     await t.engine.busReady();
     await t.publish('canary.tok.triggered', envelope('x', {}, 'waited'));
-    await t.waitForDelivery((d) => d.eventId === 'waited' && d.outcome === 'held');
+    const held = await t.waitForDelivery((d) => d.eventId === 'waited' && d.outcome === 'held');
+    await vi.waitFor(async () => expect(await view(sub.id)).toMatchObject({ state: 'paused', heldCount: 1, heldSince: held.createdAt }));
+    // The console's log leaves held events out (it summarises them) unless it asks for them.
+    expect(unwrap(await t.api['deliveries.list']({ excludeHeld: true }))).toEqual([]);
+    expect(unwrap(await t.api['deliveries.list']({ outcome: 'held' })).map((d) => d.eventId)).toEqual(['waited']);
     const updated = unwrap(await t.api['subscriptions.update'](sub.id, { enabled: true }));
-    expect(updated).toMatchObject({ state: 'active', heldCount: 0 });
+    expect(updated).toMatchObject({ state: 'active', heldCount: 0, heldSince: null });
     const [req] = await receiver.waitForRequests(1);
     expect(req?.headers['x-decnet-event-id']).toBe('waited');
   });

@@ -38,6 +38,7 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     retrySchedule: null,
     deadCount: 0,
     heldCount: 0,
+    heldSince: null,
     previousSecretUntil: null,
     ...over,
   };

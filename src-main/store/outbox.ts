@@ -239,19 +239,22 @@ const BACKLOG_OUTCOMES = [...DEAD_LETTERS, 'held'];
 // subscriptions walks every dead or held row through a temporary b-tree instead, ~40 ms
 // at 100,000 held events (this is ~5 ms), and the console asks several times a second.
 const BACKLOG_OF_SUBSCRIPTION = `select "outcome", count(*) as "n" from "deliveries" where "subscription_id" = ? and "outcome" in (${BACKLOG_OUTCOMES.map((o) => `'${o}'`).join(', ')}) group by "outcome"`;
+// The first row of the same index range: ids grow with time, so the lowest is the oldest.
+const OLDEST_HELD = `select "created_at" from "deliveries" where "subscription_id" = ? and "outcome" = 'held' order by "id" limit 1`;
 
-/** Dead letters and held events of each subscription asked for (all of them by default). */
+/** Dead letters and held events (and since when) of each subscription asked for (all of them by default). */
 export function backlogCounts(store: Store, subscriptionIds?: readonly string[]): Map<string, BacklogCounts> {
   const ids = subscriptionIds ?? store.all(store.kysely.selectFrom('subscriptions').select('id')).map((row) => row.id);
   const out = new Map<string, BacklogCounts>();
   for (const id of ids) {
     const rows = store.allSql<{ outcome: string; n: number }>(BACKLOG_OF_SUBSCRIPTION, [id]);
     if (rows.length === 0) continue;
-    const c = { dead: 0, held: 0 };
+    const c: BacklogCounts = { dead: 0, held: 0, heldSince: null };
     for (const row of rows) {
       if (row.outcome === 'held') c.held += row.n;
       else c.dead += row.n;
     }
+    if (c.held > 0) c.heldSince = store.allSql<{ created_at: string }>(OLDEST_HELD, [id])[0]?.created_at ?? null;
     out.set(id, c);
   }
   return out;
