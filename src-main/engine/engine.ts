@@ -608,6 +608,7 @@ export class Engine {
   /** End the waiting work of a subscription that stopped, in memory and in the store. */
   private stopSubscription(id: string, cancellation: Cancellation): void {
     this.dispatcher.cancelSubscription(id, cancellation);
+    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
     const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
     const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
     const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
