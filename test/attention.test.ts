@@ -200,7 +200,7 @@ describe('attention with a real engine', () => {
     expect(note?.options.title).toBe('“wazuh” tripped: deliveries stopped');
     expect(note?.options.body).toBe(
       '2 failed deliveries in a row; last error: http 500\n' +
-        'Open Sluice and re-enable it once the receiver is fixed; events meanwhile are held (up to 10,000, 72 h), to deliver or discard when you re-enable.',
+        'Open Sluice and re-enable it once the receiver is fixed; events meanwhile are held (up to 10,000, 72 h) and delivered when you re-enable.',
     );
     expect(shell.notifications.map((n) => n.subscriptionIds)).toEqual([[wazuh.id]]);
 
@@ -251,6 +251,9 @@ describe('attention with a real engine', () => {
     // Kept on disk: a restart still knows what Pause all paused.
     const saved = JSON.parse(await readFile(join(dir, 'pause-all.json'), 'utf8')) as { entries: { id: string }[] };
     expect(saved.entries.map((e) => e.id).sort()).toEqual([a.id, b.id].sort());
+    // Its events wait while it is paused.
+    await t.publish('a.x', envelope('x', {}, 'while-paused'));
+    await t.waitForDelivery((d) => d.eventId === 'while-paused' && d.outcome === 'held');
 
     // The analyst resumes n8n and pauses it again by hand: Resume all must leave it alone.
     unwrap(await t.api['subscriptions.setEnabled'](b.id, true));
@@ -272,9 +275,11 @@ describe('attention with a real engine', () => {
     expect(shell.resumable).toBe(0);
     expect(menuItem(/^Resume all/)).toMatchObject({ label: 'Resume all', enabled: false });
 
-    // Resumed for real: splunk delivers again.
-    await t.publish('a.x', envelope('x', {}, 'after-resume'));
+    // Resumed for real: what splunk held is delivered, as a one-click re-enable does, and it delivers again.
     await healthy.waitForRequests(1);
+    await t.publish('a.x', envelope('x', {}, 'after-resume'));
+    const got = await healthy.waitForRequests(2);
+    expect(got.map((r) => r.headers['x-decnet-event-id'])).toEqual(['while-paused', 'after-resume']);
     // No trip among all this: still two notifications.
     expect(FakeNotification.shown).toHaveLength(2);
   });

@@ -592,6 +592,40 @@ describe('sluice subs: held events and retry schedules', () => {
     expect(await run.stop('SIGTERM')).toBe(0);
   });
 
+  it('subs disable holds its waiting and new events; subs enable delivers them by default', async () => {
+    await cli('settings', 'set', 'allowPrivate', 'true');
+    await addSubscription('siem', receiver.url, ['attacker.>']);
+    const run = await startRun();
+    await publish('attacker.observed', envelope('x', {}, 'before'));
+    await run.waitForRecord({ kind: 'delivery', eventId: 'before', outcome: 'delivered' });
+
+    let mark = run.lines.length;
+    const disabled = await cli('subs', 'disable', 'siem');
+    expect(disabled.code).toBe(0);
+    expect(disabled.stdout).toContain('siem: paused');
+    expect(disabled.stdout).toContain(
+      'held events: its waiting and new events are held (up to 10,000, 72 h) until `sluice subs enable siem` delivers them (`--held discard` lets them go)',
+    );
+    await run.waitForRecord({ kind: 'reload', reason: 'database changed' }, mark);
+    for (const id of ['paused-1', 'paused-2']) {
+      await publish('attacker.observed', envelope('x', {}, id));
+      await run.waitForRecord({ kind: 'delivery', eventId: id, outcome: 'held' });
+    }
+    expect((await cliJson<SubscriptionView[]>('subs', 'list'))[0]).toMatchObject({ state: 'paused', heldCount: 2, deadCount: 0 });
+    expect(receiver.requests).toHaveLength(1);
+
+    mark = run.lines.length;
+    const enabled = await cli('subs', 'enable', 'siem');
+    expect(enabled.code).toBe(0);
+    expect(enabled.stdout).toContain('siem: active');
+    expect(enabled.stdout).toContain('held events: delivered (2 were held)');
+    for (const id of ['paused-1', 'paused-2']) await run.waitForRecord({ kind: 'delivery', eventId: id, outcome: 'delivered' }, mark);
+    // Released oldest first, then sent several at a time: not necessarily in order.
+    expect(receiver.requests.map((r) => r.headers['x-decnet-event-id']).sort()).toEqual(['before', 'paused-1', 'paused-2']);
+    expect((await cliJson<SubscriptionView[]>('subs', 'list'))[0]).toMatchObject({ state: 'active', heldCount: 0 });
+    expect(await run.stop('SIGTERM')).toBe(0);
+  });
+
   it('subs add/update --retry-schedule default|extended|seconds', async () => {
     await cli('settings', 'set', 'allowPrivate', 'true');
     const args = ['subs', 'add', '--name', 'siem', '--url', receiver.url, '--pattern', 'attacker.>', '--retry-schedule', 'extended'];

@@ -1,6 +1,6 @@
 /**
  * Recovery in the real console: dead-letter and held counts on the subscriptions table,
- * the held-events choice on re-enable, replaying dead letters, one delivery, and stored
+ * re-enable delivering (or, chosen, discarding) held events, replaying dead letters, one delivery, and stored
  * events by pattern and window — Debian's Chromium, the web host, a real engine,
  * nats-server and receivers. Set SLUICE_SHOTS=/tmp to keep screenshots of the dialogs.
  */
@@ -93,7 +93,7 @@ function localInput(ms: number): Promise<string> {
 }
 
 describe('console: held events and replay', () => {
-  it('delivers held events on re-enable, then replays the dead letters: each event reaches the receiver once', async () => {
+  it('delivers held events on a one-click re-enable, then replays the dead letters: each event reaches the receiver once', async () => {
     await createViaForm('thehive', receiver.url, 'canary.>');
     await trip('thehive', ['ev-1', 'ev-2']);
     expect(await row('thehive').getByTestId('held-count').count()).toBe(0);
@@ -108,16 +108,10 @@ describe('console: held events and replay', () => {
     await refused.getByRole('button', { name: 'Cancel' }).click();
     await refused.waitFor({ state: 'detached' });
 
-    // Fixed receiver; re-enabling asks what to do with the held events.
+    // Fixed receiver; one click re-enables it and delivers what it held.
     receiver.setBehavior(status(200));
     const recovered = receiver.requests.length;
     await row('thehive').getByTestId('reenable').click();
-    const held = page.getByTestId('held-dialog');
-    await held.waitFor();
-    expect(await held.textContent()).toContain('3 events were held while thehive was tripped');
-    await shot('held-dialog');
-    await held.getByRole('button', { name: 'Deliver 3 held events' }).click();
-    await held.waitFor({ state: 'detached' });
     await receiver.waitForRequests(recovered + 3);
     expect(eventIds(receiver.requests.slice(recovered)).sort()).toEqual(['ev-3', 'ev-4', 'ev-5']);
     await expect.poll(() => row('thehive').getByTestId('state-chip').textContent()).toContain('ACTIVE');
@@ -156,10 +150,12 @@ describe('console: held events and replay', () => {
     await trip('shuffle', ['d-1', 'd-2']);
     await hold('shuffle', ['d-3', 'd-4']);
     receiver.setBehavior(status(200));
-    await row('shuffle').getByTestId('reenable').click();
-    const held = page.getByTestId('held-dialog');
-    expect(await held.textContent()).toContain('2 events were held while shuffle was tripped');
-    await held.getByRole('button', { name: 'Discard them' }).click();
+    await row('shuffle').getByTestId('reenable-menu').click();
+    await row('shuffle').getByTestId('reenable-discard').click();
+    const held = page.getByTestId('discard-dialog');
+    expect(await held.textContent()).toContain('2 events are held for shuffle');
+    await shot('discard-dialog');
+    await held.getByRole('button', { name: 'Discard 2 events and re-enable' }).click();
     await held.waitFor({ state: 'detached' });
     await expect.poll(() => row('shuffle').getByTestId('state-chip').textContent()).toContain('ACTIVE');
     await expect.poll(() => row('shuffle').getByTestId('held-count').count()).toBe(0);
@@ -175,7 +171,7 @@ describe('console: held events and replay', () => {
     await expect.poll(() => row('shuffle').getByTestId('state-chip').textContent()).toContain('PAUSED');
     await row('shuffle').getByTestId('reenable').click();
     await expect.poll(() => row('shuffle').getByTestId('state-chip').textContent()).toContain('ACTIVE');
-    expect(await page.getByTestId('held-dialog').count()).toBe(0);
+    expect(await page.getByTestId('discard-dialog').count()).toBe(0);
   });
 
   it('replays one delivery from the detail panel, and links the replay to its original', async () => {

@@ -145,6 +145,7 @@ const DELIVERY_QUERY: Record<string, Field> = {
   topic: opt(str(1, 256)),
   before: opt(SAFE_ID),
   limit: opt(int(1, 1000)),
+  excludeHeld: opt(bool),
 };
 const REPLAY_REQUEST: Record<string, Field> = {
   id: opt(SAFE_ID),

@@ -40,7 +40,7 @@ beforeAll(async () => {
     ['mixed', mixed.url, ['attacker.>'], null],
     ['steady', steady.url, ['attacker.>'], null],
     ['idle', steady.url, ['canary.>'], null],
-    // Its one delivery waits a minute to retry, and is ended by a pause: not counted.
+    // Its one delivery waits a minute to retry, and is held by a pause: not counted.
     ['paused-mid-retry', stalled.url, ['decky.*.state'], [60]],
   ] as const) {
     const created = unwrap(await t.api['subscriptions.create']({ name, url, patterns: [...patterns], retrySchedule: retrySchedule && [...retrySchedule] }));
@@ -91,7 +91,7 @@ describe('subscription health', () => {
     await t.publish('decky.web-01.state', envelope('state', {}, 'stalls'));
     await t.waitForDelivery((d) => d.eventId === 'stalls' && d.outcome === 'retrying');
     unwrap(await t.api['subscriptions.setEnabled'](ids['paused-mid-retry']!, false));
-    await t.waitForDelivery((d) => d.eventId === 'stalls' && d.outcome === 'dead');
+    await t.waitForDelivery((d) => d.eventId === 'stalls' && d.outcome === 'held');
 
     const delays = [0, 2, 5, 10, 20, 40];
     for (let i = 0; i < OK + FAILING; i++)

@@ -538,7 +538,7 @@ describe('invalid patterns and URLs are refused with messages naming the problem
   beforeAll(async () => {
     subId = unwrap(await t.api['subscriptions.create']({ name: 'to-edit', url: receiver.url, patterns: ['edit.me'] })).subscription.id;
     settingsBefore = JSON.stringify(unwrap(await t.api['settings.get']()));
-    subscriptionsBefore = JSON.stringify(unwrap(await t.api['subscriptions.list']()).map(({ deadCount, heldCount, ...rest }) => rest));
+    subscriptionsBefore = JSON.stringify(unwrap(await t.api['subscriptions.list']()).map(({ deadCount, heldCount, heldSince, ...rest }) => rest));
   });
 
   it.each(INVALID_PATTERNS)('pattern %j', async (pattern, why) => {
@@ -584,7 +584,7 @@ describe('invalid patterns and URLs are refused with messages naming the problem
 
   it('changed nothing', async () => {
     const views = unwrap(await t.api['subscriptions.list']());
-    expect(JSON.stringify(views.map(({ deadCount, heldCount, ...rest }) => rest))).toBe(subscriptionsBefore);
+    expect(JSON.stringify(views.map(({ deadCount, heldCount, heldSince, ...rest }) => rest))).toBe(subscriptionsBefore);
     expect(views.find((v) => v.id === subId)).toMatchObject({ patterns: ['edit.me'], url: receiver.url });
     expect(JSON.stringify(unwrap(await t.api['settings.get']()))).toBe(settingsBefore);
     expect(unwrap(await t.api['status.get']()).bus.state).toBe('connected');

@@ -41,8 +41,9 @@ Commands:
                                            (X-DECNET-Signature-Previous) meanwhile
   subs enable ID|NAME [--held deliver|discard]
                                            re-enable (clears a trip); events held while it
-                                           was tripped are delivered (default) or discarded
-  subs disable ID|NAME                     pause
+                                           was tripped or paused are delivered (default)
+                                           or discarded
+  subs disable ID|NAME                     pause: its waiting and new events are held
   subs rm ID|NAME                          delete
   subs test ID|NAME                        test fire: one attempt (exit 1 when not delivered)
   deliveries [--follow] [--limit N] [--subscription ID|NAME] [--outcome O] [--topic T]

@@ -168,11 +168,12 @@ async function setEnabled(argv: string[], enabled: boolean): Promise<number> {
   const { values, positionals } = parseStrict(command, argv, { ...CHANGE_OPTIONS, held: { type: 'string' } });
   const [ref] = expectOperands(command, positionals, ['ID|NAME']) as [string];
   if (!enabled && values.held !== undefined) throw new CliError('subs disable: --held goes with subs enable');
+  // Nothing lost by default: what was held is delivered unless `--held discard` says otherwise.
   const held = values.held !== undefined ? heldAction(values.held) : 'deliver';
-  const { before, updated } = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
+  const { before, updated, bounds } = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     const view = unwrap(enabled ? await api['subscriptions.setEnabled'](sub.id, true, held) : await api['subscriptions.setEnabled'](sub.id, false));
-    return { before: sub, updated: view };
+    return { before: sub, updated: view, bounds: enabled ? null : unwrap(await api['settings.get']()) };
   });
   if (values.json) printJson(updated);
   else {
@@ -180,8 +181,23 @@ async function setEnabled(argv: string[], enabled: boolean): Promise<number> {
     // The contract does not say how many were released; what was held before is what there was.
     if (enabled && !before.enabled && before.heldCount > 0)
       out(`held events: ${held === 'deliver' ? 'delivered' : 'discarded'} (${before.heldCount} were held)`);
+    if (!enabled && bounds) out(heldWhilePaused(updated, bounds));
   }
   return EXIT_OK;
+}
+
+/** What a pause does with its events (docs/design.md#held-events). */
+function heldWhilePaused(sub: SubscriptionView, bounds: { heldMaxCount: number; heldMaxAgeHours: number }): string {
+  if (bounds.heldMaxCount <= 0) return `held events: none are kept while it is paused (heldMaxCount is 0); its events are not sent`;
+  return (
+    `held events: its waiting and new events are held (up to ${bounds.heldMaxCount.toLocaleString('en-US')}, ${bounds.heldMaxAgeHours} h) ` +
+    `until \`sluice subs enable ${shellWord(sub.name)}\` delivers them (\`--held discard\` lets them go)`
+  );
+}
+
+/** A name as it would be typed in a shell. */
+function shellWord(name: string): string {
+  return /^[\w.@%+=:,/-]+$/.test(name) ? name : `'${name.replace(/'/g, `'\\''`)}'`;
 }
 
 function heldAction(raw: string): HeldAction {

@@ -69,6 +69,7 @@ export const deliveryQuery = s.object({
   topic: s.optional(s.string({ min: 1, max: 256 })),
   before: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
   limit: s.optional(s.number({ min: 1, max: 1000, integer: true })),
+  excludeHeld: s.optional(s.boolean),
 });
 
 export const settingsPatch = s.object({

@@ -49,8 +49,10 @@ export interface SubscriptionView {
   retrySchedule: number[] | null;
   /** Deliveries that ended failed and can be replayed. */
   deadCount: number;
-  /** Events kept while it was tripped, waiting for the analyst's choice on re-enable. */
+  /** Events kept while it was tripped or paused, delivered on re-enable (or discarded, if the analyst says so). */
   heldCount: number;
+  /** When the oldest of them was recorded; null when none is held. */
+  heldSince: string | null;
   /**
    * While a rotated-out secret is still valid (deliveries carry a second signature in
    * `X-DECNET-Signature-Previous`): until when. Null: one secret.
@@ -109,7 +111,8 @@ export interface SaveWarning {
  * scheduled (the wait is kept in the store). delivered: a 2xx answer. dead: ended failed
  * (retries exhausted, a terminal answer, or its subscription stopped) and kept for
  * replay. blocked: the SSRF guard refused the destination (zero attempts; replayable).
- * held: matched while its subscription was tripped; waits for the analyst's choice.
+ * held: matched (or was waiting) while its subscription was tripped or paused; waits for
+ * the re-enable, which delivers it (or discards it, if the analyst says so).
  * discarded: a held event the analyst (or the held bound) let go. replayed: a dead
  * delivery that was sent again as a new delivery. rejected: a bus message that is not a
  * JSON object. test: a test fire (one attempt, breaker untouched). failed: a delivery
@@ -337,6 +340,8 @@ export interface DeliveryQuery {
   /** Only deliveries with an id lower than this (paging back through the log). */
   before?: number;
   limit?: number;
+  /** Leave held events out: the console's log shows them summarised, one line per subscription. */
+  excludeHeld?: boolean;
 }
 
 /**

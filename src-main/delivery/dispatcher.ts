@@ -56,12 +56,21 @@ export interface DeliveryJob {
 
 /** What happens to a job that must stop before it ends on its own. */
 export interface Cancellation {
-  /** For a job never attempted: held (its subscription tripped), dead, failed, or back to the store as pending. */
-  untried: Extract<Outcome, 'held' | 'dead' | 'failed' | 'pending'>;
-  /** For a job attempted before. */
-  retried: Extract<Outcome, 'dead' | 'failed' | 'retrying'>;
+  /** For a job never attempted: held (its subscription tripped or paused), failed (deleted), or back to the store as pending. */
+  untried: Extract<Outcome, 'held' | 'failed' | 'pending'>;
+  /** For a job attempted before: dead (tripped), held (paused), failed (deleted), or back to the store as retrying. */
+  retried: Extract<Outcome, 'dead' | 'held' | 'failed' | 'retrying'>;
   reason: string;
 }
+
+/**
+ * Why a subscription's work stops. A trip holds what was never tried and ends waiting
+ * retries dead (the receiver is known to fail); a pause holds both (the analyst expects
+ * its events to wait); a delete ends everything failed (nowhere to send it).
+ */
+export const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
+export const PAUSED: Cancellation = { untried: 'held', retried: 'held', reason: 'subscription paused' };
+export const DELETED: Cancellation = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
 
 /** How a delivery ended, as far as the breaker is concerned. */
 export type FinalOutcome = Extract<Outcome, 'delivered' | 'dead' | 'blocked' | 'failed' | 'test'>;
@@ -302,17 +311,13 @@ export class Dispatcher {
     }
     if (state.job.test) {
       if (this.deps.destination(state.job.subscriptionId)) return false;
-      state.cancelled = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
+      state.cancelled = DELETED;
       this.finishCancelled(state);
       return true;
     }
     const destination = this.deps.destination(state.job.subscriptionId);
     if (destination?.enabled) return false;
-    state.cancelled = !destination
-      ? { untried: 'failed', retried: 'failed', reason: 'subscription deleted' }
-      : destination.tripped
-        ? { untried: 'held', retried: 'dead', reason: 'subscription tripped' }
-        : { untried: 'dead', retried: 'dead', reason: 'subscription paused' };
+    state.cancelled = !destination ? DELETED : destination.tripped ? TRIPPED : PAUSED;
     this.finishCancelled(state);
     return true;
   }

@@ -38,6 +38,7 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     retrySchedule: null,
     deadCount: 0,
     heldCount: 0,
+    heldSince: null,
     previousSecretUntil: null,
     ...over,
   };
@@ -155,7 +156,7 @@ describe('notification text', () => {
     expect(n.title).toBe('“wazuh” tripped: deliveries stopped');
     expect(n.body).toBe(
       '5 failed deliveries in a row; last error: connect ECONNREFUSED 203.0.113.7:443\n' +
-        'Open Sluice and re-enable it once the receiver is fixed; events meanwhile are held (up to 10,000, 72 h), to deliver or discard when you re-enable.',
+        'Open Sluice and re-enable it once the receiver is fixed; events meanwhile are held (up to 10,000, 72 h) and delivered when you re-enable.',
     );
   });
 

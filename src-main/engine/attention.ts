@@ -143,7 +143,7 @@ function whatToDo(held: HeldPolicy, count: number): string {
     return `${fix}. Holding is off in the settings: events meanwhile are not queued for ${count === 1 ? 'it' : 'them'} (replay them by topic and time afterwards).`;
   return (
     `${fix}; events meanwhile are held (up to ${held.heldMaxCount.toLocaleString('en-US')}, ` +
-    `${held.heldMaxAgeHours} h), to deliver or discard when you re-enable.`
+    `${held.heldMaxAgeHours} h) and delivered when you re-enable.`
   );
 }
 

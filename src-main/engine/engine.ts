@@ -23,7 +23,16 @@ import type {
 import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
 import { parseBusMessage } from '../bus/intake';
-import { Dispatcher, type Cancellation, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
+import {
+  DELETED,
+  Dispatcher,
+  PAUSED,
+  TRIPPED,
+  type Cancellation,
+  type DeliveryJob,
+  type DeliveryUpdate,
+  type Destination,
+} from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { buildBody, type WireEvent } from '../delivery/wire';
@@ -454,7 +463,7 @@ export class Engine {
   /**
    * The event and one delivery per target: pending for an enabled subscription (taken
    * into memory now when there is room, else left due in the store), held for a
-   * tripped one.
+   * tripped or paused one.
    */
   private recordEvent(
     event: WireEvent,
@@ -473,7 +482,9 @@ export class Engine {
     });
     const jobs: DeliveryJob[] = [];
     let held = false;
-    for (const sub of targets) {
+    for (const target of targets) {
+      // As it is now: it may have been paused or re-enabled since the message was routed.
+      const sub = this.subscriptions.get(target.id) ?? target;
       const base = { eventSeq: seq, eventId: event.id, topic: event.topic, subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url, at };
       if (!sub.enabled) {
         if (this.settings.heldMaxCount <= 0) continue;
@@ -526,7 +537,8 @@ export class Engine {
   private publishDelivery(id: number, final: boolean): void {
     if (!this.listening()) return;
     const view = getDeliveryView(this.store, id);
-    if (view) this.emitView(view, final);
+    // A bulk end (a trip, a pause) may have held it: held waits for the analyst, never final.
+    if (view) this.emitView(view, final && view.outcome !== 'held');
   }
 
   private emitView(view: DeliveryView, final: boolean): void {
@@ -632,8 +644,9 @@ export class Engine {
   /** End the waiting work of a subscription that stopped, in memory and in the store. */
   private stopSubscription(id: string, cancellation: Cancellation): void {
     this.dispatcher.cancelSubscription(id, cancellation);
-    const untried = cancellation.untried === 'pending' ? 'dead' : cancellation.untried;
-    const retried = cancellation.retried === 'retrying' ? 'dead' : cancellation.retried;
+    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
+    const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
+    const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
     const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
     this.publishDeliveries(changed, true);
   }
@@ -799,8 +812,11 @@ export class Engine {
       'subscriptions.list': () => this.subscriptionViews(),
       'subscriptions.create': async (input) => this.edited(await this.service.create(input)),
       'subscriptions.update': async (id, patch) => {
-        await this.service.update(id, patch);
+        const before = this.service.get(id);
+        const { subscription } = await this.service.update(id, patch);
         this.edited(null);
+        // Enabled from the edit form: a re-enable, so what it held is delivered.
+        if (subscription.enabled && !before.enabled) await this.releaseHeldInSlices(id, 'deliver');
         return this.viewOf(id);
       },
       'subscriptions.remove': (id) => {
@@ -833,8 +849,9 @@ export class Engine {
   }
 
   /**
-   * Pause, or re-enable. Re-enabling a tripped subscription also decides what happens
-   * to the events held meanwhile: delivered (the default: nothing is lost) or discarded.
+   * Pause, or re-enable. Re-enabling a tripped or paused subscription also decides what
+   * happens to the events held meanwhile: delivered (the default: nothing is lost) or
+   * discarded (the analyst's deliberate choice).
    */
   private async setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> {
     const before = this.service.get(id);
@@ -844,7 +861,7 @@ export class Engine {
     return this.viewOf(id);
   }
 
-  /** What a subscription held while tripped, delivered or discarded a slice per turn, oldest first. */
+  /** What a subscription held while tripped or paused, delivered or discarded a slice per turn, oldest first. */
   private async releaseHeldInSlices(id: string, held: HeldAction): Promise<void> {
     let newest: number[] = [];
     for (;;) {
@@ -857,6 +874,8 @@ export class Engine {
       if (this.stopped || !this.subscriptions.get(id)?.enabled) break;
     }
     this.publishDeliveries(newest, held === 'discard');
+    // The held count the console shows was read while slices were still going.
+    this.hub.subscriptionsChanged();
   }
 
   /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
@@ -987,10 +1006,6 @@ interface QueuedMessage {
 /** First retry after lost writes; doubles up to the maximum while the store keeps failing. */
 const LOST_WORK_RETRY_MS = 1_000;
 const LOST_WORK_RETRY_MAX_MS = 30_000;
-
-const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
-const PAUSED: Cancellation = { untried: 'dead', retried: 'dead', reason: 'subscription paused' };
-const DELETED: Cancellation = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
 
 /** An ISO-8601 time from the caller, normalized to the store's form (UTC, `Z`). */
 function isoTime(value: string, field: string): string {

@@ -81,7 +81,7 @@ export async function resumeAll(api: PauseApi, ledger: PauseLedger): Promise<Bul
   const changed: string[] = [];
   const failed: BulkResult['failed'] = [];
   for (const entry of reconcile(ledger, views).entries) {
-    // Paused subscriptions hold nothing (only tripped ones do): 'deliver' releases nothing.
+    // What each held while paused is delivered, as a one-click re-enable does: nothing lost.
     const r = await api['subscriptions.setEnabled'](entry.id, true, 'deliver');
     if (r.ok) changed.push(entry.name);
     else failed.push({ name: entry.name, message: r.error.message });

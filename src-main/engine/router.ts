@@ -9,8 +9,8 @@
  * confirmed patterns that match it. That copy goes once to each matching subscription,
  * however many of its patterns match (the origin would send it once per pattern).
  *
- * Enabled subscriptions route; so do tripped ones, whose events are held for the
- * analyst's decision on re-enable. Paused ones do not: the analyst chose to stop them.
+ * Every subscription routes: an enabled one's events are sent, a tripped or paused one's
+ * are held until it is re-enabled (a paused receiver is expected back; its events wait).
  *
  * In JetStream mode the router makes no bus subscriptions: messages come from the
  * durable consumer and are matched here with `targetsFor`.
@@ -52,14 +52,13 @@ export class Router {
   }
 
   /**
-   * Make the routing table match `all` (enabled subscriptions route; others do not).
-   * New patterns are subscribed before old ones are dropped.
+   * Make the routing table match `all`. New patterns are subscribed before old ones are
+   * dropped.
    */
   apply(all: readonly Subscription[]): { added: string[]; removed: string[] } {
     this.subscriptions.clear();
     this.holders.clear();
     for (const sub of all) {
-      if (!sub.enabled && sub.autoDisabledAt === null) continue;
       this.subscriptions.set(sub.id, sub);
       for (const pattern of sub.patterns) {
         let set = this.holders.get(pattern);

@@ -161,6 +161,7 @@ export function listDeliveries(store: Store, query: DeliveryQuery = {}): Deliver
   let q = store.kysely.selectFrom('deliveries').select(viewColumns).orderBy('id', 'desc');
   if (query.subscriptionId) q = q.where('subscription_id', '=', query.subscriptionId);
   if (query.outcome) q = q.where('outcome', '=', query.outcome);
+  if (query.excludeHeld) q = q.where('outcome', '!=', 'held');
   if (query.before) q = q.where('id', '<', query.before);
   if (topic !== undefined && !isPattern) return store.all(q.where('topic', '=', topic).limit(limit)).map(toDeliveryView);
   if (topic === undefined) return store.all(q.limit(limit)).map(toDeliveryView);

@@ -60,10 +60,10 @@ describe('backlogCounts', () => {
       delivery(sub, outcome);
     expect(backlogCounts(store, ['a', 'b', 'c'])).toEqual(
       new Map([
-        ['a', { dead: 2, held: 1 }],
-        ['b', { dead: 0, held: 2 }],
+        ['a', { dead: 2, held: 1, heldSince: at }],
+        ['b', { dead: 0, held: 2, heldSince: at }],
       ]),
     );
-    expect(backlogCounts(store, ['b'])).toEqual(new Map([['b', { dead: 0, held: 2 }]]));
+    expect(backlogCounts(store, ['b'])).toEqual(new Map([['b', { dead: 0, held: 2, heldSince: at }]]));
   });
 });

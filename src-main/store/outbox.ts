@@ -7,7 +7,7 @@
  *      │  ▲                 
  *      ▼  │ due              
  *   retrying ──exhausted──▶ dead ──replay──▶ replayed (+ a new pending delivery)
- *   held (subscription tripped) ──re-enable──▶ pending | discarded
+ *   held (subscription tripped or paused) ──re-enable──▶ pending | discarded
  */
 import { sql } from 'kysely';
 import type { AttemptRecord, DeliveryView, Outcome } from '../contract/views';
@@ -122,23 +122,23 @@ export function nextDueAt(store: Store): number | null {
 }
 
 /**
- * End the waiting work of a subscription that stopped: deliveries never attempted
- * become `untried` (held when it tripped, dead when paused), retries become dead, and
- * for a deleted subscription both become failed. Claimed ones (in this process) are the
- * dispatcher's to end. Returns the ids that changed.
+ * End the waiting work of a subscription that stopped: deliveries never attempted become
+ * `untried` (held when it tripped or was paused), retries become `retried` (dead when it
+ * tripped, held when paused), and for a deleted subscription everything, held events
+ * included, becomes failed. Claimed ones (in this process) are the dispatcher's to end.
+ * Returns the ids that changed.
  */
 export function endWaiting(
   store: Store,
   subscriptionId: string,
-  untried: Extract<Outcome, 'held' | 'dead' | 'failed'>,
-  retried: Extract<Outcome, 'dead' | 'failed'>,
+  untried: Extract<Outcome, 'held' | 'failed'>,
+  retried: Extract<Outcome, 'dead' | 'held' | 'failed'>,
   reason: string,
   at: string,
 ): number[] {
-  const base = store.kysely
-    .updateTable('deliveries')
-    .where('subscription_id', '=', subscriptionId)
-    .where('next_attempt_at', 'is not', null);
+  const ofSubscription = store.kysely.updateTable('deliveries').where('subscription_id', '=', subscriptionId);
+  const base = ofSubscription.where('next_attempt_at', 'is not', null);
+  // A held delivery keeps its last error (shown until it is sent again); an ended one says why it ended.
   const untriedIds = store.writeReturning(
     base
       .set({ outcome: untried, next_attempt_at: null, updated_at: at, error: untried === 'held' ? null : reason })
@@ -151,12 +151,17 @@ export function endWaiting(
         outcome: retried,
         next_attempt_at: null,
         updated_at: at,
-        error: sql<string>`${reason} || coalesce(' (last attempt: ' || error || ')', '')`,
+        ...(retried === 'held' ? {} : { error: sql<string>`${reason} || coalesce(' (last attempt: ' || error || ')', '')` }),
       })
       .where('outcome', '=', 'retrying')
       .returning('id'),
   );
-  return [...untriedIds, ...retriedIds].map((r) => r.id);
+  // Deleted: what it held has nowhere to go either.
+  const heldIds =
+    untried === 'held'
+      ? []
+      : store.writeReturning(ofSubscription.set({ outcome: untried, updated_at: at, error: reason }).where('outcome', '=', 'held').returning('id'));
+  return [...untriedIds, ...retriedIds, ...heldIds].map((r) => r.id);
 }
 
 /**
@@ -234,19 +239,22 @@ const BACKLOG_OUTCOMES = [...DEAD_LETTERS, 'held'];
 // subscriptions walks every dead or held row through a temporary b-tree instead, ~40 ms
 // at 100,000 held events (this is ~5 ms), and the console asks several times a second.
 const BACKLOG_OF_SUBSCRIPTION = `select "outcome", count(*) as "n" from "deliveries" where "subscription_id" = ? and "outcome" in (${BACKLOG_OUTCOMES.map((o) => `'${o}'`).join(', ')}) group by "outcome"`;
+// The first row of the same index range: ids grow with time, so the lowest is the oldest.
+const OLDEST_HELD = `select "created_at" from "deliveries" where "subscription_id" = ? and "outcome" = 'held' order by "id" limit 1`;
 
-/** Dead letters and held events of each subscription asked for (all of them by default). */
+/** Dead letters and held events (and since when) of each subscription asked for (all of them by default). */
 export function backlogCounts(store: Store, subscriptionIds?: readonly string[]): Map<string, BacklogCounts> {
   const ids = subscriptionIds ?? store.all(store.kysely.selectFrom('subscriptions').select('id')).map((row) => row.id);
   const out = new Map<string, BacklogCounts>();
   for (const id of ids) {
     const rows = store.allSql<{ outcome: string; n: number }>(BACKLOG_OF_SUBSCRIPTION, [id]);
     if (rows.length === 0) continue;
-    const c = { dead: 0, held: 0 };
+    const c: BacklogCounts = { dead: 0, held: 0, heldSince: null };
     for (const row of rows) {
       if (row.outcome === 'held') c.held += row.n;
       else c.dead += row.n;
     }
+    if (c.held > 0) c.heldSince = store.allSql<{ created_at: string }>(OLDEST_HELD, [id])[0]?.created_at ?? null;
     out.set(id, c);
   }
   return out;

@@ -29,6 +29,8 @@ export interface Subscription extends BreakerFields {
 export interface BacklogCounts {
   dead: number;
   held: number;
+  /** When the oldest held event was recorded, or null. */
+  heldSince: string | null;
 }
 
 /** How a read treats the secrets: open them (the default), or leave them out (views). */
@@ -105,7 +107,7 @@ export function rotatingUntil(sub: Pick<Subscription, 'previousSecretUntil'>, no
 }
 
 /** The renderer's view: everything but the secret. */
-export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, held: 0 }): SubscriptionView {
+export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, held: 0, heldSince: null }): SubscriptionView {
   return {
     id: sub.id,
     name: sub.name,
@@ -125,6 +127,7 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     retrySchedule: sub.retrySchedule && [...sub.retrySchedule],
     deadCount: backlog.dead,
     heldCount: backlog.held,
+    heldSince: backlog.heldSince,
     previousSecretUntil: rotatingUntil(sub),
   };
 }

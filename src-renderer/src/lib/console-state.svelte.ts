@@ -63,6 +63,20 @@ export class ConsoleState {
   /** Recounted from the subscriptions, which change at once, not from the slower status. */
   readonly counts = $derived(countSubscriptions(this.subscriptions));
 
+  /**
+   * Held events are summarised, one live line per subscription, rather than listed a row
+   * each: a tripped or paused subscription would otherwise push every other delivery off
+   * the log. Filtering on the `held` outcome lists them one by one.
+   */
+  readonly summarisingHeld = $derived(this.filters.outcome === '');
+
+  /** The subscriptions whose held events the log summarises (its subscription filter applies). */
+  readonly heldSummaries = $derived(
+    this.summarisingHeld
+      ? this.subscriptions.filter((s) => s.heldCount > 0 && (!this.filters.subscriptionId || s.id === this.filters.subscriptionId))
+      : [],
+  );
+
   /** First load, and again whenever the connection to the engine comes back. */
   async load(): Promise<void> {
     this.loading = this.subscriptions.length === 0 && this.deliveries.length === 0;
@@ -97,6 +111,7 @@ export class ConsoleState {
     const q: DeliveryQuery = { limit: 500 };
     if (this.filters.subscriptionId) q.subscriptionId = this.filters.subscriptionId;
     if (this.filters.outcome) q.outcome = this.filters.outcome;
+    if (this.summarisingHeld) q.excludeHeld = true;
     const topic = this.filters.topic.trim();
     if (topic) q.topic = topic;
     return q;
@@ -123,6 +138,7 @@ export class ConsoleState {
     const { subscriptionId, outcome, topic } = this.filters;
     if (subscriptionId && d.subscriptionId !== subscriptionId) return false;
     if (outcome && d.outcome !== outcome) return false;
+    if (!outcome && d.outcome === 'held') return false;
     const t = topic.trim();
     if (t && !(t === d.topic || (/(^|\.)[*>](\.|$)/.test(t) && matchesPattern(t, d.topic)))) return false;
     return true;
@@ -130,7 +146,10 @@ export class ConsoleState {
 
   private append(batch: DeliveryView[]): void {
     const relevant = batch.filter((d) => this.matchesFilters(d));
-    if (relevant.length === 0) return;
+    // Rows shown that became held (their subscription was paused or tripped) leave for the summary line.
+    const nowHeld = this.summarisingHeld && !this.paused ? new Set(batch.filter((d) => d.outcome === 'held').map((d) => d.id)) : null;
+    const current = nowHeld && nowHeld.size > 0 ? this.deliveries.filter((d) => !nowHeld.has(d.id)) : this.deliveries;
+    if (relevant.length === 0 && current.length === this.deliveries.length) return;
     if (this.paused) {
       const known = new Set(this.deliveries.map((d) => d.id));
       for (const d of relevant) if (!known.has(d.id)) this.missedIds.add(d.id);
@@ -138,7 +157,14 @@ export class ConsoleState {
       return;
     }
     // Rows update in place (pending → retrying → delivered); the others go where their id puts them.
-    this.deliveries = mergeNewestFirst(this.deliveries, relevant, LOG_CAPACITY);
+    this.deliveries = mergeNewestFirst(current, relevant, LOG_CAPACITY);
+  }
+
+  /** The held events of one subscription, a row each: one filter away from the summary line. */
+  showHeldRows(subscriptionId: string): void {
+    this.filters.subscriptionId = subscriptionId;
+    this.filters.outcome = 'held';
+    void this.reloadLog();
   }
 
   setPaused(paused: boolean): void {
@@ -164,7 +190,7 @@ export class ConsoleState {
     return null;
   }
 
-  /** Re-enabling with held events needs the analyst's choice: deliver them or let them go. */
+  /** Pause, or re-enable: what it held is delivered unless the analyst chose to discard it. */
   async setEnabled(id: string, enabled: boolean, held?: HeldAction): Promise<BridgeError | null> {
     const r = held ? await this.api['subscriptions.setEnabled'](id, enabled, held) : await this.api['subscriptions.setEnabled'](id, enabled);
     return this.applyView(r);
