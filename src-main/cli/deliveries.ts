@@ -3,8 +3,8 @@
  * (polled through `deliveries.list`) of each delivery when it appears and whenever its
  * outcome changes, oldest first, until SIGINT.
  */
-import type { SluiceApi } from '../contract/bridge';
-import type { DeliveryQuery, DeliveryView, Outcome } from '../contract/views';
+import type { DeliveryQuery, SluiceApi } from '../contract/bridge';
+import type { DeliveryView, Outcome } from '../contract/views';
 import { EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseInteger, parseStrict } from './args';
 import { DELIVERY_COLUMNS, deliveryLine, out, printJson, printJsonLine, printTable, unwrap } from './output';
 import { resolveSubscription, withApi } from './session';

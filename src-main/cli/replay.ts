@@ -3,7 +3,7 @@
  * delivery (`--id`), a subscription's dead letters (`--dead [--since]`), or stored events
  * by topic pattern and time window to a subscription. `--dry-run` only counts.
  */
-import type { ReplayRequest } from '../contract/views';
+import type { ReplayRequest } from '../contract/bridge';
 import { CHANGE_OPTIONS, CliError, EXIT_OK, dbPath, expectOperands, parseInteger, parseStrict } from './args';
 import { err, out, printJson, unwrap } from './output';
 import { resolveSubscription, withApi } from './session';

@@ -4,7 +4,7 @@
  * are the contract's.
  */
 import { resolve } from 'node:path';
-import type { CallArgs } from '../contract/bridge';
+import type { SettingsPatch } from '../contract/bridge';
 import type { Settings, SettingsView } from '../contract/views';
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
 import {
@@ -22,7 +22,6 @@ import {
 import { out, printJson, unwrap } from './output';
 import { withApi } from './session';
 
-type SettingsPatch = CallArgs<'settings.update'>[0];
 type Key = keyof Settings;
 
 export const SETTINGS_COMMANDS = ['get', 'set', 'unset'] as const;

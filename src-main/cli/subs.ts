@@ -2,7 +2,8 @@
  * `sluice subs …`: list, add, update, enable, disable, rm, test. Every rule and message
  * comes from the bridge contract, exactly as the console gets them.
  */
-import { EXTENDED_RETRY_SCHEDULE_S, PREVIOUS_SECRET_MAX_HOURS, type HeldAction, type PresetName, type SubscriptionPatch, type SubscriptionView } from '../contract/views';
+import type { SubscriptionPatch } from '../contract/bridge';
+import { EXTENDED_RETRY_SCHEDULE_S, PREVIOUS_SECRET_MAX_HOURS, type HeldAction, type PresetName, type SubscriptionView } from '../contract/views';
 import {
   CHANGE_OPTIONS,
   CliError,

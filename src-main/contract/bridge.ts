@@ -34,17 +34,24 @@ const isoTime = s.string({ min: 1, max: 64 });
 export const subscriptionInput = s.object({
   name,
   url,
+  /** 16–256 characters; blank or absent generates a 32-byte random URL-safe secret. */
   secret: s.optional(secret),
   presets: s.optional(presets),
   patterns: s.optional(patterns),
   enabled: s.optional(s.boolean),
+  /** Seconds before each retry; null or absent: the global default. */
   retrySchedule: s.optional(s.nullable(retrySchedule)),
 });
 
+/** Any subset of the input; `secret` present means "rotate to this secret". */
 export const subscriptionPatch = s.object({
   name: s.optional(name),
   url: s.optional(url),
   secret: s.optional(secret),
+  /**
+   * With a new `secret`: keep the replaced one valid this many hours (0–720; 0 or absent:
+   * no overlap). Without one, 0 ends an ongoing overlap now.
+   */
   previousSecretValidHours: s.optional(s.number({ min: 0, max: PREVIOUS_SECRET_MAX_HOURS })),
   presets: s.optional(presets),
   patterns: s.optional(patterns),
@@ -52,6 +59,12 @@ export const subscriptionPatch = s.object({
   retrySchedule: s.optional(s.nullable(retrySchedule)),
 });
 
+/**
+ * What to send again. Exactly one of: `id` (one delivery); `subscriptionId` with
+ * `dead: true` (all its dead letters, optionally `since` a time); or `subscriptionId`
+ * with `pattern`, `from` and `to` (stored events whose topic matches, received in the
+ * window, sent to that subscription). A replay keeps the event id.
+ */
 export const replayRequest = s.object({
   id: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
   subscriptionId: s.optional(id),
@@ -60,15 +73,19 @@ export const replayRequest = s.object({
   pattern: s.optional(s.string({ min: 1, max: 256 })),
   from: s.optional(isoTime),
   to: s.optional(isoTime),
+  /** Count only: what the confirmation dialog shows. */
   dryRun: s.optional(s.boolean),
 });
 
 export const deliveryQuery = s.object({
   subscriptionId: s.optional(id),
   outcome: s.optional(s.literal(...OUTCOMES)),
+  /** A topic or a topic pattern (`attacker.>`). */
   topic: s.optional(s.string({ min: 1, max: 256 })),
+  /** Only deliveries with an id lower than this (paging back through the log). */
   before: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
   limit: s.optional(s.number({ min: 1, max: 1000, integer: true })),
+  /** Leave held events out: the console's log shows them summarised, one line per subscription. */
   excludeHeld: s.optional(s.boolean),
 });
 
@@ -96,6 +113,17 @@ export const settingsPatch = s.object({
   // space, '.', '*', '>' or path separator; NATS advises under 32 characters. '': the default.
   jetstreamDurable: s.optional(s.string({ max: 32, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
 });
+
+/**
+ * The argument types, inferred from the schemas: what is checked is what is typed, with
+ * no hand-written twin to drift from it.
+ */
+export type SubscriptionInput = s.Infer<typeof subscriptionInput>;
+export type SubscriptionPatch = s.Infer<typeof subscriptionPatch>;
+export type ReplayRequest = s.Infer<typeof replayRequest>;
+export type DeliveryQuery = s.Infer<typeof deliveryQuery>;
+/** A change to the global settings: only the fields that change. */
+export type SettingsPatch = s.Infer<typeof settingsPatch>;
 
 /** Calls, renderer → main. `args` validates the positional argument list. */
 export const calls = {

@@ -139,9 +139,11 @@ type OptionalKeys<S extends Shape> = {
   [K in keyof S]: S[K] extends { optional: true } ? K : never;
 }[keyof S];
 type RequiredKeys<S extends Shape> = Exclude<keyof S, OptionalKeys<S>>;
-export type ObjectOf<S extends Shape> = { [K in RequiredKeys<S>]: Infer<S[K]> } & {
-  [K in OptionalKeys<S>]?: Infer<S[K]>;
-};
+/** One flat object type (not an intersection), so an inferred type reads like a written one. */
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+export type ObjectOf<S extends Shape> = Flat<
+  { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
+>;
 
 function isPlainObject(input: unknown): input is Record<string, unknown> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return false;

@@ -1,7 +1,8 @@
 /**
  * Data that crosses the bridge. Plain JSON values only (no Dates, Maps or class
  * instances), so the same shapes travel over Electron IPC, JSON-RPC and in-process.
- * Timestamps are ISO-8601 UTC strings.
+ * Timestamps are ISO-8601 UTC strings. These are what the engine answers; what it is
+ * asked (the call arguments) is typed by the schemas in bridge.ts.
  */
 
 /**
@@ -59,27 +60,6 @@ export interface SubscriptionView {
    */
   previousSecretUntil: string | null;
 }
-
-export interface SubscriptionInput {
-  name: string;
-  url: string;
-  /** 16–256 characters; blank or absent generates a 32-byte random URL-safe secret. */
-  secret?: string;
-  presets: PresetName[];
-  patterns: string[];
-  enabled: boolean;
-  /** Seconds before each retry; null or absent: the global default. */
-  retrySchedule?: number[] | null;
-}
-
-/** Any subset of the input; `secret` present means "rotate to this secret". */
-export type SubscriptionPatch = Partial<SubscriptionInput> & {
-  /**
-   * With a new `secret`: keep the replaced one valid this many hours (0–720; 0 or absent:
-   * no overlap). Without one, 0 ends an ongoing overlap now.
-   */
-  previousSecretValidHours?: number;
-};
 
 /** The longest overlap of a rotated-out secret. */
 export const PREVIOUS_SECRET_MAX_HOURS = 720;
@@ -308,40 +288,10 @@ export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
 /** The held events of a subscription being re-enabled: send them, or let them go. */
 export type HeldAction = 'deliver' | 'discard';
 
-/**
- * What to send again. Exactly one of: `id` (one delivery); `subscriptionId` with
- * `dead: true` (all its dead letters, optionally `since` a time); or `subscriptionId`
- * with `pattern`, `from` and `to` (stored events whose topic matches, received in the
- * window, sent to that subscription). A replay keeps the event id.
- */
-export interface ReplayRequest {
-  id?: number;
-  subscriptionId?: string;
-  dead?: boolean;
-  since?: string;
-  pattern?: string;
-  from?: string;
-  to?: string;
-  /** Count only: what the confirmation dialog shows. */
-  dryRun?: boolean;
-}
-
 export interface ReplayResult {
   /** How many deliveries are (or would be) queued. */
   count: number;
   queued: boolean;
-}
-
-export interface DeliveryQuery {
-  subscriptionId?: string;
-  outcome?: Outcome;
-  /** A topic or a topic pattern (`attacker.>`). */
-  topic?: string;
-  /** Only deliveries with an id lower than this (paging back through the log). */
-  before?: number;
-  limit?: number;
-  /** Leave held events out: the console's log shows them summarised, one line per subscription. */
-  excludeHeld?: boolean;
 }
 
 /**

@@ -7,13 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { basename } from 'node:path';
-import { BridgeFailure, type Handlers } from '../contract/bridge';
+import { BridgeFailure, type Handlers, type ReplayRequest } from '../contract/bridge';
 import { countSubscriptions } from '../contract/counts';
 import type {
   DeliveryView,
   EngineStatus,
   HeldAction,
-  ReplayRequest,
   ReplayResult,
   SettingOverrides,
   Settings,

@@ -4,13 +4,12 @@
  * alike. Errors are BridgeFailures naming the field, so the form can show them inline.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { BridgeFailure } from '../contract/bridge';
+import { BridgeFailure, type SubscriptionInput, type SubscriptionPatch } from '../contract/bridge';
 import {
   PREVIOUS_SECRET_MAX_HOURS,
   type CreatedSubscription,
   type PresetName,
   type SaveWarning,
-  type SubscriptionPatch,
   type SubscriptionView,
 } from '../contract/views';
 import type { DestinationCheck } from '../delivery/ssrf';
@@ -42,16 +41,6 @@ export interface SubscriptionServiceDeps {
   now?: () => string;
 }
 
-export interface CreateInput {
-  name: string;
-  url: string;
-  secret?: string | undefined;
-  presets?: PresetName[] | undefined;
-  patterns?: string[] | undefined;
-  enabled?: boolean | undefined;
-  retrySchedule?: number[] | null | undefined;
-}
-
 /** A 32-byte random secret, URL-safe base64 (43 characters). */
 export function generateSecret(): string {
   return randomBytes(32).toString('base64url');
@@ -74,7 +63,7 @@ export class SubscriptionService {
     return sub;
   }
 
-  async create(input: CreateInput): Promise<CreatedSubscription> {
+  async create(input: SubscriptionInput): Promise<CreatedSubscription> {
     const name = this.checkName(input.name);
     const patterns = checkPatterns(input.presets ?? [], input.patterns ?? []);
     const secret = input.secret === undefined || input.secret.trim() === '' ? generateSecret() : checkSecret(input.secret);

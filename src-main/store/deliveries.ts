@@ -1,5 +1,6 @@
 /** The events and deliveries tables: the delivery log and everything needed to replay. */
-import type { AttemptRecord, DeliveryDetail, DeliveryQuery, DeliveryView, Outcome } from '../contract/views';
+import type { DeliveryQuery } from '../contract/bridge';
+import type { AttemptRecord, DeliveryDetail, DeliveryView, Outcome } from '../contract/views';
 import { matchesPattern } from '../match/pattern';
 import type { Durability, SqlParam, Store } from './database';
 import type { DeliveryRow } from './schema';

@@ -2,18 +2,23 @@
  * The console's state: what the engine told us, kept current from its batched events.
  * Components read it and call its actions; every call goes through the bridge.
  */
-import type { BridgeError, CallArgs, Result, SluiceApi } from '../../../src-main/contract/bridge';
 import type {
+  BridgeError,
   DeliveryQuery,
+  ReplayRequest,
+  Result,
+  SettingsPatch,
+  SluiceApi,
+  SubscriptionInput,
+  SubscriptionPatch,
+} from '../../../src-main/contract/bridge';
+import type {
   DeliveryView,
   EngineStatus,
   HeldAction,
   Outcome,
-  ReplayRequest,
   ReplayResult,
   SettingsView,
-  SubscriptionInput,
-  SubscriptionPatch,
   SubscriptionView,
   TestFireResult,
 } from '../../../src-main/contract/views';
@@ -29,9 +34,6 @@ export interface LogFilters {
   outcome: Outcome | '';
   topic: string;
 }
-
-/** A change to the global settings: only the fields that change. */
-export type SettingsPatch = CallArgs<'settings.update'>[0];
 
 export type TestFireState = { running: true } | ({ running: false; at: number } & TestFireResult);
 
