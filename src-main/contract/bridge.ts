@@ -30,6 +30,7 @@ const patterns = s.array(s.string({ max: 256 }), { max: 64 });
 const presets = s.array(s.literal(...PRESET_NAMES), { max: PRESET_NAMES.length });
 const retrySchedule = s.array(s.number({ min: 0, max: 86_400 }), { max: 20 });
 const isoTime = s.string({ min: 1, max: 64 });
+const topicPattern = s.string({ min: 1, max: 256 });
 
 export const subscriptionInput = s.object({
   name,
@@ -59,29 +60,49 @@ export const subscriptionPatch = s.object({
   retrySchedule: s.optional(s.nullable(retrySchedule)),
 });
 
+const deliveryId = s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
+/** Count only: what the confirmation dialog shows. */
+const dryRun = s.optional(s.boolean);
+
 /**
- * What to send again. Exactly one of: `id` (one delivery); `subscriptionId` with
- * `dead: true` (all its dead letters, optionally `since` a time); or `subscriptionId`
+ * What to send again, in exactly one of three forms: `id` (one delivery); `subscriptionId`
+ * with `dead: true` (all its dead letters, optionally `since` a time); or `subscriptionId`
  * with `pattern`, `from` and `to` (stored events whose topic matches, received in the
- * window, sent to that subscription). A replay keeps the event id.
+ * window, sent to that subscription). A replay keeps the event id. Fields of another form
+ * are ignored (`dead: false` picks no form).
  */
-export const replayRequest = s.object({
-  id: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
-  subscriptionId: s.optional(id),
-  dead: s.optional(s.boolean),
-  since: s.optional(isoTime),
-  pattern: s.optional(s.string({ min: 1, max: 256 })),
-  from: s.optional(isoTime),
-  to: s.optional(isoTime),
-  /** Count only: what the confirmation dialog shows. */
-  dryRun: s.optional(s.boolean),
-});
+export const replayRequest = s.oneOf(
+  {
+    id: s.optional(deliveryId),
+    subscriptionId: s.optional(id),
+    dead: s.optional(s.boolean),
+    since: s.optional(isoTime),
+    pattern: s.optional(topicPattern),
+    from: s.optional(isoTime),
+    to: s.optional(isoTime),
+    dryRun,
+  },
+  {
+    delivery: s.object({ id: deliveryId, dryRun }),
+    dead: s.object({ subscriptionId: id, dead: s.isTrue, since: s.optional(isoTime), dryRun }),
+    window: s.object({ subscriptionId: id, pattern: topicPattern, from: isoTime, to: isoTime, dryRun }),
+  },
+  (request) => {
+    if (request.id !== undefined)
+      return request.dead || request.pattern !== undefined
+        ? { refuse: 'replay either one delivery (id) or a selection, not both' }
+        : 'delivery';
+    if (request.dead) return 'dead';
+    if (request.pattern !== undefined) return 'window';
+    return { refuse: 'say what to replay: an id; or a subscriptionId with dead: true; or a subscriptionId with pattern, from and to' };
+  },
+);
 
 export const deliveryQuery = s.object({
   subscriptionId: s.optional(id),
   outcome: s.optional(s.literal(...OUTCOMES)),
   /** A topic or a topic pattern (`attacker.>`). */
-  topic: s.optional(s.string({ min: 1, max: 256 })),
+  topic: s.optional(topicPattern),
   /** Only deliveries with an id lower than this (paging back through the log). */
   before: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
   limit: s.optional(s.number({ min: 1, max: 1000, integer: true })),
@@ -136,9 +157,7 @@ export const calls = {
   /** Success rate and p50/p95 latency of every subscription, last hour and last day. */
   'subscriptions.health': { args: s.tuple() },
   'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
-  'deliveries.get': {
-    args: s.tuple(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
-  },
+  'deliveries.get': { args: s.tuple(deliveryId) },
   'deliveries.replay': { args: s.tuple(replayRequest) },
   'status.get': { args: s.tuple() },
   'settings.get': { args: s.tuple() },
@@ -258,8 +277,8 @@ export async function dispatchCall(
   const call = name as CallName;
   const checked = calls[call].args.check(rawArgs ?? [], '');
   if (!checked.ok) {
-    const { path, message } = checked.issue;
-    const field = path ? fieldName(path) : undefined;
+    const { path, message, whole } = checked.issue;
+    const field = path && !whole ? fieldName(path) : undefined;
     return {
       ok: false,
       error: { code: 'invalid_argument', message: field ? `${field} ${message}` : message, ...(field ? { field } : {}) },

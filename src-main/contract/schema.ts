@@ -9,6 +9,8 @@ export interface Issue {
   /** Dotted path of the offending value, e.g. `patch.url`. Empty for the root. */
   path: string;
   message: string;
+  /** A rule about the value as a whole (which form it takes), not one field: the message is a whole sentence. */
+  whole?: true;
 }
 
 export type Check<T> = { ok: true; value: T } | { ok: false; issue: Issue };
@@ -85,6 +87,14 @@ export const boolean: Schema<boolean> = {
   },
 };
 
+/** `true` and nothing else: the flag that picks a form (`dead: true`). */
+export const isTrue: Schema<true> = {
+  describe: 'true',
+  check(input, path) {
+    return input === true ? { ok: true, value: true } : fail(path, 'must be true');
+  },
+};
+
 export function literal<const T extends readonly string[]>(...values: T): Schema<T[number]> {
   const allowed = new Set<string>(values);
   return {
@@ -155,9 +165,10 @@ function isPlainObject(input: unknown): input is Record<string, unknown> {
  * A strict object: unknown keys are refused (a typo in a patch must not be silently
  * ignored), and the result is a fresh null-prototype-free copy holding only known keys.
  */
-export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
+export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> & { readonly shape: S } {
   const keys = Object.keys(shape);
   return {
+    shape,
     describe: `{${keys.join(',')}}`,
     check(input, path) {
       if (!isPlainObject(input)) return fail(path, 'must be an object');
@@ -177,6 +188,36 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
         if (r.value !== undefined) out[key] = r.value;
       }
       return { ok: true, value: out as ObjectOf<S> };
+    },
+  };
+}
+
+/**
+ * One object in one of several forms, told apart by the keys it carries rather than by a
+ * tag, so the wire shape stays a plain object. Every key any form may carry is checked
+ * first (`fields`: a wrong value is refused the same way in every form); `pick` then names
+ * the form, or refuses the combination with a sentence about the whole; last, the form's
+ * own object checks what that form requires. Keys of the other forms are left out of the
+ * value, so its type is the union of the forms.
+ */
+export function oneOf<S extends Shape, F extends Record<string, Schema<unknown> & { readonly shape: Shape }>>(
+  fields: S,
+  forms: F,
+  pick: (value: ObjectOf<S>) => keyof F | { refuse: string },
+): Schema<Infer<F[keyof F]>> {
+  const all = object(fields);
+  return {
+    describe: all.describe,
+    check(input, path) {
+      const checked = all.check(input, path);
+      if (!checked.ok) return checked;
+      const chosen = pick(checked.value);
+      if (typeof chosen === 'object') return { ok: false, issue: { path, message: chosen.refuse, whole: true } };
+      const form = forms[chosen] as F[keyof F];
+      const value = checked.value as Record<string, unknown>;
+      const own: Record<string, unknown> = {};
+      for (const key of Object.keys(form.shape)) if (Object.hasOwn(value, key)) own[key] = value[key];
+      return form.check(own, path) as Check<Infer<F[keyof F]>>;
     },
   };
 }

@@ -883,33 +883,27 @@ export class Engine {
     const now = Date.now();
     let count: number;
     let changed: number[] = [];
-    if (request.id !== undefined) {
-      if (request.dead || request.pattern !== undefined)
-        throw new BridgeFailure('invalid_argument', 'replay either one delivery (id) or a selection, not both');
+    // The schema has told the three forms apart and required what each needs.
+    if ('id' in request) {
       const original = getDeliveryView(this.store, request.id);
       if (!original) throw new BridgeFailure('not_found', `no delivery with id ${request.id}`);
       if (!original.subscriptionId || !original.eventId)
         throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
       const target = this.replayTarget(original.subscriptionId);
       ({ count, changed } = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun));
-    } else if (request.dead) {
-      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
+    } else if ('dead' in request) {
+      const target = this.replayTarget(request.subscriptionId);
       const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
       const selection = { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) };
       ({ count, changed } = replayDeliveries(this.store, selection, target, now, dryRun));
-    } else if (request.pattern !== undefined) {
+    } else {
       const problem = patternError(request.pattern);
       if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
-      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
-      const from = isoTime(this.required(request.from, 'from'), 'from');
-      const to = isoTime(this.required(request.to, 'to'), 'to');
+      const target = this.replayTarget(request.subscriptionId);
+      const from = isoTime(request.from, 'from');
+      const to = isoTime(request.to, 'to');
       if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
       count = replayEvents(this.store, request.pattern, from, to, target, now, dryRun);
-    } else {
-      throw new BridgeFailure(
-        'invalid_argument',
-        'say what to replay: an id; or a subscriptionId with dead: true; or a subscriptionId with pattern, from and to',
-      );
     }
     if (!dryRun && count > 0) {
       this.publishDeliveries(changed, false);
@@ -917,11 +911,6 @@ export class Engine {
       this.hub.subscriptionsChanged();
     }
     return { count, queued: !dryRun };
-  }
-
-  private required(value: string | undefined, field: string): string {
-    if (value === undefined || value === '') throw new BridgeFailure('invalid_argument', `${field} is required`, field);
-    return value;
   }
 
   /** Replays go to enabled subscriptions only: a tripped one would only fail again. */
