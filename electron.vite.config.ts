@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { SHARED_ALIASES } from './aliases';
 
 // Main-process bundle: the Electron app (the only code that imports `electron`), and
 // entries that run under plain Node: the headless CLI, the local web host and the demo.
@@ -26,6 +27,7 @@ export default defineConfig({
   },
   renderer: {
     root: resolve(__dirname, 'src-renderer'),
+    resolve: { alias: SHARED_ALIASES },
     build: {
       outDir: resolve(__dirname, 'out/renderer'),
       rollupOptions: { input: { index: resolve(__dirname, 'src-renderer/index.html') } },

@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { SHARED_ALIASES } from './aliases';
 
 export default defineConfig({
+  // Renderer unit tests import the contract as the renderer does.
+  resolve: { alias: SHARED_ALIASES },
   test: {
     include: ['src-main/**/*.test.ts', 'src-renderer/src/**/*.test.ts', 'test/**/*.test.ts'],
     // Headless runs make a default key: in a temporary config folder per test file.

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SHARED_ALIASES } from '../aliases';
 
 const root = join(__dirname, '..');
 
@@ -158,5 +159,22 @@ describe('architecture', () => {
           .map((i) => `${rel(f)} → ${i}`),
       );
     expect(offenders).toEqual([]);
+  });
+
+  it('has the renderer import shared main-process code by alias, never by climbing out of src-renderer', () => {
+    const offenders = all
+      .filter((f) => rel(f).startsWith('src-renderer/'))
+      .flatMap((f) =>
+        importsOf(f)
+          .filter((i) => (i.startsWith('.') && !rel(join(f, '..', i)).startsWith('src-renderer/')) || (i.startsWith('@match/') && i !== '@match/pattern'))
+          .map((i) => `${rel(f)} → ${i}`),
+      );
+    expect(offenders).toEqual([]);
+  });
+
+  it("declares the renderer's aliases alike to the type checker, the bundler and vitest", () => {
+    const web = JSON.parse(readFileSync(join(root, 'tsconfig.web.json'), 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } };
+    const paths = Object.entries(web.compilerOptions.paths).map(([alias, [target]]) => [alias.replace(/\/\*$/, ''), join(root, (target ?? '').replace(/\/\*$/, ''))]);
+    expect(paths).toEqual(Object.entries(SHARED_ALIASES));
   });
 });

@@ -15,7 +15,7 @@ import {
   type EventPayloads,
   type Result,
   type SluiceApi,
-} from '../../../src-main/contract/bridge';
+} from '@contract/bridge';
 
 export type LinkState = 'connecting' | 'open' | 'closed';
 

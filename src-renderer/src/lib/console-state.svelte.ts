@@ -11,7 +11,7 @@ import type {
   SluiceApi,
   SubscriptionInput,
   SubscriptionPatch,
-} from '../../../src-main/contract/bridge';
+} from '@contract/bridge';
 import type {
   DeliveryView,
   EngineStatus,
@@ -21,9 +21,9 @@ import type {
   SettingsView,
   SubscriptionView,
   TestFireResult,
-} from '../../../src-main/contract/views';
-import { countSubscriptions } from '../../../src-main/contract/counts';
-import { matchesPattern } from '../../../src-main/match/pattern';
+} from '@contract/views';
+import { countSubscriptions } from '@contract/counts';
+import { matchesPattern } from '@match/pattern';
 import { mergeNewestFirst } from './log-merge';
 
 /** The log keeps this many rows in memory; older ones are a query away. */

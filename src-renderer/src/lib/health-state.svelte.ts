@@ -3,8 +3,8 @@
  * {@link HEALTH_REFRESH_MS} while deliveries end, and every {@link HEALTH_IDLE_MS}
  * otherwise so the windows keep sliding: never once per delivery.
  */
-import type { SluiceApi } from '../../../src-main/contract/bridge';
-import type { HealthReport, Outcome, SubscriptionHealth } from '../../../src-main/contract/views';
+import type { SluiceApi } from '@contract/bridge';
+import type { HealthReport, Outcome, SubscriptionHealth } from '@contract/views';
 
 export const HEALTH_REFRESH_MS = 2000;
 export const HEALTH_IDLE_MS = 30_000;

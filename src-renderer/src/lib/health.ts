@@ -1,5 +1,5 @@
 /** Display helpers for subscription health (`subscriptions.health`). */
-import type { HealthSeries, HealthWindow } from '../../../src-main/contract/views';
+import type { HealthSeries, HealthWindow } from '@contract/views';
 import { latency } from './format';
 
 /** What the figures count, for tooltips (the contract's HealthWindow says the same). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DeliveryView } from '../../../src-main/contract/views';
+import type { DeliveryView } from '@contract/views';
 import { mergeNewestFirst } from './log-merge';
 
 const row = (id: number, outcome: DeliveryView['outcome'] = 'pending'): DeliveryView => ({

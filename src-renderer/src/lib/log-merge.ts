@@ -1,4 +1,4 @@
-import type { DeliveryView } from '../../../src-main/contract/views';
+import type { DeliveryView } from '@contract/views';
 
 /**
  * The log after a batch: rows already listed take their new state in place; the others

@@ -1,5 +1,5 @@
 /** What a replay dialog was opened for. */
-import type { DeliveryView, Outcome, SubscriptionView } from '../../../src-main/contract/views';
+import type { DeliveryView, Outcome, SubscriptionView } from '@contract/views';
 
 export type ReplayTarget =
   /** Every dead letter of a subscription, optionally since a time. */

@@ -2,7 +2,7 @@
  * A subscription's retry schedule as the form offers it: the global default (null), the
  * extended preset for receivers with long maintenance windows, or custom seconds.
  */
-import { EXTENDED_RETRY_SCHEDULE_S } from '../../../src-main/contract/views';
+import { EXTENDED_RETRY_SCHEDULE_S } from '@contract/views';
 
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about 27.6 hours before a delivery is dead. */
