@@ -64,7 +64,8 @@ export interface Cancellation {
 }
 
 /**
- * Why a subscription's work stops. A trip holds what was never tried and ends waiting
+ * Why a subscription's work stops, and the one place its reason is worded (the store's
+ * health figures recognise a cancelled delivery by it). A trip holds what was never tried and ends waiting
  * retries dead (the receiver is known to fail); a pause holds both (the analyst expects
  * its events to wait); a delete ends everything failed (nowhere to send it).
  */

@@ -10,6 +10,7 @@
  * (`retentionMaxRows`, 1,000,000 by default) bounds it.
  */
 import { sql } from 'kysely';
+import { PAUSED, TRIPPED } from '../delivery/dispatcher';
 import type { Store } from './database';
 
 /** What the engine's health tracker counts (engine/health), row by row. */
@@ -55,7 +56,7 @@ export function finishedSince(
         eb.or([
           eb('outcome', '=', 'delivered'),
           eb('error', 'is', null),
-          eb.and([eb('error', 'not like', 'subscription paused%'), eb('error', 'not like', 'subscription tripped%')]),
+          eb.and([eb('error', 'not like', `${PAUSED.reason}%`), eb('error', 'not like', `${TRIPPED.reason}%`)]),
         ]),
       )
       .groupBy(['subscription_id', 'minute', 'ok', 'bucket']),
