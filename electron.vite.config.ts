@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { SHARED_ALIASES } from './aliases';
+import { SHARED_ALIASES } from './build/aliases';
 
 // Main-process bundle: the Electron app (the only code that imports `electron`), and
 // entries that run under plain Node: the headless CLI, the local web host and the demo.

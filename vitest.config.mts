@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { SHARED_ALIASES } from './aliases';
+import { SHARED_ALIASES } from './build/aliases';
 
 export default defineConfig({
   // Renderer unit tests import the contract as the renderer does.

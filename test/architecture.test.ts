@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SHARED_ALIASES } from '../aliases';
+import { SHARED_ALIASES } from '../build/aliases';
 
 const root = join(__dirname, '..');
 
