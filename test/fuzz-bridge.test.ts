@@ -50,8 +50,12 @@ import { startReceiver, type Receiver } from './harness/receiver';
 const SEED = fuzzSeed();
 const PER_CALL = 1_000;
 const RPC_PER_CALL = 200;
-/** No single bad call may hold the process longer than this (10 MiB arguments included). */
-const MAX_HANDLING_MS = 1_000;
+/**
+ * No single bad call may hold the process longer than this (10 MiB arguments included): a
+ * bound that catches a hang or a quadratic blow-up, not a speed target (a 10 MiB frame
+ * takes ~0.1 s here idle, and over 1 s on a loaded 2-core machine; speed is the bench's).
+ */
+const MAX_HANDLING_MS = 5_000;
 /** Longest the event loop may stall during the whole fuzz. */
 const MAX_LOOP_STALL_MS = 1_000;
 /** An error message never echoes a huge input back. */
