@@ -115,7 +115,7 @@ function main() {
       // A source dated in the future (clock skew, an unpacked archive) would make every
       // call build again: the build counts as made after it.
       const after = buildState(root);
-      if (built && after.state === 'stale') utimesSync(join(root, BUILT), new Date(), new Date(after.mtimeMs));
+      if (built && after.state === 'stale') utimesSync(join(root, BUILT), new Date(), new Date(Math.ceil(after.mtimeMs) + 1));
     });
   }
   if (!built) {
