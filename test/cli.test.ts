@@ -683,10 +683,13 @@ describe('sluice publish', () => {
     await run.stop('SIGTERM');
   });
 
-  it('refuses a wildcard subject and reports an unreachable bus', async () => {
+  it('refuses a wildcard subject, a database that does not exist, and reports an unreachable bus', async () => {
     const wildcard = await cli('publish', 'attacker.*', '{}', '--nats', nats.wsUrl);
     expect(wildcard.code).toBe(2);
     expect(wildcard.stderr).toContain('is a pattern, not a subject');
+    // The bus settings are the database's: none there is a mistake, not the defaults.
+    expect(wildcard.stderr).toContain(`no database at ${db}`);
+    unwrapExit(await cli('settings', 'set', 'allowPrivate', 'true', '--nats', nats.wsUrl));
     await nats.stop();
     const down = await cli('publish', 'attacker.observed', '{}', '--nats', nats.wsUrl);
     expect(down.code).toBe(1);

@@ -481,7 +481,8 @@ describe('a wrong or missing key', () => {
   it('refuses a world-readable key file before touching the database', async () => {
     writeFileSync(keyPath, randomBytes(32).toString('base64'));
     chmodSync(keyPath, 0o644);
-    const result = await cli(['subs', 'list', '--db', db, '--secret-key-file', keyPath]);
+    // A command that would create the database: refused before it does.
+    const result = await cli(['settings', 'set', 'allowPrivate', 'true', '--db', db, '--secret-key-file', keyPath]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('readable by every user');
     expect(existsSync(db)).toBe(false);
@@ -730,7 +731,7 @@ describe('the default key (neither --secret-key-file nor SLUICE_SECRET_KEY)', ()
     expect(existsSync(defaultKey())).toBe(false);
 
     // Once a default key exists (made for another database), it is named instead.
-    expect((await cli(['settings', 'get', '--db', join(dir, 'fresh.db')], headless)).code).toBe(0);
+    expect((await cli(['settings', 'set', 'allowPrivate', 'false', '--db', join(dir, 'fresh.db'), '--nats', 'ws://127.0.0.1:1'], headless)).code).toBe(0);
     expect(existsSync(defaultKey())).toBe(true);
     const listed = await cli(['subs', 'list', '--db', db], headless);
     expect(listed.code).toBe(1);
@@ -740,7 +741,7 @@ describe('the default key (neither --secret-key-file nor SLUICE_SECRET_KEY)', ()
 
     // A world-readable default key file is refused before the database is touched.
     chmodSync(defaultKey(), 0o644);
-    const open = await cli(['subs', 'list', '--db', join(dir, 'untouched.db')], headless);
+    const open = await cli(['settings', 'set', 'allowPrivate', 'false', '--db', join(dir, 'untouched.db')], headless);
     expect(open.code).toBe(2);
     expect(open.stderr).toContain(`the default key file ${defaultKey()}: the key file is readable by every user`);
     expect(existsSync(join(dir, 'untouched.db'))).toBe(false);

@@ -2,6 +2,7 @@
  * The Electron shell: one hardened window over the engine. The only folder that
  * imports `electron`; everything it starts runs (and is tested) under plain Node.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
@@ -73,6 +74,8 @@ async function start(): Promise<void> {
   if (reason) console.warn(`[sluice] subscription secrets are stored unprotected: ${reason}`);
   // A `sluice run` or `npm run serve` on the app's database holds it: the start fails
   // with a ClaimError naming it, shown below.
+  // The app's own folder (Electron makes it too): the store never creates a missing one.
+  mkdirSync(app.getPath('userData'), { recursive: true });
   engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), command: `${PRODUCT} app`, cipher });
   if (engine.tookOverFrom) console.log(`[sluice] ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) console.log(`[sluice] encrypted ${engine.secretsUpgraded} plain-text secret(s) with the OS key store`);

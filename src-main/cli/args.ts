@@ -1,8 +1,10 @@
 /**
- * Command-line parsing helpers: every command parses its own arguments strictly with
- * `node:util` parseArgs; bad input becomes a {@link CliError} with exit code 2.
+ * Command-line parsing helpers: every command parses its own arguments with
+ * {@link parseCommand}, which collects every problem of the command line (with the
+ * nearest option for a typo) so that bad input is reported at once, as one
+ * {@link CliError} with exit code 2.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 
 /** Exit codes: 2 for bad input (the message names the problem), 1 for internal failures. */
 export const EXIT_OK = 0;
@@ -83,34 +85,242 @@ export function withoutWords(argv: string[], indexes: number[]): string[] {
   return argv.filter((_, i) => !skip.has(i));
 }
 
-type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
-type StrictConfig<O extends OptionsConfig> = { args: string[]; options: O; allowPositionals: true; strict: true };
-type Parsed<O extends OptionsConfig> = ReturnType<typeof parseArgs<StrictConfig<O>>>;
+/** An option as a command declares it (the shape `node:util` parseArgs takes). */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+}
+type OptionsConfig = Record<string, OptionSpec>;
+/** The values of a parse, typed by the options declared. */
+export type OptionValues<O extends OptionsConfig> = {
+  [K in keyof O]?: O[K] extends { type: 'string' }
+    ? O[K] extends { multiple: true }
+      ? string[]
+      : string
+    : O[K] extends { multiple: true }
+      ? boolean[]
+      : boolean;
+};
 
-/** A strict parse; an unknown option or a missing value is bad input (exit 2). */
-export function parseStrict<const O extends OptionsConfig>(command: string, args: string[], options: O): Parsed<O> {
-  try {
-    return parseArgs<StrictConfig<O>>({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new CliError(`${command}: ${message} (see sluice --help)`);
+/**
+ * What is wrong with one command line, collected rather than thrown one at a time, so
+ * that a single run names every problem (exit 2): each validation adds what it finds and
+ * goes on with a placeholder, and `done()` throws them all before anything runs.
+ */
+export class Problems {
+  private readonly list: string[] = [];
+  /** A problem with the command line's shape: the message points at the help. */
+  private usage = false;
+
+  constructor(readonly command: string) {}
+
+  add(problem: string, usage = false): void {
+    this.list.push(problem);
+    this.usage ||= usage;
+  }
+
+  /** `fn()`, or undefined with the CliError it threw recorded as a problem. */
+  check<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      this.add(error.message);
+      return undefined;
+    }
+  }
+
+  get count(): number {
+    return this.list.length;
+  }
+
+  /** Whether a problem already names `option` (`--url: missing value`, `did you mean --name?`). */
+  mentions(option: string): boolean {
+    const named = new RegExp(`${option.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`);
+    return this.list.some((p) => named.test(p));
+  }
+
+  /** `--name is required`, unless a problem with it was already said (a typo, a missing value). */
+  require(option: string, value: unknown): void {
+    if (value === undefined && !this.mentions(option)) this.add(`${option} is required`);
+  }
+
+  /** One CliError naming every problem, one per line; nothing when there is none. */
+  done(): void {
+    if (this.list.length === 0) return;
+    const help = this.usage ? ' (see sluice --help)' : '';
+    if (this.list.length === 1) throw new CliError(`${this.command}: ${this.list[0]}${help}`);
+    throw new CliError(`${this.command}: ${this.list.length} problems${help}:\n${this.list.map((p) => `  ${p}`).join('\n')}`);
   }
 }
 
-/** Exactly the operands a command expects, by name: `ID|NAME`, `KEY VALUE`. */
-export function expectOperands(command: string, positionals: string[], names: string[]): string[] {
-  if (positionals.length < names.length)
-    throw new CliError(`${command}: missing ${names.slice(positionals.length).join(' ')} (see sluice --help)`);
-  if (positionals.length > names.length)
-    throw new CliError(`${command}: unexpected argument "${positionals[names.length] ?? ''}" (see sluice --help)`);
-  return positionals;
+export interface ParsedCommand<O extends OptionsConfig> {
+  values: OptionValues<O>;
+  positionals: string[];
+  /** The problems found so far; the command adds its own and calls `done()`. */
+  problems: Problems;
 }
 
-/** The database file: `--db`, else `$SLUICE_DB`, else `./sluice.db`. */
-export function dbPath(value: string | undefined): string {
-  const path = value ?? process.env['SLUICE_DB'] ?? './sluice.db';
-  if (path.trim() === '') throw new CliError('--db: a database file is required');
-  return path;
+/**
+ * A value that begins with `-` would be read as an option: such a value is given as
+ * `--name=-value` (as `node:util` parseArgs requires too). `-` alone is a value (stdin).
+ */
+function optionLike(arg: string): boolean {
+  return arg.length > 1 && arg.startsWith('-');
+}
+
+/**
+ * Parse `argv` against a command's `options`, recording every problem instead of stopping
+ * at the first: an unknown option (with the nearest of this command's options), an option
+ * without its value, a value given to a flag. `--` ends the options.
+ */
+export function parseCommand<const O extends OptionsConfig>(command: string, argv: string[], options: O): ParsedCommand<O> {
+  const problems = new Problems(command);
+  const values: Record<string, string | boolean | (string | boolean)[]> = {};
+  const positionals: string[] = [];
+  const names = Object.keys(options);
+  const set = (name: string, value: string | boolean): void => {
+    if (options[name]?.multiple) values[name] = [...((values[name] as (string | boolean)[] | undefined) ?? []), value];
+    else values[name] = value;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!optionLike(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    let name: string;
+    let inline: string | undefined;
+    let label: string;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+      label = `--${name}`;
+      if (!Object.hasOwn(options, name)) {
+        const near = suggest(name, names);
+        problems.add(`${label}: unknown option${near.length > 0 ? `; did you mean ${orList(near.map((n) => `--${n}`))}?` : ''}`, true);
+        // `--nmae siem`: "siem" is the misspelt option's value, not an argument.
+        if (inline === undefined && next !== undefined && !optionLike(next) && near.some((n) => options[n]?.type === 'string')) i++;
+        continue;
+      }
+    } else {
+      // `-h`, `-f`; a cluster of short flags (`-fh`) is each of them.
+      const letters = [...arg.slice(1)];
+      const found = letters.map((letter) => names.find((n) => options[n]?.short === letter));
+      const unknown = letters.filter((_, j) => found[j] === undefined);
+      if (unknown.length > 0) {
+        for (const letter of unknown) problems.add(`-${letter}: unknown option`, true);
+        continue;
+      }
+      if (letters.length > 1) {
+        for (const n of found as string[]) {
+          if (options[n]?.type === 'string') problems.add(`-${options[n]?.short}: needs a value (give it on its own, or as --${n})`, true);
+          else set(n, true);
+        }
+        continue;
+      }
+      name = found[0] as string;
+      label = `-${letters[0]}`;
+    }
+    const spec = options[name] as OptionSpec;
+    if (spec.type === 'boolean') {
+      if (inline !== undefined) problems.add(`${label}: takes no value`, true);
+      else set(name, true);
+      continue;
+    }
+    let value = inline;
+    if (value === undefined && next !== undefined && !optionLike(next)) {
+      value = next;
+      i++;
+    }
+    if (value === undefined) {
+      problems.add(`${label}: missing value${next !== undefined && optionLike(next) ? ` (a value that starts with "-" is given as --${name}=${next})` : ''}`, true);
+      continue;
+    }
+    set(name, value);
+  }
+  return { values: values as OptionValues<O>, positionals, problems };
+}
+
+/**
+ * Exactly the operands a command expects, by name (`ID|NAME`, `KEY VALUE`): missing or
+ * extra ones are problems; the operands come back padded with '' to their count.
+ */
+export function expectOperands(problems: Problems, positionals: string[], names: string[]): string[] {
+  if (positionals.length < names.length) problems.add(`missing ${names.slice(positionals.length).join(' ')}`, true);
+  const extra = positionals.slice(names.length);
+  if (extra.length > 0) problems.add(`unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((a) => `"${a}"`).join(' ')}`, true);
+  return names.map((_, i) => positionals[i] ?? '');
+}
+
+/**
+ * The candidates nearest to a mistyped `word`, for "did you mean": within an edit
+ * distance that grows with the word's length (one edit in four letters, a swapped pair
+ * counting as one), ignoring case; else the one candidate that `word` begins (`--dry`).
+ */
+export function suggest(word: string, candidates: readonly string[]): string[] {
+  const typed = word.toLowerCase();
+  if (typed === '') return [];
+  const limit = Math.max(1, Math.floor(typed.length / 4));
+  let best = Infinity;
+  let nearest: string[] = [];
+  for (const candidate of candidates) {
+    const d = editDistance(typed, candidate.toLowerCase());
+    if (d > limit || d > best) continue;
+    if (d < best) nearest = [];
+    best = d;
+    nearest.push(candidate);
+  }
+  if (nearest.length > 0) return nearest.slice(0, 3);
+  const prefixed = candidates.filter((c) => c.toLowerCase().startsWith(typed));
+  return typed.length >= 2 && prefixed.length === 1 ? prefixed : [];
+}
+
+/** Damerau-Levenshtein distance (optimal string alignment): insert, delete, replace, swap two neighbours. */
+export function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => rows[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, at(i - 2, j - 2) + 1);
+      (rows[i] as number[])[j] = d;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+export function orList(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
+/** `subs lsit`: the nearest subcommand (`did you mean subs list?`), else every one. */
+export function unknownSubcommand(group: string, sub: string, commands: readonly string[]): CliError {
+  const near = suggest(sub, commands);
+  return new CliError(
+    `${group}: unknown subcommand "${sub}"; ${near.length > 0 ? `did you mean ${orList(near.map((c) => `${group} ${c}`))}?` : `expected one of: ${commands.join(', ')}`}`,
+  );
+}
+
+/**
+ * `raw` as one of `allowed` (case-insensitive), or a CliError naming them and the
+ * nearest: `--outcome: "delivred" is not one of: pending, …; did you mean delivered?`.
+ */
+export function oneOf<T extends string>(label: string, raw: string, allowed: readonly T[]): T {
+  const text = raw.trim();
+  const found = allowed.find((a) => a.toLowerCase() === text.toLowerCase());
+  if (found !== undefined) return found;
+  const near = suggest(text, allowed);
+  throw new CliError(`${label}: "${raw}" is not one of: ${allowed.join(', ')}${near.length > 0 ? `; did you mean ${orList(near)}?` : ''}`);
 }
 
 export function parseInteger(label: string, raw: string): number {

@@ -4,10 +4,10 @@
  * outcome changes, oldest first, until SIGINT.
  */
 import type { DeliveryQuery, SluiceApi } from '../contract/bridge';
-import type { DeliveryView, Outcome } from '../contract/views';
-import { EXIT_OK, GLOBAL_OPTIONS, dbPath, expectOperands, parseInteger, parseStrict } from './args';
+import { OUTCOMES, type DeliveryView, type Outcome } from '../contract/views';
+import { EXIT_OK, GLOBAL_OPTIONS, expectOperands, oneOf, parseCommand, parseInteger } from './args';
 import { DELIVERY_COLUMNS, deliveryLine, out, printJson, printJsonLine, printTable, unwrap } from './output';
-import { resolveSubscription, withApi } from './session';
+import { database, resolveSubscription, withApi } from './session';
 
 export const FOLLOW_POLL_MS = 500;
 const DEFAULT_LIMIT = 50;
@@ -29,15 +29,18 @@ const OPTIONS = {
 } as const;
 
 export async function deliveriesCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('deliveries', argv, OPTIONS);
-  expectOperands('deliveries', positionals, []);
-  const limit = values.limit === undefined ? undefined : parseInteger('--limit', values.limit);
+  const { values, positionals, problems } = parseCommand('deliveries', argv, OPTIONS);
+  expectOperands(problems, positionals, []);
+  const limit = values.limit === undefined ? undefined : problems.check(() => parseInteger('--limit', values.limit as string));
+  // The contract checks these too; checked here, a typo is named with the other problems.
+  const outcome = values.outcome === undefined ? undefined : problems.check(() => oneOf<Outcome>('--outcome', values.outcome as string, OUTCOMES));
+  const db = database(values.db, 'existing', problems);
+  problems.done();
   const json = values.json === true;
-  await withApi({ db: dbPath(values.db) }, async (api) => {
+  await withApi({ db }, async (api) => {
     const filter: DeliveryQuery = {};
     if (values.subscription !== undefined) filter.subscriptionId = (await resolveSubscription(api, values.subscription)).id;
-    // Checked by the contract, which names the valid outcomes.
-    if (values.outcome !== undefined) filter.outcome = values.outcome as Outcome;
+    if (outcome !== undefined) filter.outcome = outcome;
     if (values.topic !== undefined) filter.topic = values.topic;
     if (values.follow) await follow(api, filter, limit ?? DEFAULT_FOLLOW_BACKLOG, json);
     else {

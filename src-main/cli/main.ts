@@ -1,11 +1,11 @@
 /**
- * The Sluice CLI and headless runner (`npm run sluice -- <command>`, or
- * `node out/main/cli.js <command>`). Another client of the bridge contract: one-shot
+ * The Sluice CLI and headless runner (`npx sluice <command>`, `npm run -s sluice --
+ * <command>`: build/sluice.mjs runs this bundle, building it first only when needed). Another client of the bridge contract: one-shot
  * commands open the engine offline and call the contract in-process, so every rule and
  * message is the console's.
  */
 import { OUTCOMES } from '../contract/views';
-import { CliError, EXIT_FAILURE, EXIT_OK, scanCommandLine, withoutWords } from './args';
+import { CliError, EXIT_FAILURE, EXIT_OK, orList, scanCommandLine, suggest, unknownSubcommand, withoutWords } from './args';
 import { deliveriesCommand } from './deliveries';
 import { err } from './output';
 import { publishCommand } from './publish';
@@ -16,6 +16,7 @@ import { settingsCommand } from './settings';
 import { subsCommand } from './subs';
 
 export const USAGE = `Usage: sluice <command> [options]
+       (in the project folder: npx sluice …, or npm run -s sluice -- …)
 
 Commands:
   run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
@@ -59,7 +60,7 @@ Commands:
                                            TIME: ISO-8601, e.g. 2026-11-28T10:00:00Z
   publish SUBJECT BODY                     publish one message on the bus (BODY as given;
                                            "-" reads stdin), e.g. a DECNET envelope
-  settings get                             show the settings (secrets only as set/not set)
+  settings get [KEY]                       show the settings, or one (secrets only as set/not set)
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
   settings unset KEY                       back to its default (clears a password or token)
       keys: natsUrl natsUser natsPassword natsToken natsCredsFile
@@ -74,7 +75,10 @@ Commands:
             sluice-<install id>; installations that set the same name share the events)
 
 Options (every command):
-  --db FILE      the database (default: $SLUICE_DB, else ./sluice.db)
+  --db FILE      the database (default: $SLUICE_DB, else ./sluice.db). subs add,
+                 settings set and run create it when it does not exist, and say so;
+                 the other commands refuse a database that does not exist (exit 2).
+                 A missing folder is never created.
   --json         machine-readable output: one JSON document (one line per item with --follow)
   --nats URL     (changes) announce the change on this bus instead of the stored URL
   --secret-key-file PATH
@@ -96,10 +100,12 @@ Presets: AttackerDetail, DeckyStatus, SystemStatus.
 Outcomes: ${OUTCOMES.join(' ')}.
 Retry schedules (SCHEDULE): default (the global retrySchedule setting); extended
   (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); or seconds, e.g. 1,2,4 ('' = one attempt).
-Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input.
+Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input (every
+  problem of the command line at once, with the nearest option, command or key for a typo).
 `;
 
 const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings']);
+const COMMANDS = ['run', 'subs', 'deliveries', 'settings', 'publish', 'keygen', 'help'] as const;
 
 export async function main(commandLine: string[]): Promise<number> {
   const argv = takeSecretKeyFile(commandLine);
@@ -116,17 +122,25 @@ export async function main(commandLine: string[]): Promise<number> {
       return runCommand(rest);
     case 'subs':
       return subsCommand(sub?.value, rest);
-    case 'deliveries':
-      if (words[1]?.value === 'replay') return replayCommand(withoutWords(argv, [group.index, words[1].index]));
+    case 'deliveries': {
+      const word = words[1];
+      if (word?.value === 'replay') return replayCommand(withoutWords(argv, [group.index, word.index]));
+      // `deliveries replya …`: its options cannot be judged against the wrong command.
+      if (word && suggest(word.value, ['replay']).length > 0) throw unknownSubcommand('deliveries', word.value, ['replay']);
       return deliveriesCommand(rest);
+    }
     case 'settings':
       return settingsCommand(sub?.value, rest);
     case 'publish':
       return publishCommand(rest);
     case 'keygen':
       return keygenCommand(rest);
-    default:
-      throw new CliError(`unknown command "${group.value}"; expected run, subs, deliveries, settings, publish or keygen (see sluice --help)`);
+    default: {
+      const near = suggest(group.value, COMMANDS);
+      throw new CliError(
+        `unknown command "${group.value}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : 'expected run, subs, deliveries, settings, publish or keygen'} (see sluice --help)`,
+      );
+    }
   }
 }
 

@@ -6,22 +6,26 @@
 import { readFileSync } from 'node:fs';
 import { Engine } from '../engine/engine';
 import { subjectError } from '../match/pattern';
-import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, dbPath, expectOperands, parseStrict } from './args';
+import { CHANGE_OPTIONS, EXIT_FAILURE, EXIT_OK, expectOperands, parseCommand } from './args';
 import { err, out, printJson } from './output';
 import { cliKeySource } from './secrets';
-import { checkNatsUrl, publishOnce } from './session';
+import { checkNatsUrl, database, publishOnce } from './session';
 
 export async function publishCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('publish', argv, CHANGE_OPTIONS);
-  const [subject, rawBody] = expectOperands('publish', positionals, ['SUBJECT', 'BODY']) as [string, string];
-  const problem = subjectError(subject);
-  if (problem) throw new CliError(`publish: ${problem}`);
-  checkNatsUrl(values.nats);
+  const { values, positionals, problems } = parseCommand('publish', argv, CHANGE_OPTIONS);
+  const [subject, rawBody] = expectOperands(problems, positionals, ['SUBJECT', 'BODY']) as [string, string];
+  const problem = positionals.length > 0 ? subjectError(subject) : null;
+  if (problem) problems.add(problem);
+  problems.check(() => checkNatsUrl(values.nats));
+  // The bus settings (URL, credentials, TLS) are the database's: a typo in --db must
+  // not publish with the defaults instead.
+  const db = database(values.db, 'existing', problems);
+  problems.done();
   const body = rawBody === '-' ? readFileSync(0) : Buffer.from(rawBody, 'utf8');
   if (!looksLikeJsonObject(body)) err('note: BODY is not a JSON object; a Sluice engine will reject it (shown in its log)');
 
   const engine = await Engine.start({
-    dbPath: dbPath(values.db),
+    dbPath: db.path,
     offline: true,
     cipher: (await cliKeySource()).cipher,
     ...(values.nats ? { natsUrl: values.nats } : {}),

@@ -4,9 +4,9 @@
  * by topic pattern and time window to a subscription. `--dry-run` only counts.
  */
 import type { ReplayRequest } from '../contract/bridge';
-import { CHANGE_OPTIONS, CliError, EXIT_OK, dbPath, expectOperands, parseInteger, parseStrict } from './args';
+import { CHANGE_OPTIONS, CliError, EXIT_OK, expectOperands, parseCommand, parseInteger, type Problems } from './args';
 import { err, out, printJson, unwrap } from './output';
-import { resolveSubscription, withApi } from './session';
+import { database, resolveSubscription, withApi } from './session';
 
 const OPTIONS = {
   ...CHANGE_OPTIONS,
@@ -30,11 +30,14 @@ type Selection =
   | { kind: 'pattern'; subscription: string; pattern: string; from: string; to: string };
 
 export async function replayCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('deliveries replay', argv, OPTIONS);
-  expectOperands('deliveries replay', positionals, []);
-  const selection = selectionOf(values);
+  const { values, positionals, problems } = parseCommand('deliveries replay', argv, OPTIONS);
+  expectOperands(problems, positionals, []);
+  const selection = selectionOf(values, problems);
   const dryRun = values['dry-run'] === true;
-  const result = await withApi({ db: dbPath(values.db), nats: values.nats, reload: !dryRun }, async (api) => {
+  // Nothing to replay, or count, in a database that does not exist.
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const result = await withApi({ db, nats: values.nats, reload: !dryRun }, async (api) => {
     let request: ReplayRequest;
     if (selection.kind === 'id') request = { id: selection.id };
     else {
@@ -55,38 +58,50 @@ export async function replayCommand(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-/** Exactly one selection form; anything else is bad input naming the valid forms. */
-export function selectionOf(values: {
-  id?: string | undefined;
-  subscription?: string | undefined;
-  dead?: boolean | undefined;
-  since?: string | undefined;
-  pattern?: string | undefined;
-  from?: string | undefined;
-  to?: string | undefined;
-}): Selection {
+/**
+ * Exactly one selection form; anything else is a problem naming the valid forms. Every
+ * TIME given is checked, whatever the form. With problems, the selection is a placeholder.
+ */
+export function selectionOf(
+  values: {
+    id?: string | undefined;
+    subscription?: string | undefined;
+    dead?: boolean | undefined;
+    since?: string | undefined;
+    pattern?: string | undefined;
+    from?: string | undefined;
+    to?: string | undefined;
+  },
+  problems: Problems,
+): Selection {
   const { id, subscription, dead, since, pattern, from, to } = values;
-  const usage = (problem: string): CliError => new CliError(`deliveries replay: ${problem}; give exactly one of: ${REPLAY_FORMS}`);
+  const usage = (problem: string): void => problems.add(`${problem}; give exactly one of: ${REPLAY_FORMS}`, true);
+  const time = (label: string, raw: string | undefined): string | undefined => (raw === undefined ? undefined : problems.check(() => isoTime(label, raw)));
+  const times = { since: time('--since', since), from: time('--from', from), to: time('--to', to) };
+  const none: Selection = { kind: 'id', id: 0 };
   if (id !== undefined) {
     if (subscription !== undefined || dead || since !== undefined || pattern !== undefined || from !== undefined || to !== undefined)
-      throw usage('--id selects one delivery and takes no other selection option');
-    const n = parseInteger('--id', id);
-    if (n < 1) throw new CliError(`--id: "${id}" is not a delivery id`);
-    return { kind: 'id', id: n };
+      usage('--id selects one delivery and takes no other selection option');
+    const n = problems.check(() => parseInteger('--id', id));
+    if (n !== undefined && n < 1) problems.add(`--id: "${id}" is not a delivery id`);
+    return n === undefined ? none : { kind: 'id', id: n };
   }
-  if (subscription === undefined) throw usage('nothing selected');
+  if (subscription === undefined) {
+    usage('nothing selected');
+    return none;
+  }
   if (dead) {
-    if (pattern !== undefined || from !== undefined || to !== undefined) throw usage('--dead and --pattern/--from/--to are different forms');
-    return since === undefined ? { kind: 'dead', subscription } : { kind: 'dead', subscription, since: isoTime('--since', since) };
+    if (pattern !== undefined || from !== undefined || to !== undefined) usage('--dead and --pattern/--from/--to are different forms');
+    return times.since === undefined ? { kind: 'dead', subscription } : { kind: 'dead', subscription, since: times.since };
   }
   if (pattern !== undefined) {
-    if (since !== undefined) throw usage('--since goes with --dead; a pattern replay takes --from and --to');
-    if (from === undefined || to === undefined) throw usage('--pattern needs both --from and --to');
-    const window = { from: isoTime('--from', from), to: isoTime('--to', to) };
-    if (window.from > window.to) throw new CliError(`--from (${from}) is after --to (${to})`);
-    return { kind: 'pattern', subscription, pattern, ...window };
+    if (since !== undefined) usage('--since goes with --dead; a pattern replay takes --from and --to');
+    if (from === undefined || to === undefined) usage('--pattern needs both --from and --to');
+    if (times.from !== undefined && times.to !== undefined && times.from > times.to) problems.add(`--from (${from}) is after --to (${to})`);
+    return { kind: 'pattern', subscription, pattern, from: times.from ?? '', to: times.to ?? '' };
   }
-  throw usage('--subscription needs --dead or --pattern');
+  usage('--subscription needs --dead or --pattern');
+  return none;
 }
 
 const ISO_8601 = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?$/i;

@@ -7,10 +7,10 @@
 import { Engine, type EngineRecord } from '../engine/engine';
 import { ClaimError, takeoverNote } from '../store/claim';
 import { VERSION } from '../version';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, dbPath, expectOperands, parseStrict } from './args';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, expectOperands, parseCommand } from './args';
 import { err, printJsonLine } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
-import { checkNatsUrl, cliActor } from './session';
+import { checkNatsUrl, cliActor, database, sayIfCreated } from './session';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 
 const OPTIONS = {
@@ -57,10 +57,12 @@ export function recordLine(record: EngineRecord): LogLine | null {
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('run', argv, OPTIONS);
-  expectOperands('run', positionals, []);
-  checkNatsUrl(values.nats);
-  const db = dbPath(values.db);
+  const { values, positionals, problems } = parseCommand('run', argv, OPTIONS);
+  expectOperands(problems, positionals, []);
+  problems.check(() => checkNatsUrl(values.nats));
+  const file = database(values.db, 'create', problems);
+  problems.done();
+  const db = file.path;
 
   let requestStop: () => void = () => undefined;
   const stopRequested = new Promise<string>((resolve) => {
@@ -145,6 +147,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
   });
   sayIfKeyMade(keys);
+  sayIfCreated(file);
   if (engine.tookOverFrom) err(`sluice: ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   if (engine.secretsScrubError)

@@ -6,7 +6,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { newKeyText, SecretKeySourceError } from '../store/secret-cipher';
-import { CliError, EXIT_OK, expectOperands, parseStrict } from './args';
+import { CliError, EXIT_OK, expectOperands, parseCommand } from './args';
 import { err, out } from './output';
 
 export const SECRET_KEY_FILE_OPTION = '--secret-key-file';
@@ -89,15 +89,16 @@ const KEYGEN_OPTIONS = {
  * never over an existing one); without, to stdout (for SLUICE_SECRET_KEY).
  */
 export function keygenCommand(argv: string[]): number {
-  const { values, positionals } = parseStrict('keygen', argv, KEYGEN_OPTIONS);
-  expectOperands('keygen', positionals, []);
+  const { values, positionals, problems } = parseCommand('keygen', argv, KEYGEN_OPTIONS);
+  expectOperands(problems, positionals, []);
+  if (values.out !== undefined && values.out.trim() === '') problems.add('--out needs a path');
+  problems.done();
   const text = newKeyText();
   if (values.out === undefined) {
     process.stdout.write(text);
     return EXIT_OK;
   }
   const path = values.out;
-  if (path.trim() === '') throw new CliError('keygen: --out needs a path');
   try {
     writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
     chmodSync(path, 0o600);

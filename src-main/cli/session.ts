@@ -10,8 +10,9 @@ import { NatsBus } from '../bus/nats-bus';
 import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
+import { locateDatabase } from '../store/database';
 import { VERSION } from '../version';
-import { CliError, EXIT_FAILURE } from './args';
+import { CliError, EXIT_FAILURE, type Problems } from './args';
 import { err, unwrap } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 
@@ -19,8 +20,53 @@ import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 export const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
 const RELOAD_CLOSE_TIMEOUT_MS = 1_000;
 
+/**
+ * What a command does when its database does not exist. `create`: makes it, and says so
+ * (`subs add`, `settings set`, `run`). `existing`: refuses (exit 2), since it could only
+ * answer from, or change, an empty new database (every other command).
+ */
+export type DatabaseUse = 'create' | 'existing';
+
+/** The database a command works on, judged (see {@link database}). */
+export interface DatabaseFile {
+  /** As given: what the engine opens and the messages name. */
+  path: string;
+  absolute: string;
+  /** Not there yet: this command creates it. */
+  isNew: boolean;
+}
+
+/**
+ * The database of a command: `--db`, else `$SLUICE_DB`, else `./sluice.db`. A typo in it
+ * must not pass for an empty database: a command that only reads or changes what is
+ * there refuses a file that does not exist, naming the path; one that creates says so
+ * once done ({@link sayIfCreated}); none creates a missing folder. What is wrong is added
+ * to `problems` (the path comes back as given).
+ */
+export function database(value: string | undefined, use: DatabaseUse, problems: Problems): DatabaseFile {
+  const from = value !== undefined ? '--db' : process.env['SLUICE_DB'] !== undefined ? '$SLUICE_DB' : null;
+  const path = value ?? process.env['SLUICE_DB'] ?? './sluice.db';
+  // `--db` given without its path: said already; the default is not what was meant.
+  if (problems.mentions('--db')) return { path, absolute: path, isNew: false };
+  if (path.trim() === '') {
+    problems.add(`${from ?? '--db'}: a database file is required`);
+    return { path, absolute: path, isNew: false };
+  }
+  const where = locateDatabase(path);
+  const check = from ? `check ${from}` : 'the default: give --db FILE or set $SLUICE_DB';
+  if (where.problem) problems.add(`${where.problem} (${check})`);
+  else if (!where.exists && use === 'existing')
+    problems.add(`no database at ${where.absolute} (${check}; \`sluice run\`, \`sluice subs add\` or \`sluice settings set\` creates one)`);
+  return { path, absolute: where.absolute, isNew: !where.exists };
+}
+
+/** Said once the engine opened (so created) a database that did not exist. */
+export function sayIfCreated(db: DatabaseFile): void {
+  if (db.isNew) err(`note: created a new database at ${db.absolute}`);
+}
+
 export interface SessionOptions {
-  db: string;
+  db: DatabaseFile;
   /** `--nats`: where to send the reload signal instead of the stored bus URL. */
   nats?: string | undefined;
   /** Publish the reload signal after `fn` succeeds. */
@@ -54,14 +100,15 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
   checkNatsUrl(options.nats);
   const keys = await cliKeySource();
   const engine = await Engine.start({
-    dbPath: options.db,
+    dbPath: options.db.path,
     offline: true,
     cipher: keys.cipher,
     actor: cliActor(),
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     // Written from inside the wait (the process is blocked in it): stderr is synchronous here.
-    onLockWait: () => err(`note: waiting for the engine running on ${options.db} to let go of the write lock…`),
+    onLockWait: () => err(`note: waiting for the engine running on ${options.db.path} to let go of the write lock…`),
   });
+  sayIfCreated(options.db);
   try {
     // The database opens with this key (checked by start): now the default key may be made.
     ensureCliKey(keys);

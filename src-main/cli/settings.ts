@@ -12,15 +12,18 @@ import {
   CliError,
   EXIT_OK,
   GLOBAL_OPTIONS,
-  dbPath,
   expectOperands,
+  orList,
   parseBoolean,
+  parseCommand,
   parseInteger,
   parseSchedule,
-  parseStrict,
+  suggest,
+  type Problems,
+  unknownSubcommand,
 } from './args';
 import { out, printJson, unwrap } from './output';
-import { withApi } from './session';
+import { database, withApi } from './session';
 
 type Key = keyof Settings;
 
@@ -37,25 +40,42 @@ export async function settingsCommand(sub: string | undefined, argv: string[]): 
     case undefined:
       throw new CliError(`settings: a subcommand is required: ${SETTINGS_COMMANDS.join(', ')}`);
     default:
-      throw new CliError(`settings: unknown subcommand "${sub}"; expected one of: ${SETTINGS_COMMANDS.join(', ')}`);
+      throw unknownSubcommand('settings', sub, SETTINGS_COMMANDS);
   }
 }
 
 async function get(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('settings get', argv, GLOBAL_OPTIONS);
-  expectOperands('settings get', positionals, []);
-  const view = await withApi({ db: dbPath(values.db) }, async (api) => unwrap(await api['settings.get']()));
-  if (values.json) printJson(view);
-  else printSettings(view);
+  const { values, positionals, problems } = parseCommand('settings get', argv, GLOBAL_OPTIONS);
+  // One key, or (without) every setting.
+  const [key] = positionals.length > 1 ? expectOperands(problems, positionals, ['[KEY]']) : positionals;
+  const known = key !== undefined && checkKey(problems, key) ? key : undefined;
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const view = await withApi({ db }, async (api) => unwrap(await api['settings.get']()));
+  if (known === undefined) {
+    if (values.json) printJson(view);
+    else printSettings(view);
+  } else if (values.json) {
+    // Write-only secrets: the view has only whether they are set.
+    const field = known in view ? known : `${known}Set`;
+    printJson({ [field]: view[field as keyof SettingsView] });
+  } else {
+    printSettings(view, [known]);
+  }
   return EXIT_OK;
 }
 
 async function set(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('settings set', argv, CHANGE_OPTIONS);
-  const [key, raw] = expectOperands('settings set', positionals, ['KEY', 'VALUE']) as [string, string];
-  // `-` reads the value from stdin, so a password or token stays out of `ps` and history.
-  const patch = parseSetting(key, raw === '-' ? await readStdin() : raw);
-  const view = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) =>
+  const { values, positionals, problems } = parseCommand('settings set', argv, CHANGE_OPTIONS);
+  const [key, raw] = expectOperands(problems, positionals, ['KEY', 'VALUE']) as [string, string];
+  const known = positionals.length > 0 && checkKey(problems, key);
+  // `-` reads the value from stdin, so a password or token stays out of `ps` and history:
+  // read once the command line is known good.
+  let patch = known && positionals.length > 1 && raw !== '-' ? problems.check(() => parseSetting(key, raw)) : undefined;
+  const db = database(values.db, 'create', problems);
+  problems.done();
+  patch ??= parseSetting(key, raw === '-' ? await readStdin() : raw);
+  const view = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
     unwrap(await api['settings.update'](patch)),
   );
   if (values.json) printJson(view);
@@ -65,11 +85,14 @@ async function set(argv: string[]): Promise<number> {
 
 /** Back to the default: a secret is cleared, a list emptied, a number reset. */
 async function unset(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('settings unset', argv, CHANGE_OPTIONS);
-  const [key] = expectOperands('settings unset', positionals, ['KEY']) as [string];
-  if (!isKey(key)) throw new CliError(`settings unset: unknown key "${key}"; valid keys: ${SETTING_KEYS.join(', ')}`);
+  const { values, positionals, problems } = parseCommand('settings unset', argv, CHANGE_OPTIONS);
+  const [key] = expectOperands(problems, positionals, ['KEY']) as [Key];
+  if (positionals.length > 0) checkKey(problems, key);
+  // Nothing to set back in a database that does not exist.
+  const db = database(values.db, 'existing', problems);
+  problems.done();
   const patch: SettingsPatch = { [key]: DEFAULT_SETTINGS[key] };
-  const view = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) =>
+  const view = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
     unwrap(await api['settings.update'](patch)),
   );
   if (values.json) printJson(view);
@@ -81,9 +104,22 @@ function isKey(key: string): key is Key {
   return (SETTING_KEYS as string[]).includes(key);
 }
 
+/** `unknown key "circuitTreshold"; did you mean circuitThreshold?`, else every key. */
+function unknownKey(key: string): string {
+  const near = suggest(key, SETTING_KEYS);
+  return `unknown key "${key}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : `valid keys: ${SETTING_KEYS.join(', ')}`}`;
+}
+
+/** Whether `key` is a setting; a problem when it is not. */
+function checkKey(problems: Problems, key: string): key is Key {
+  if (isKey(key)) return true;
+  problems.add(unknownKey(key));
+  return false;
+}
+
 /** `KEY VALUE` → a one-key patch, typed by the key. */
 export function parseSetting(key: string, raw: string): SettingsPatch {
-  if (!isKey(key)) throw new CliError(`settings set: unknown key "${key}"; valid keys: ${SETTING_KEYS.join(', ')}`);
+  if (!isKey(key)) throw new CliError(unknownKey(key));
   const patch: SettingsPatch = {};
   switch (key) {
     case 'allowPrivate':
@@ -132,9 +168,9 @@ function display(view: SettingsView, key: Key): string {
   return String(value);
 }
 
-function printSettings(view: SettingsView): void {
-  const width = Math.max(...SETTING_KEYS.map((k) => k.length));
-  for (const key of SETTING_KEYS) out(`${key.padEnd(width)}  ${display(view, key)}`);
+function printSettings(view: SettingsView, keys: readonly Key[] = SETTING_KEYS): void {
+  const width = Math.max(...keys.map((k) => k.length));
+  for (const key of keys) out(`${key.padEnd(width)}  ${display(view, key)}`);
 }
 
 async function readStdin(): Promise<string> {

@@ -3,20 +3,29 @@
  * comes from the bridge contract, exactly as the console gets them.
  */
 import type { SubscriptionPatch } from '../contract/bridge';
-import { EXTENDED_RETRY_SCHEDULE_S, PREVIOUS_SECRET_MAX_HOURS, type HeldAction, type PresetName, type SubscriptionView } from '../contract/views';
+import {
+  EXTENDED_RETRY_SCHEDULE_S,
+  PREVIOUS_SECRET_MAX_HOURS,
+  PRESET_NAMES,
+  type HeldAction,
+  type PresetName,
+  type SubscriptionView,
+} from '../contract/views';
 import {
   CHANGE_OPTIONS,
   CliError,
   EXIT_FAILURE,
   EXIT_OK,
   GLOBAL_OPTIONS,
-  dbPath,
   expectOperands,
+  oneOf,
+  parseCommand,
   parseSchedule,
-  parseStrict,
+  type Problems,
+  unknownSubcommand,
 } from './args';
 import { err, out, printJson, printTable, retriesLabel, SUBSCRIPTION_COLUMNS, stateLabel, unwrap } from './output';
-import { resolveSubscription, withApi } from './session';
+import { database, resolveSubscription, withApi } from './session';
 import { INSECURE_URL_MESSAGE } from '../engine/subscription-service';
 
 const FORM_OPTIONS = {
@@ -64,14 +73,24 @@ export async function subsCommand(sub: string | undefined, argv: string[]): Prom
     case undefined:
       throw new CliError(`subs: a subcommand is required: ${SUBS_COMMANDS.join(', ')}`);
     default:
-      throw new CliError(`subs: unknown subcommand "${sub}"; expected one of: ${SUBS_COMMANDS.join(', ')}`);
+      throw unknownSubcommand('subs', sub, SUBS_COMMANDS);
   }
 }
 
+/** `--preset` names, checked here so that a typo is named with the others; the contract checks them too. */
+function presets(problems: Problems, raw: string[] | undefined): PresetName[] {
+  return (raw ?? []).flatMap((name) => {
+    const preset = problems.check(() => oneOf('--preset', name, PRESET_NAMES));
+    return preset === undefined ? [] : [preset];
+  });
+}
+
 async function list(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs list', argv, GLOBAL_OPTIONS);
-  expectOperands('subs list', positionals, []);
-  const subs = await withApi({ db: dbPath(values.db) }, async (api) => unwrap(await api['subscriptions.list']()));
+  const { values, positionals, problems } = parseCommand('subs list', argv, GLOBAL_OPTIONS);
+  expectOperands(problems, positionals, []);
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const subs = await withApi({ db }, async (api) => unwrap(await api['subscriptions.list']()));
   if (values.json) printJson(subs);
   else if (subs.length === 0) out('(no subscriptions)');
   else printTable(subs, SUBSCRIPTION_COLUMNS);
@@ -79,20 +98,22 @@ async function list(argv: string[]): Promise<number> {
 }
 
 async function add(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs add', argv, FORM_OPTIONS);
-  expectOperands('subs add', positionals, []);
-  if (values.name === undefined) throw new CliError('subs add: --name is required');
-  if (values.url === undefined) throw new CliError('subs add: --url is required');
-  const { name, url } = values;
-  const retrySchedule = values['retry-schedule'] === undefined ? undefined : parseRetrySchedule(values['retry-schedule']);
-  const created = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) =>
+  const { values, positionals, problems } = parseCommand('subs add', argv, FORM_OPTIONS);
+  expectOperands(problems, positionals, []);
+  const { name = '', url = '' } = values;
+  problems.require('--name', values.name);
+  problems.require('--url', values.url);
+  const chosen = presets(problems, values.preset);
+  const retrySchedule = retryScheduleOf(problems, values['retry-schedule']);
+  const db = database(values.db, 'create', problems);
+  problems.done();
+  const created = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
     unwrap(
       await api['subscriptions.create']({
         name,
         url,
         ...(values.secret !== undefined ? { secret: values.secret } : {}),
-        // Preset names are checked by the contract, which names the valid ones.
-        presets: (values.preset ?? []) as PresetName[],
+        presets: chosen,
         patterns: values.pattern ?? [],
         enabled: values.disabled !== true,
         ...(retrySchedule !== undefined ? { retrySchedule } : {}),
@@ -114,34 +135,36 @@ async function add(argv: string[]): Promise<number> {
 }
 
 async function update(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs update', argv, {
+  const { values, positionals, problems } = parseCommand('subs update', argv, {
     ...FORM_OPTIONS,
     enabled: { type: 'boolean' },
     'keep-previous': { type: 'string' },
   });
-  const [ref] = expectOperands('subs update', positionals, ['ID|NAME']) as [string];
-  if (values.enabled && values.disabled) throw new CliError('subs update: --enabled and --disabled contradict each other');
+  const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
+  if (values.enabled && values.disabled) problems.add('--enabled and --disabled contradict each other');
   const patch: SubscriptionPatch = {};
   if (values.name !== undefined) patch.name = values.name;
   if (values.url !== undefined) patch.url = values.url;
   if (values.secret !== undefined) patch.secret = values.secret;
   if (values['keep-previous'] !== undefined) {
-    if (values.secret === undefined) throw new CliError('subs update: --keep-previous goes with --secret (the secret being replaced stays valid)');
-    patch.previousSecretValidHours = parseHours('--keep-previous', values['keep-previous']);
+    if (values.secret === undefined) problems.add('--keep-previous goes with --secret (the secret being replaced stays valid)');
+    const hours = problems.check(() => parseHours('--keep-previous', values['keep-previous'] as string));
+    if (hours !== undefined) patch.previousSecretValidHours = hours;
   }
   // Patterns are replaced as a whole, as the edit form saves them.
   if (values.preset !== undefined || values.pattern !== undefined) {
-    patch.presets = (values.preset ?? []) as PresetName[];
+    patch.presets = presets(problems, values.preset);
     patch.patterns = values.pattern ?? [];
   }
   if (values.enabled) patch.enabled = true;
   if (values.disabled) patch.enabled = false;
-  if (values['retry-schedule'] !== undefined) patch.retrySchedule = parseRetrySchedule(values['retry-schedule']);
-  if (Object.keys(patch).length === 0)
-    throw new CliError(
-      'subs update: nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled, --disabled or --retry-schedule)',
-    );
-  const updated = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
+  const retrySchedule = retryScheduleOf(problems, values['retry-schedule']);
+  if (retrySchedule !== undefined) patch.retrySchedule = retrySchedule;
+  if (Object.keys(patch).length === 0 && values['retry-schedule'] === undefined && problems.count === 0)
+    problems.add('nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled, --disabled or --retry-schedule)');
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const updated = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     return unwrap(await api['subscriptions.update'](sub.id, patch));
   });
@@ -156,6 +179,11 @@ async function update(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+/** `--retry-schedule`, when given: null for the default, else seconds; undefined when absent or wrong (a problem). */
+function retryScheduleOf(problems: Problems, raw: string | undefined): number[] | null | undefined {
+  return raw === undefined ? undefined : problems.check(() => parseRetrySchedule(raw));
+}
+
 /** Hours, 0–720, fractions allowed (`--keep-previous 24`, `0.5`). */
 function parseHours(label: string, raw: string): number {
   const text = raw.trim();
@@ -166,12 +194,14 @@ function parseHours(label: string, raw: string): number {
 
 async function setEnabled(argv: string[], enabled: boolean): Promise<number> {
   const command = enabled ? 'subs enable' : 'subs disable';
-  const { values, positionals } = parseStrict(command, argv, { ...CHANGE_OPTIONS, held: { type: 'string' } });
-  const [ref] = expectOperands(command, positionals, ['ID|NAME']) as [string];
-  if (!enabled && values.held !== undefined) throw new CliError('subs disable: --held goes with subs enable');
+  const { values, positionals, problems } = parseCommand(command, argv, { ...CHANGE_OPTIONS, held: { type: 'string' } });
+  const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
+  if (!enabled && values.held !== undefined) problems.add('--held goes with subs enable');
   // Nothing lost by default: what was held is delivered unless `--held discard` says otherwise.
-  const held = values.held !== undefined ? heldAction(values.held) : 'deliver';
-  const { before, updated, bounds } = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
+  const held = (enabled && values.held !== undefined ? problems.check(() => oneOf('--held', values.held as string, HELD_ACTIONS)) : undefined) ?? 'deliver';
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const { before, updated, bounds } = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     const view = unwrap(enabled ? await api['subscriptions.setEnabled'](sub.id, true, held) : await api['subscriptions.setEnabled'](sub.id, false));
     return { before: sub, updated: view, bounds: enabled ? null : unwrap(await api['settings.get']()) };
@@ -201,16 +231,12 @@ function shellWord(name: string): string {
   return /^[\w.@%+=:,/-]+$/.test(name) ? name : `'${name.replace(/'/g, `'\\''`)}'`;
 }
 
-function heldAction(raw: string): HeldAction {
-  const value = raw.trim().toLowerCase();
-  if ((HELD_ACTIONS as readonly string[]).includes(value)) return value as HeldAction;
-  throw new CliError(`--held: "${raw}" is not one of: ${HELD_ACTIONS.join(', ')}`);
-}
-
 async function remove(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs rm', argv, CHANGE_OPTIONS);
-  const [ref] = expectOperands('subs rm', positionals, ['ID|NAME']) as [string];
-  const removed = await withApi({ db: dbPath(values.db), nats: values.nats, reload: true }, async (api) => {
+  const { values, positionals, problems } = parseCommand('subs rm', argv, CHANGE_OPTIONS);
+  const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const removed = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     unwrap(await api['subscriptions.remove'](sub.id));
     return sub;
@@ -222,9 +248,11 @@ async function remove(argv: string[]): Promise<number> {
 
 /** One attempt with a synthetic `test.ping` event; exit 1 when it was not delivered. */
 async function testFire(argv: string[]): Promise<number> {
-  const { values, positionals } = parseStrict('subs test', argv, GLOBAL_OPTIONS);
-  const [ref] = expectOperands('subs test', positionals, ['ID|NAME']) as [string];
-  const { sub, result } = await withApi({ db: dbPath(values.db) }, async (api) => {
+  const { values, positionals, problems } = parseCommand('subs test', argv, GLOBAL_OPTIONS);
+  const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const { sub, result } = await withApi({ db }, async (api) => {
     const found = await resolveSubscription(api, ref);
     return { sub: found, result: unwrap(await api['subscriptions.testFire'](found.id)) };
   });

@@ -21,12 +21,11 @@
  * its owner keeps the claim. Never delete `<db>.lock` by hand: a new file beside a
  * running engine would let a second one in; it never needs deleting.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import { StoreError } from './database';
+import { checkDatabaseFolder, StoreError } from './database';
 
 /**
  * How long taking or reading the claim waits for another engine that is taking it at
@@ -89,6 +88,8 @@ export class DatabaseClaim {
    * engine that holds it. Never waits for a holder; never blocked by a dead one.
    */
   static take(path: string, command: string): DatabaseClaim {
+    // Beside the database, whose folder is never created (see locateDatabase).
+    checkDatabaseFolder(path);
     const lockPath = `${path}.lock`;
     const token = randomUUID();
     const holder: ClaimHolder = { pid: process.pid, command, since: isoSeconds(new Date()), host: hostname() };
@@ -140,7 +141,6 @@ export class DatabaseClaim {
 }
 
 function openClaimFile(lockPath: string): BetterSqlite3.Database {
-  mkdirSync(dirname(lockPath), { recursive: true });
   // Created owner-only before SQLite opens it (SQLite would use 0644); its journal takes the same mode.
   closeSync(openSync(lockPath, 'a', 0o600));
   const sqlite = new BetterSqlite3(lockPath, { timeout: CLAIM_BUSY_MS });

@@ -3,13 +3,14 @@
  * the group's waiters hear it (they are never resolved by a later commit); a damaged or
  * foreign file is moved aside untouched, never deleted or overwritten.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store, StoreError } from './database';
+import { DatabaseClaim } from './claim';
+import { locateDatabase, Store, StoreError } from './database';
 import { insertEvent } from './deliveries';
 
 let dir: string;
@@ -126,9 +127,29 @@ describe('Store: a damaged file at open', () => {
     store.close();
     // A directory where the file should be: an error, not corruption.
     const elsewhere = join(dir, 'sub');
+    mkdirSync(elsewhere);
     await Store.open(join(elsewhere, 'x.db')).then((s) => s.close());
     await expect(Store.open(elsewhere)).rejects.toThrow(StoreError);
     expect(existsSync(elsewhere)).toBe(true);
     expect(asideFiles()).toEqual([]);
+  });
+});
+
+describe('Store: where a database may be', () => {
+  it('is never given a folder that does not exist: open and the claim refuse, naming it, creating nothing', async () => {
+    const missing = join(dir, 'typo', 'dir');
+    const at = join(missing, 'x.db');
+    expect(locateDatabase(at)).toEqual({ absolute: at, exists: false, problem: `the folder ${missing} does not exist; it is not created` });
+    await expect(Store.open(at)).rejects.toThrow(new StoreError(`cannot open database ${at}: the folder ${missing} does not exist; it is not created`));
+    expect(() => DatabaseClaim.take(at, 'test')).toThrow(StoreError);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('tells a database that exists from one to be created, and a folder from a file', async () => {
+    expect(locateDatabase(path)).toEqual({ absolute: path, exists: false, problem: null });
+    (await Store.open(path)).close();
+    expect(locateDatabase(path)).toMatchObject({ exists: true, problem: null });
+    expect(locateDatabase(dir).problem).toBe(`${dir} is a folder, not a database file`);
+    expect(locateDatabase(join(path, 'x.db')).problem).toBe(`${path} is a file, not a folder`);
   });
 });

@@ -4,7 +4,7 @@
  * are built with Kysely for their types and run synchronously on better-sqlite3, with
  * prepared statements cached by SQL text.
  */
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Compilable } from 'kysely';
@@ -82,6 +82,48 @@ export class StoreError extends Error {
     super(message, options);
     this.name = 'StoreError';
   }
+}
+
+/** Where a database path points, judged before anything opens it. */
+export interface DatabaseLocation {
+  /** The path made absolute, for messages. */
+  absolute: string;
+  /** A file is there (opening it opens that database; else a new one is created). */
+  exists: boolean;
+  /** Why no database can be there: its folder is missing, or the path is a folder. */
+  problem: string | null;
+}
+
+/**
+ * Where the database at `path` stands. A missing folder is a problem, never made on the
+ * way: a typo in a `--db` path must not quietly grow a new tree with a new, empty
+ * database in it. The entry points (CLI, web host) judge their path with this first;
+ * {@link Store.open} and the engine's claim refuse a missing folder too.
+ */
+export function locateDatabase(path: string): DatabaseLocation {
+  const absolute = resolve(path);
+  const folder = dirname(absolute);
+  const kind = (p: string): 'file' | 'folder' | 'none' => {
+    try {
+      return statSync(p).isDirectory() ? 'folder' : 'file';
+    } catch {
+      return 'none';
+    }
+  };
+  const at = kind(absolute);
+  if (at === 'folder') return { absolute, exists: false, problem: `${absolute} is a folder, not a database file` };
+  if (at === 'file') return { absolute, exists: true, problem: null };
+  const parent = kind(folder);
+  if (parent === 'none') return { absolute, exists: false, problem: `the folder ${folder} does not exist; it is not created` };
+  if (parent === 'file') return { absolute, exists: false, problem: `${folder} is a file, not a folder` };
+  return { absolute, exists: false, problem: null };
+}
+
+/** A StoreError when no database can be opened or created at `path` (see locateDatabase). */
+export function checkDatabaseFolder(path: string): void {
+  if (path === ':memory:') return;
+  const { problem } = locateDatabase(path);
+  if (problem) throw new StoreError(`cannot open database ${path}: ${problem}`);
 }
 
 /** The database file is not a database or is damaged (SQLITE_NOTADB, SQLITE_CORRUPT, a failed quick_check). */
@@ -174,7 +216,7 @@ export class Store {
   }
 
   /**
-   * Open (creating if needed), check and migrate the database at `path`. A file that is
+   * Open (creating if needed, in a folder that exists), check and migrate the database at `path`. A file that is
    * not a database or fails `PRAGMA quick_check` is moved aside (`<name>.corrupt-<time>`,
    * with its -wal/-shm), never deleted or overwritten, and a new empty database is
    * created in its place; `notice` then says what happened and where the old file is.
@@ -194,7 +236,7 @@ export class Store {
 
   private static async openOrMoveAside(path: string, options: StoreOptions): Promise<Store> {
     if (path === ':memory:') return Store.openChecked(path);
-    mkdirSync(dirname(path), { recursive: true });
+    checkDatabaseFolder(path);
     try {
       return await Store.openChecked(path);
     } catch (err) {

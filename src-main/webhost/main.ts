@@ -12,6 +12,7 @@ import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
 import { ClaimError, takeoverNote } from '../store/claim';
+import { locateDatabase } from '../store/database';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
@@ -31,7 +32,9 @@ the URL (open tabs say so); --keep-token keeps one URL across restarts.
 
 Options:
   --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free port)
-  --db FILE         the database (default: $SLUICE_DB, else ./sluice.db)
+  --db FILE         the database (default: $SLUICE_DB, else ./sluice.db); made
+                    when it does not exist (said on stderr), in a folder that
+                    must exist
   --keep-token      keep the console's token in FILE${CONSOLE_TOKEN_SUFFIX} beside the
                     database (made at the first start, readable by you only: mode
                     0600; refused if every user can read it) and reuse it, so the
@@ -63,6 +66,8 @@ class UsageError extends Error {}
 interface ServeOptions {
   port: number;
   db: string;
+  /** The database does not exist yet: this run creates it. */
+  dbIsNew: boolean;
   nats?: string;
   allowPrivate: boolean;
   keyFile?: string;
@@ -91,9 +96,13 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
   }
   const db = values.db ?? process.env['SLUICE_DB'] ?? './sluice.db';
   if (db.trim() === '') throw new UsageError('--db: the database path must not be empty');
+  // A new database is made (and said), but never a missing folder: a typo in --db.
+  const where = locateDatabase(db);
+  if (where.problem) throw new UsageError(`--db: ${where.problem}`);
   return {
     port,
     db,
+    dbIsNew: !where.exists,
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
     allowPrivate: values['allow-private'] === true,
     ...(values['secret-key-file'] !== undefined ? { keyFile: values['secret-key-file'] } : {}),
@@ -220,6 +229,7 @@ async function main(argv: string[]): Promise<number> {
   const settings = engine.effectiveSettings();
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
+  if (options.dbIsNew) err(`sluice serve: created a new database at ${locateDatabase(options.db).absolute}`);
   if (engine.tookOverFrom) err(`sluice serve: ${takeoverNote(engine.tookOverFrom)}`);
   err(`sluice serve: subscription secrets are encrypted with ${keys.source}`);
   const made = keys.madeKey();
