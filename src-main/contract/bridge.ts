@@ -7,6 +7,7 @@
  * No Node or Electron import: the renderer and the preload bundle this file.
  */
 import * as s from './schema';
+import { retryScheduleSchema, settingsPatch } from './settings-descriptor';
 import {
   OUTCOMES,
   PRESET_NAMES,
@@ -28,7 +29,7 @@ const url = s.string({ min: 1, max: 2048, trim: true });
 const secret = s.string({ max: 256 });
 const patterns = s.array(s.string({ max: 256 }), { max: 64 });
 const presets = s.array(s.literal(...PRESET_NAMES), { max: PRESET_NAMES.length });
-const retrySchedule = s.array(s.number({ min: 0, max: 86_400 }), { max: 20 });
+const retrySchedule = retryScheduleSchema;
 const isoTime = s.string({ min: 1, max: 64 });
 const topicPattern = s.string({ min: 1, max: 256 });
 
@@ -110,30 +111,8 @@ export const deliveryQuery = s.object({
   excludeHeld: s.optional(s.boolean),
 });
 
-export const settingsPatch = s.object({
-  natsUrl: s.optional(s.string({ min: 1, max: 2048, trim: true })),
-  natsUser: s.optional(s.string({ max: 256 })),
-  natsPassword: s.optional(s.string({ max: 1024 })),
-  natsToken: s.optional(s.string({ max: 4096 })),
-  natsCredsFile: s.optional(s.string({ max: 4096 })),
-  natsCaFile: s.optional(s.string({ max: 4096, trim: true })),
-  natsClientCertFile: s.optional(s.string({ max: 4096, trim: true })),
-  natsClientKeyFile: s.optional(s.string({ max: 4096, trim: true })),
-  allowPrivate: s.optional(s.boolean),
-  allowedCidrs: s.optional(s.array(s.string({ min: 1, max: 64 }), { max: 256 })),
-  circuitThreshold: s.optional(s.number({ min: 1, max: 1000, integer: true })),
-  concurrency: s.optional(s.number({ min: 1, max: 256, integer: true })),
-  timeoutMs: s.optional(s.number({ min: 100, max: 120_000, integer: true })),
-  retrySchedule: s.optional(retrySchedule),
-  heldMaxCount: s.optional(s.number({ min: 0, max: 10_000_000, integer: true })),
-  heldMaxAgeHours: s.optional(s.number({ min: 1, max: 24 * 365, integer: true })),
-  retentionDays: s.optional(s.number({ min: 1, max: 3650, integer: true })),
-  retentionMaxRows: s.optional(s.number({ min: 1000, max: 100_000_000, integer: true })),
-  jetstreamStream: s.optional(s.string({ max: 256, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
-  // A consumer name is part of API subjects and of a directory name on the server: no
-  // space, '.', '*', '>' or path separator; NATS advises under 32 characters. '': the default.
-  jetstreamDurable: s.optional(s.string({ max: 32, pattern: /^[A-Za-z0-9_-]*$/, patternMessage: 'letters, digits, - and _ only' })),
-});
+/** `settings.update`'s argument, derived from the settings' descriptors. */
+export { settingsPatch };
 
 /**
  * The argument types, inferred from the schemas: what is checked is what is typed, with

@@ -4,6 +4,7 @@
  * Timestamps are ISO-8601 UTC strings. These are what the engine answers; what it is
  * asked (the call arguments) is typed by the schemas in bridge.ts.
  */
+import type { SecretKey, Settings } from './settings-descriptor';
 
 /**
  * Simple-mode presets; each expands to fixed topic patterns at save time
@@ -209,59 +210,8 @@ export interface EngineStatus {
   secretStorage: SecretStorage;
 }
 
-export interface Settings {
-  /** One or more bus URLs, comma-separated (`ws://`, `wss://`). */
-  natsUrl: string;
-  natsUser: string;
-  /** Write-only over the bridge: `settings.get` reports only whether one is set. */
-  natsPassword: string;
-  natsToken: string;
-  /** Path to a NATS `.creds` file (JWT + NKey seed) or an NKey seed file. */
-  natsCredsFile: string;
-  /**
-   * Absolute path to a PEM bundle of the CA(s) that signed the `wss://` bus servers'
-   * certificates; when set, only these CAs are trusted for the bus. Empty: the system CAs.
-   * Checked when saved, re-read at each connection.
-   */
-  natsCaFile: string;
-  /**
-   * Absolute paths to a PEM client certificate and its unencrypted key, for `wss://` bus
-   * servers that verify clients. Both or neither (the bus status says when only one is set).
-   */
-  natsClientCertFile: string;
-  natsClientKeyFile: string;
-  /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
-  allowPrivate: boolean;
-  /**
-   * CIDRs of internal receivers (SIEMs on the LAN) allowed while `allowPrivate` is off.
-   * Loopback, unspecified (0.0.0.0) and cloud metadata addresses stay refused under it.
-   */
-  allowedCidrs: string[];
-  /** Consecutive failed deliveries that trip a subscription. */
-  circuitThreshold: number;
-  /** Global bound on simultaneous outbound requests. */
-  concurrency: number;
-  /** Per-attempt deadline, connect to last byte. */
-  timeoutMs: number;
-  /** Seconds to wait before each retry; jittered ×[0.8, 1.2]. Empty: one attempt. */
-  retrySchedule: number[];
-  /** Held events kept per tripped subscription; the oldest beyond it are discarded. */
-  heldMaxCount: number;
-  /** Held events older than this are discarded. */
-  heldMaxAgeHours: number;
-  /** Delivered (and other finished, non-dead) records older than this are pruned. */
-  retentionDays: number;
-  /** At most this many finished records are kept; the oldest are pruned first. */
-  retentionMaxRows: number;
-  /** JetStream stream to consume durably; empty: core NATS subscriptions (the default). */
-  jetstreamStream: string;
-  /**
-   * The durable consumer's name on that stream. Empty (the default): this installation's
-   * own (`jetstreamDurableDefault`), so two Sluices on one stream each receive every event.
-   * Installations that set the same name share the stream's events between them.
-   */
-  jetstreamDurable: string;
-}
+/** The global settings: derived from their descriptors (`settings-descriptor.ts`), where each is documented. */
+export type { Settings } from './settings-descriptor';
 
 /**
  * A setting that this run's command line overrides (`--nats`, `--allow-private`): the
@@ -276,7 +226,7 @@ export interface SettingOverride<K extends keyof Settings = keyof Settings> {
 export type SettingOverrides = { [K in keyof Settings]?: SettingOverride<K> };
 
 /** What `settings.get` returns: secrets replaced by whether they are set. */
-export type SettingsView = Omit<Settings, 'natsPassword' | 'natsToken'> & {
+export type SettingsView = Omit<Settings, SecretKey> & {
   natsPasswordSet: boolean;
   natsTokenSet: boolean;
   /** The durable name used while `jetstreamDurable` is empty: `sluice-` and this database's install id. */

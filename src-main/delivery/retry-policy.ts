@@ -5,8 +5,10 @@
  * receiver is saying the request itself is wrong. Redirects are never followed (a 3xx
  * fails).
  */
+import { SETTINGS } from '../contract/settings-descriptor';
 
-export const DEFAULT_RETRY_SCHEDULE_S = [1, 2, 4];
+/** The global retrySchedule setting's default. */
+export const DEFAULT_RETRY_SCHEDULE_S = [...SETTINGS.retrySchedule.default];
 /** Jitter is mandatory: synchronized retries from many senders are a DoS. */
 export const JITTER_LOW = 0.8;
 export const JITTER_HIGH = 1.2;

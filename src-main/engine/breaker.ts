@@ -4,9 +4,10 @@
  * cannot hold egress capacity that healthy receivers need; the analyst switches it back
  * on.
  */
+import { SETTINGS } from '../contract/settings-descriptor';
 import type { SubscriptionState } from '../contract/views';
 
-export const DEFAULT_CIRCUIT_THRESHOLD = 5;
+export const DEFAULT_CIRCUIT_THRESHOLD = SETTINGS.circuitThreshold.default;
 export const MAX_ERROR_LENGTH = 512;
 
 export interface BreakerFields {

@@ -5,34 +5,10 @@
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
-import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import { parseCidr } from '../delivery/ssrf';
-import { DEFAULT_CIRCUIT_THRESHOLD } from './breaker';
 
-export const DEFAULT_SETTINGS: Settings = {
-  natsUrl: 'ws://127.0.0.1:9222',
-  natsUser: '',
-  natsPassword: '',
-  natsToken: '',
-  natsCredsFile: '',
-  natsCaFile: '',
-  natsClientCertFile: '',
-  natsClientKeyFile: '',
-  allowPrivate: false,
-  allowedCidrs: [],
-  circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
-  concurrency: 10,
-  timeoutMs: 10_000,
-  retrySchedule: [...DEFAULT_RETRY_SCHEDULE_S],
-  heldMaxCount: 10_000,
-  heldMaxAgeHours: 72,
-  retentionDays: 30,
-  retentionMaxRows: 1_000_000,
-  jetstreamStream: '',
-  jetstreamDurable: '',
-};
-
-export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+/** The defaults and the keys live with each setting's descriptor (docs/design.md#reference-numbers). */
+export { DEFAULT_SETTINGS, SETTING_KEYS } from '../contract/settings-descriptor';
 
 export function splitNatsUrls(natsUrl: string): string[] {
   return natsUrl

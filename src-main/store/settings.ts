@@ -1,7 +1,8 @@
 /** The settings table: one JSON value per key, defaults for the rest; and the install id. */
 import { randomUUID } from 'node:crypto';
 import type { Settings } from '../contract/views';
-import { DEFAULT_SETTINGS, LEGACY_DURABLE, SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from '../contract/settings-descriptor';
+import { LEGACY_DURABLE } from '../engine/settings';
 import type { Store } from './database';
 
 /** Kept in the settings table, but not a setting: nobody sets it, and readSettings skips it. */
