@@ -12,7 +12,7 @@ import { publishCommand } from './publish';
 import { replayCommand } from './replay';
 import { runCommand } from './run';
 import { keygenCommand, takeSecretKeyFile } from './secrets';
-import { settingsCommand } from './settings';
+import { settingsCommand, settingsKeysHelp } from './settings';
 import { subsCommand } from './subs';
 
 export const USAGE = `Usage: sluice <command> [options]
@@ -63,16 +63,7 @@ Commands:
   settings get [KEY]                       show the settings, or one (secrets only as set/not set)
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
   settings unset KEY                       back to its default (clears a password or token)
-      keys: natsUrl natsUser natsPassword natsToken natsCredsFile
-            natsCaFile (PEM file of the CA behind wss:// bus URLs; '' = system CAs)
-            natsClientCertFile natsClientKeyFile (PEM client certificate and its
-            unencrypted key, for a wss:// bus that verifies clients; both or neither)
-            allowPrivate allowedCidrs (10.0.0.0/8,192.168.10.0/24; '' = none)
-            circuitThreshold concurrency timeoutMs retrySchedule (1,2,4 or [1,2,4]; '' = none)
-            heldMaxCount heldMaxAgeHours retentionDays retentionMaxRows
-            jetstreamStream (consume this stream durably; '' = core NATS)
-            jetstreamDurable (its durable consumer; '' = this installation's own,
-            sluice-<install id>; installations that set the same name share the events)
+${settingsKeysHelp()}
 
 Options (every command):
   --db FILE      the database (default: $SLUICE_DB, else ./sluice.db). subs add,

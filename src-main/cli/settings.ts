@@ -1,12 +1,12 @@
 /**
  * `sluice settings get` / `sluice settings set KEY VALUE` / `sluice settings unset KEY`.
- * Values are parsed by the setting's type here; their rules (ranges, bus URL schemes)
- * are the contract's.
+ * Values are parsed by the setting's kind (contract/settings-descriptor.ts) here; their
+ * rules (ranges, bus URL schemes) are the contract's.
  */
 import { resolve } from 'node:path';
 import type { SettingsPatch } from '../contract/bridge';
-import type { Settings, SettingsView } from '../contract/views';
-import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_SETTINGS, SETTINGS, SETTING_KEYS, isSettingKey, type SettingKey } from '../contract/settings-descriptor';
+import type { SettingsView } from '../contract/views';
 import {
   CHANGE_OPTIONS,
   CliError,
@@ -25,7 +25,7 @@ import {
 import { out, printJson, unwrap } from './output';
 import { database, withApi } from './session';
 
-type Key = keyof Settings;
+type Key = SettingKey;
 
 export const SETTINGS_COMMANDS = ['get', 'set', 'unset'] as const;
 
@@ -100,9 +100,7 @@ async function unset(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-function isKey(key: string): key is Key {
-  return (SETTING_KEYS as string[]).includes(key);
-}
+const isKey = isSettingKey;
 
 /** `unknown key "circuitTreshold"; did you mean circuitThreshold?`, else every key. */
 function unknownKey(key: string): string {
@@ -117,53 +115,68 @@ function checkKey(problems: Problems, key: string): key is Key {
   return false;
 }
 
-/** `KEY VALUE` → a one-key patch, typed by the key. */
+/** `KEY VALUE` → a one-key patch, the value parsed by the setting's kind. */
 export function parseSetting(key: string, raw: string): SettingsPatch {
   if (!isKey(key)) throw new CliError(unknownKey(key));
-  const patch: SettingsPatch = {};
-  switch (key) {
-    case 'allowPrivate':
-      patch[key] = parseBoolean(key, raw);
-      break;
-    case 'circuitThreshold':
-    case 'concurrency':
-    case 'timeoutMs':
-    case 'heldMaxCount':
-    case 'heldMaxAgeHours':
-    case 'retentionDays':
-    case 'retentionMaxRows':
-      patch[key] = parseInteger(key, raw);
-      break;
-    case 'retrySchedule':
-      patch[key] = parseSchedule(key, raw);
-      break;
-    case 'allowedCidrs':
+  return { [key]: parseValue(key, raw) };
+}
+
+function parseValue(key: Key, raw: string): unknown {
+  switch (SETTINGS[key].kind) {
+    case 'boolean':
+      return parseBoolean(key, raw);
+    case 'integer':
+      return parseInteger(key, raw);
+    case 'schedule':
+      return parseSchedule(key, raw);
+    case 'list':
       // `10.0.0.0/8,192.168.10.0/24`, or '' for none.
-      patch[key] = raw
+      return raw
         .split(',')
         .map((c) => c.trim())
         .filter(Boolean);
-      break;
-    case 'natsCaFile':
-    case 'natsClientCertFile':
-    case 'natsClientKeyFile':
+    case 'path':
       // Stored absolute: the engine that reads it runs in another folder than this shell.
-      patch[key] = raw.trim() === '' ? '' : resolve(raw.trim());
-      break;
-    default:
-      patch[key] = raw;
+      return raw.trim() === '' ? '' : resolve(raw.trim());
+    case 'text':
+    case 'secret':
+      return raw;
   }
-  return patch;
+}
+
+/**
+ * The key list of `sluice --help`, from the descriptors: each key, with its note in
+ * parentheses, wrapped under `keys:`.
+ */
+export function settingsKeysHelp(indent = 6, width = 88): string {
+  const first = `${' '.repeat(indent)}keys: `;
+  const rest = ' '.repeat(first.length);
+  const words = SETTING_KEYS.flatMap((k) => {
+    const note = SETTINGS[k].cliNote;
+    // `'' = none` stays on one line.
+    return note === undefined ? [k] : [k, ...`(${note})`.split(/(?<!''|'' =) /)];
+  });
+  const lines: string[] = [];
+  let line = first;
+  for (const word of words) {
+    const prefix = line === first || line === rest ? '' : ' ';
+    if (line.length + prefix.length + word.length > width && line !== first && line !== rest) {
+      lines.push(line);
+      line = rest + word;
+    } else line += prefix + word;
+  }
+  lines.push(line);
+  return lines.join('\n');
 }
 
 function display(view: SettingsView, key: Key): string {
+  const kind = SETTINGS[key].kind;
   // Write-only secrets: the contract reports only whether they are set.
-  if (key === 'natsPassword') return view.natsPasswordSet ? '(set)' : '(not set)';
-  if (key === 'natsToken') return view.natsTokenSet ? '(set)' : '(not set)';
-  const value = view[key];
-  if (key === 'allowedCidrs') return view.allowedCidrs.length === 0 ? '(none)' : view.allowedCidrs.join(',');
+  if (kind === 'secret') return view[`${key}Set` as keyof SettingsView] ? '(set)' : '(not set)';
+  const value = view[key as keyof SettingsView];
   if (key === 'jetstreamDurable') return view.jetstreamDurable || `(this installation's own: ${view.jetstreamDurableDefault})`;
-  if (Array.isArray(value)) return value.length === 0 ? '[] (single attempt)' : `${value.join(',')} (seconds)`;
+  if (kind === 'list' && Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
+  if (kind === 'schedule' && Array.isArray(value)) return value.length === 0 ? '[] (single attempt)' : `${value.join(',')} (seconds)`;
   if (value === '') return '(empty)';
   return String(value);
 }
