@@ -226,9 +226,7 @@ export interface SettingOverride<K extends keyof Settings = keyof Settings> {
 export type SettingOverrides = { [K in keyof Settings]?: SettingOverride<K> };
 
 /** What `settings.get` returns: secrets replaced by whether they are set. */
-export type SettingsView = Omit<Settings, SecretKey> & {
-  natsPasswordSet: boolean;
-  natsTokenSet: boolean;
+export type SettingsView = Omit<Settings, SecretKey> & { [K in SecretKey as `${K}Set`]: boolean } & {
   /** The durable name used while `jetstreamDurable` is empty: `sluice-` and this database's install id. */
   jetstreamDurableDefault: string;
   /** The stored values above are what a run without flags uses; these win for this run. */

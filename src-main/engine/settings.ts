@@ -5,6 +5,7 @@
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
+import { SECRET_KEYS } from '../contract/settings-descriptor';
 import { parseCidr } from '../delivery/ssrf';
 
 /** The defaults and the keys live with each setting's descriptor (docs/design.md#reference-numbers). */
@@ -82,11 +83,14 @@ function validateTlsFiles(patch: Partial<Settings>, current: Settings | undefine
 }
 
 export function settingsView(settings: Settings, installId: string, overrides: SettingOverrides = {}): SettingsView {
-  const { natsPassword, natsToken, ...rest } = settings;
+  const view: Record<string, unknown> = { ...settings };
+  // Write-only: only whether each secret is set leaves the engine.
+  for (const key of SECRET_KEYS) {
+    delete view[key];
+    view[`${key}Set`] = settings[key].length > 0;
+  }
   return {
-    ...rest,
-    natsPasswordSet: natsPassword.length > 0,
-    natsTokenSet: natsToken.length > 0,
+    ...(view as Omit<SettingsView, 'jetstreamDurableDefault' | 'overrides'>),
     jetstreamDurableDefault: defaultDurableName(installId),
     overrides,
   };
