@@ -39,8 +39,13 @@ export interface SettingDescriptor<Kind extends SettingKind = SettingKind> {
   label: string;
   /** The form field's heading. */
   title: string;
-  /** One line under the form field (for fields the form lays out generically). */
+  /** One line under the form field. */
   hint?: string;
+  /**
+   * `by-hand`: SettingsPanel.svelte places this field itself (a hint with markup, live
+   * state beside it). Otherwise the form lays it out from this entry, in its group.
+   */
+  layout?: 'by-hand';
   /** After the key in `sluice --help`'s key list, in parentheses: its format and what '' means. */
   cliNote?: string;
   /** A change makes the engine reconnect to the bus (and rebind JetStream). */
@@ -68,8 +73,9 @@ export const SETTINGS = {
     label: 'bus URL',
     title: 'Bus URL(s)',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
-  natsUser: setting({ kind: 'text', default: '', schema: s.string({ max: 256 }), group: 'bus', label: 'user', title: 'User', reconnectsBus: true }),
+  natsUser: setting({ kind: 'text', default: '', schema: s.string({ max: 256 }), group: 'bus', label: 'user', title: 'User', reconnectsBus: true, layout: 'by-hand' }),
   natsPassword: setting({
     kind: 'secret',
     default: '',
@@ -79,6 +85,7 @@ export const SETTINGS = {
     title: 'Password',
     hint: 'Sent with the user. Write-only: never shown again once saved.',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   natsToken: setting({
     kind: 'secret',
@@ -89,6 +96,7 @@ export const SETTINGS = {
     title: 'Token',
     hint: 'Instead of user and password. Write-only.',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   /** Path to a NATS `.creds` file (JWT + NKey seed) or an NKey seed file; stored as given. */
   natsCredsFile: setting({
@@ -99,6 +107,7 @@ export const SETTINGS = {
     label: 'creds file',
     title: 'Credentials file',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   /**
    * Absolute path to a PEM bundle of the CA(s) that signed the `wss://` bus servers'
@@ -114,6 +123,7 @@ export const SETTINGS = {
     title: 'CA file',
     cliNote: "PEM file of the CA behind wss:// bus URLs; '' = system CAs",
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   /**
    * Absolute paths to a PEM client certificate and its unencrypted key, for `wss://` bus
@@ -127,6 +137,7 @@ export const SETTINGS = {
     label: 'client certificate',
     title: 'Client certificate',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   natsClientKeyFile: setting({
     kind: 'path',
@@ -137,6 +148,7 @@ export const SETTINGS = {
     title: 'Client key',
     cliNote: 'with natsClientCertFile: PEM client certificate and its unencrypted key, for a wss:// bus that verifies clients; both or neither',
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   /** Allow private, loopback and link-local destinations (SSRF guard off for those). */
   allowPrivate: setting({
@@ -146,6 +158,7 @@ export const SETTINGS = {
     group: 'receivers',
     label: 'private destinations',
     title: 'Allow private, loopback and link-local destinations',
+    layout: 'by-hand',
   }),
   /**
    * CIDRs of internal receivers (SIEMs on the LAN) allowed while `allowPrivate` is off.
@@ -159,6 +172,7 @@ export const SETTINGS = {
     label: 'allowed networks',
     title: 'Allowed networks (CIDR, one per line)',
     cliNote: "10.0.0.0/8,192.168.10.0/24; '' = none",
+    layout: 'by-hand',
   }),
   circuitThreshold: setting({
     kind: 'integer',
@@ -197,6 +211,7 @@ export const SETTINGS = {
     label: 'retry schedule',
     title: 'Default retry schedule (seconds)',
     cliNote: "1,2,4 or [1,2,4]; '' = none",
+    layout: 'by-hand',
   }),
   heldMaxCount: setting({
     kind: 'integer',
@@ -245,6 +260,7 @@ export const SETTINGS = {
     title: 'JetStream stream',
     cliNote: "consume this stream durably; '' = core NATS",
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
   /**
    * The durable consumer's name on that stream. Empty (the default): this installation's
@@ -261,6 +277,7 @@ export const SETTINGS = {
     title: 'JetStream durable consumer',
     cliNote: "its durable consumer; '' = this installation's own, sluice-<install id>; installations that set the same name share the events",
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
 };
 

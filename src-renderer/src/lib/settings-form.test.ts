@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, SECRET_KEYS, SETTINGS, SETTING_KEYS } from '@contract/settings-descriptor';
 import type { SettingsView } from '@contract/views';
-import { FIELD_KEYS, draftOf, fieldErrorOf, integerFieldsIn, isDirty, pendingOf, savedMessage, untouchedSecrets } from './settings-form';
+import { FIELD_KEYS, draftOf, fieldErrorOf, integerFieldsIn, isDirty, otherFieldsIn, pendingOf, savedMessage, untouchedSecrets } from './settings-form';
 
 function viewOf(overrides: SettingsView['overrides'] = {}): SettingsView {
   const { natsPassword: _p, natsToken: _t, ...rest } = structuredClone(DEFAULT_SETTINGS);
@@ -93,8 +93,18 @@ describe('the Settings form', () => {
     );
   });
 
-  it('lays out the whole-number fields of a group from the descriptors', () => {
+  it('lays out from the descriptors every field the panel does not place by hand, once', () => {
     expect(integerFieldsIn('delivery')).toEqual(['circuitThreshold', 'concurrency', 'timeoutMs']);
-    for (const key of integerFieldsIn('storage')) expect(SETTINGS[key]).toMatchObject({ kind: 'integer', group: 'storage' });
+    expect(integerFieldsIn('storage')).toEqual(['heldMaxCount', 'heldMaxAgeHours', 'retentionDays', 'retentionMaxRows']);
+    const laidOut = [
+      ...integerFieldsIn('delivery'),
+      ...otherFieldsIn('delivery', true),
+      ...integerFieldsIn('storage'),
+      ...otherFieldsIn('storage', true),
+      ...otherFieldsIn('bus', false),
+      ...otherFieldsIn('receivers', false),
+    ];
+    const byHand = SETTING_KEYS.filter((k) => SETTINGS[k].layout === 'by-hand');
+    expect([...laidOut, ...byHand].sort()).toEqual([...SETTING_KEYS].sort());
   });
 });

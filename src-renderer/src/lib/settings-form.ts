@@ -157,8 +157,18 @@ export function savedMessage(patch: SettingsPatch, view: SettingsView): string {
 }
 
 export type IntegerKey = ReturnType<typeof keysOfKind<'integer'>>[number];
+export type BooleanKey = ReturnType<typeof keysOfKind<'boolean'>>[number];
+/** The fields whose draft is text. */
+export type TextualKey = Exclude<FieldKey, BooleanKey>;
 
-/** The whole-number fields of one group, in table order: the form lays these out by themselves. */
+const laidOut = (key: SettingKey, group: SettingGroup): boolean => SETTINGS[key].group === group && SETTINGS[key].layout !== 'by-hand';
+
+/** The whole-number fields the form lays out in a group's grid, in table order. */
 export function integerFieldsIn(group: SettingGroup): IntegerKey[] {
-  return keysOfKind('integer').filter((k) => SETTINGS[k].group === group);
+  return keysOfKind('integer').filter((k) => laidOut(k, group));
+}
+
+/** The settings the form lays out in a group outside a grid (`gridded`: its whole numbers are in one), in table order. */
+export function otherFieldsIn(group: SettingGroup, gridded: boolean): SettingKey[] {
+  return SETTING_KEYS.filter((k) => laidOut(k, group) && !(gridded && SETTINGS[k].kind === 'integer'));
 }
