@@ -289,11 +289,6 @@ export type SettingKey = keyof Settings;
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
 
-/** The descriptor of `key`, typed by its kind. */
-export function settingOf<K extends SettingKey>(key: K): Descriptors[K] {
-  return SETTINGS[key];
-}
-
 export function isSettingKey(key: string): key is SettingKey {
   return Object.hasOwn(SETTINGS, key);
 }
