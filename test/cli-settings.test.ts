@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings, SettingsView } from '../src-main/contract/views';
-import { DEFAULT_SETTINGS, SETTING_KEYS } from '../src-main/engine/settings';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from '../src-main/store/settings';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { makeTestPki, startTlsNatsServer, type TlsNatsServer } from './harness/tls';
 

@@ -59,7 +59,7 @@ import {
 } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { pruneFinished, reclaimSpace } from '../store/retention';
-import { ensureInstallId, readSettings, writeSettings } from '../store/settings';
+import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import {
   clearExpiredPreviousSecrets,
   listSubscriptions,
@@ -77,7 +77,7 @@ import { IntakeQueue } from './intake-queue';
 import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
-import { applyOverrides, busOptionsFrom, durableNameFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
+import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 
 /**
