@@ -10,7 +10,6 @@ import { basename } from 'node:path';
 import { BridgeFailure, type Handlers } from '../contract/bridge';
 import { countSubscriptions } from '../contract/counts';
 import type {
-  DeliveryView,
   EngineStatus,
   HeldAction,
   ReplayRequest,
@@ -28,7 +27,6 @@ import {
   Dispatcher,
   PAUSED,
   TRIPPED,
-  type Cancellation,
   type DeliveryJob,
   type DeliveryUpdate,
   type Destination,
@@ -45,11 +43,9 @@ import {
   insertDelivery,
   insertEvent,
   listDeliveries,
-  updateDelivery,
 } from '../store/deliveries';
 import {
   backlogCounts,
-  endWaiting,
   enforceHeldBounds,
   recoverInterrupted,
   releaseHeld,
@@ -66,15 +62,16 @@ import {
   prepareSecrets,
   toView,
   type SecretsUpgrade,
-  updateSubscription,
   type Subscription,
 } from '../store/subscriptions';
 import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
-import { afterFailure, afterSuccess } from './breaker';
+import { BULK_PUBLISH_LIMIT, DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
 import { IntakeQueue } from './intake-queue';
-import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
+import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
+import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
+import { EngineRecords, type EngineRecord } from './records';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
 import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
@@ -93,28 +90,10 @@ export const EXTERNAL_CHANGE_POLL_MS = 500;
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
 /** Held events released per turn of the event loop at a re-enable (100,000 in one statement held it ~0.75 s). */
 const RELEASE_SLICE = 5_000;
-/**
- * A bulk transition (a trip, a release, a replay) shows the console this many of the
- * rows it changed, the newest: the console's log keeps the newest 5,000 rows, and every
- * row still to be attempted shows up again when it is.
- */
-const BULK_PUBLISH_LIMIT = 5_000;
-/** A subscription's last success is written at most this often while deliveries flow. */
-export const SUCCESS_WRITE_INTERVAL_MS = 1000;
 /** How often finished records are pruned (retention settings). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
-export type EngineRecord =
-  | { kind: 'delivery'; delivery: DeliveryView; final: boolean }
-  | { kind: 'bus'; status: EngineStatus['bus'] }
-  | { kind: 'breaker'; subscriptionId: string; name: string; tripped: boolean; consecutiveFailures: number; error: string }
-  | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
-  /** Deliveries a previous run left unfinished, due again at this start. */
-  | { kind: 'recovered'; deliveries: number }
-  | { kind: 'jetstream'; status: NonNullable<EngineStatus['jetstream']> }
-  /** Finished records pruned by retention. */
-  | { kind: 'retention'; deleted: number; eventsDeleted: number }
-  | { kind: 'error'; message: string };
+export type { EngineRecord } from './records';
 
 export interface EngineOptions {
   dbPath: string;
@@ -170,17 +149,14 @@ export class Engine {
   private jetstream: JetStreamConsumer | null = null;
   private subscriptions = new Map<string, Subscription>();
   private readonly intake = { received: 0, rejected: 0 };
-  private readonly recordListeners = new Set<(record: EngineRecord) => void>();
-  /** Views of the deliveries in memory, so an update can be shown without reading it back. */
-  private readonly liveViews = new Map<number, DeliveryView>();
+  private readonly records = new EngineRecords();
+  private readonly feed: DeliveryFeed;
+  private readonly outcomes: Outcomes;
   private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message), {
     // Behind by a few thousand: let the server hold the rest (see NatsBus.pauseReading).
     onFull: () => this.bus.pauseReading(),
     onDrained: () => this.bus.resumeReading(),
   });
-  private readonly successWrittenAt = new Map<string, number>();
-  private readonly successUnwritten = new Set<string>();
-  private readonly health = new SubscriptionHealthTracker();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -203,6 +179,7 @@ export class Engine {
       () => this.status(),
       () => this.subscriptionViews(),
     );
+    this.feed = new DeliveryFeed({ store, hub: this.hub, records: this.records });
     // Both read the settings at every check, so a change applies to the next connect.
     const allowPrivate = (): boolean => this.effectiveSettings().allowPrivate;
     const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
@@ -224,7 +201,7 @@ export class Engine {
       destination: (id) => this.destination(id),
       settings: () => this.effectiveSettings(),
       userAgent: USER_AGENT,
-      onUpdate: (job, update) => this.recordUpdate(job, update),
+      onUpdate: (job, update) => this.outcomes.record(job, update),
       onError: (job, error) => {
         this.emitRecord({ kind: 'error', message: `could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}` });
         this.retryLostWork();
@@ -234,7 +211,7 @@ export class Engine {
       store,
       inMemory: () => this.dispatcher.pending,
       submit: (job, view) => {
-        this.liveViews.set(job.deliveryId, view);
+        this.feed.taken(view);
         void this.submit(job);
       },
       onError: (err) => {
@@ -247,6 +224,18 @@ export class Engine {
       this.retryLostWork();
     };
     store.onRecovered = () => this.requeueLostWork();
+    this.outcomes = new Outcomes({
+      store,
+      dispatcher: () => this.dispatcher,
+      scheduler: () => this.scheduler,
+      feed: this.feed,
+      hub: this.hub,
+      records: this.records,
+      settings: () => this.settings,
+      subscription: (id) => this.subscriptions.get(id),
+      reroute: () => this.router.apply([...this.subscriptions.values()]),
+      stopped: () => this.stopped,
+    });
     this.handlers = this.createHandlers();
   }
 
@@ -289,14 +278,14 @@ export class Engine {
     engine.connectBus();
     engine.reload('start');
     if (!options.offline) {
-      engine.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
+      engine.outcomes.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
       const recovered = engine.scheduler.start();
       if (recovered > 0) engine.emitRecord({ kind: 'recovered', deliveries: recovered });
       engine.timers.push(
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
         setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
-        setInterval(() => engine.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
+        setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
         setInterval(() => void engine.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
       );
     }
@@ -314,12 +303,11 @@ export class Engine {
   }
 
   onRecord(listener: (record: EngineRecord) => void): () => void {
-    this.recordListeners.add(listener);
-    return () => this.recordListeners.delete(listener);
+    return this.records.on(listener);
   }
 
   private emitRecord(record: EngineRecord): void {
-    for (const listener of this.recordListeners) listener(record);
+    this.records.emit(record);
   }
 
   /** Resolves once everything recorded so far is committed to disk. */
@@ -443,7 +431,7 @@ export class Engine {
         error: parsed.reason,
         at,
       });
-      this.publishDelivery(id, true);
+      this.feed.publish(id, true);
       this.hub.statusChanged();
       return this.store.durable();
     }
@@ -455,7 +443,7 @@ export class Engine {
     if (jobs.length > 0)
       void committed.then(
         () => jobs.forEach((job) => this.submit(job)),
-        () => jobs.forEach((job) => this.liveViews.delete(job.deliveryId)),
+        () => jobs.forEach((job) => this.feed.dropped(job.deliveryId)),
       );
     return committed;
   }
@@ -489,16 +477,14 @@ export class Engine {
       if (!sub.enabled) {
         if (this.settings.heldMaxCount <= 0) continue;
         const heldId = insertDelivery(this.store, { ...base, outcome: 'held' });
-        this.emitView(newDeliveryView(heldId, base, 'held'), false);
+        this.feed.recorded(heldId, base, 'held', false);
         held = true;
         continue;
       }
       const inMemory = this.scheduler.hasRoom(jobs.length);
       const deliveryId = insertDelivery(this.store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
-      const view = newDeliveryView(deliveryId, base, 'pending');
-      this.emitView(view, false);
+      this.feed.recorded(deliveryId, base, 'pending', inMemory);
       if (inMemory) {
-        this.liveViews.set(deliveryId, view);
         jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
       } else this.scheduler.notify();
     }
@@ -524,131 +510,6 @@ export class Engine {
         retrySchedule: sub.retrySchedule ?? this.settings.retrySchedule,
       }
     );
-  }
-
-  /** The views of rows a bulk transition changed: the newest BULK_PUBLISH_LIMIT of them. */
-  private publishDeliveries(ids: readonly number[], final: boolean): void {
-    if (!this.listening()) return;
-    const newest = ids.length > BULK_PUBLISH_LIMIT ? [...ids].sort((a, b) => b - a).slice(0, BULK_PUBLISH_LIMIT) : ids;
-    for (const id of newest) this.publishDelivery(id, final);
-  }
-
-  /** A delivery's view read back from the store (bulk transitions, rare paths). */
-  private publishDelivery(id: number, final: boolean): void {
-    if (!this.listening()) return;
-    const view = getDeliveryView(this.store, id);
-    // A bulk end (a trip, a pause) may have held it: held waits for the analyst, never final.
-    if (view) this.emitView(view, final && view.outcome !== 'held');
-  }
-
-  private emitView(view: DeliveryView, final: boolean): void {
-    this.hub.delivery(view);
-    if (this.recordListeners.size > 0) this.emitRecord({ kind: 'delivery', delivery: view, final });
-  }
-
-  private listening(): boolean {
-    return this.hub.listening || this.recordListeners.size > 0;
-  }
-
-  // ----- outcomes and the breaker ----------------------------------------------------
-
-  private recordUpdate(job: DeliveryJob, update: DeliveryUpdate): void {
-    if (this.stopped && this.store.sqlite.open === false) return;
-    const at = new Date().toISOString();
-    // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
-    updateDelivery(
-      this.store,
-      job.deliveryId,
-      {
-        outcome: update.outcome,
-        attempts: update.attempts,
-        statusCode: update.statusCode,
-        latencyMs: update.latencyMs,
-        error: update.error,
-        at,
-        requestHeaders: update.requestHeaders,
-        responseExcerpt: update.responseExcerpt,
-        attemptLog: update.attemptLog,
-        nextAttemptAt: update.nextAttemptAt,
-      },
-      'lazy',
-    );
-    // The hot path builds the new view from what it knows; no read-back per delivery.
-    const known = this.liveViews.get(job.deliveryId);
-    const leaves = update.final || update.nextAttemptAt !== null || update.outcome === 'held';
-    if (leaves) this.liveViews.delete(job.deliveryId);
-    if (known)
-      this.emitView(
-        { ...known, outcome: update.outcome, attempts: update.attempts, statusCode: update.statusCode, latencyMs: update.latencyMs, error: update.error, updatedAt: at },
-        update.final,
-      );
-    else this.publishDelivery(job.deliveryId, update.final);
-    if (update.nextAttemptAt !== null) this.scheduler.wakeAt(update.nextAttemptAt);
-    if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
-    else if (update.outcome === 'dead' || update.outcome === 'held') this.hub.subscriptionsChanged();
-  }
-
-  private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
-    this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
-    const sub = this.subscriptions.get(subscriptionId);
-    if (!sub) return;
-    if (update.outcome === 'delivered') {
-      const patch = afterSuccess(at);
-      const unchanged = sub.consecutiveFailures === 0 && sub.lastError === null;
-      Object.assign(sub, patch);
-      // A steady stream of successes changes only last_success_at: write it at most
-      // once a second per subscription (the rest is flushed by a timer and at stop).
-      if (unchanged && (this.successWrittenAt.get(sub.id) ?? 0) > Date.now() - SUCCESS_WRITE_INTERVAL_MS) {
-        this.successUnwritten.add(sub.id);
-        return;
-      }
-      this.writeSuccess(sub);
-    } else {
-      const error = update.error ?? 'failed';
-      const { patch, tripped } = afterFailure(sub, error, this.settings.circuitThreshold, at);
-      updateSubscription(this.store, sub.id, patch);
-      Object.assign(sub, patch);
-      this.emitRecord({
-        kind: 'breaker',
-        subscriptionId: sub.id,
-        name: sub.name,
-        tripped,
-        consecutiveFailures: sub.consecutiveFailures,
-        error,
-      });
-      if (tripped) {
-        // Stop sending to it at once: what was never tried is held for the analyst,
-        // what was retrying ends dead (replayable); new matches are held from now on.
-        this.router.apply([...this.subscriptions.values()]);
-        this.stopSubscription(sub.id, TRIPPED);
-      }
-    }
-    this.hub.subscriptionsChanged();
-  }
-
-  private writeSuccess(sub: Subscription): void {
-    updateSubscription(this.store, sub.id, { consecutiveFailures: sub.consecutiveFailures, lastSuccessAt: sub.lastSuccessAt, lastError: sub.lastError });
-    this.successWrittenAt.set(sub.id, Date.now());
-    this.successUnwritten.delete(sub.id);
-    this.hub.subscriptionsChanged();
-  }
-
-  private flushSuccesses(): void {
-    for (const id of [...this.successUnwritten]) {
-      const sub = this.subscriptions.get(id);
-      if (sub) this.writeSuccess(sub);
-      else this.successUnwritten.delete(id);
-    }
-  }
-
-  /** End the waiting work of a subscription that stopped, in memory and in the store. */
-  private stopSubscription(id: string, cancellation: Cancellation): void {
-    this.dispatcher.cancelSubscription(id, cancellation);
-    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
-    const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
-    const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
-    const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
-    this.publishDeliveries(changed, true);
   }
 
   private lostWorkTimer: NodeJS.Timeout | null = null;
@@ -746,8 +607,8 @@ export class Engine {
     const { added, removed } = this.router.apply(all);
     for (const [id, before] of previous) {
       const now = this.subscriptions.get(id);
-      if (!now) this.stopSubscription(id, DELETED);
-      else if (before.enabled && !now.enabled) this.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
+      if (!now) this.outcomes.stopSubscription(id, DELETED);
+      else if (before.enabled && !now.enabled) this.outcomes.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
     }
     // Another process (the CLI) may have queued work: replays, released held events.
     this.scheduler.notify();
@@ -826,7 +687,7 @@ export class Engine {
       'subscriptions.setEnabled': (id, enabled, held) => this.setEnabled(id, enabled, held),
       'deliveries.replay': (request) => this.replay(request),
       'subscriptions.testFire': (id) => this.testFire(id),
-      'subscriptions.health': () => this.health.report([...this.subscriptions.keys()], Date.now()),
+      'subscriptions.health': () => this.outcomes.health.report([...this.subscriptions.keys()], Date.now()),
       'deliveries.list': (query) => listDeliveries(this.store, query ?? {}),
       'deliveries.get': (id) => {
         const detail = getDeliveryDetail(this.store, id);
@@ -873,7 +734,7 @@ export class Engine {
       // Tripped or paused again meanwhile: what it holds from now on stays held.
       if (this.stopped || !this.subscriptions.get(id)?.enabled) break;
     }
-    this.publishDeliveries(newest, held === 'discard');
+    this.feed.publishMany(newest, held === 'discard');
     // The held count the console shows was read while slices were still going.
     this.hub.subscriptionsChanged();
   }
@@ -913,7 +774,7 @@ export class Engine {
       );
     }
     if (!dryRun && count > 0) {
-      this.publishDeliveries(changed, false);
+      this.feed.publishMany(changed, false);
       this.scheduler.notify();
       this.hub.subscriptionsChanged();
     }
@@ -958,7 +819,7 @@ export class Engine {
       outcome: 'test',
       at,
     });
-    this.publishDelivery(deliveryId, false);
+    this.feed.publish(deliveryId, false);
     const update = await this.submit({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: true });
     const statusCode = update.statusCode;
     return {
@@ -984,7 +845,7 @@ export class Engine {
     this.intakeQueue.drain();
     await this.store.durable().catch(() => {});
     await this.dispatcher.stop();
-    this.flushSuccesses();
+    this.outcomes.flushSuccesses();
     await this.egress.close();
     this.hub.flush();
     this.hub.close();
@@ -1012,30 +873,6 @@ function isoTime(value: string, field: string): string {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new BridgeFailure('invalid_argument', `${field}: "${value}" is not an ISO-8601 time`, field);
   return new Date(ms).toISOString();
-}
-
-/** The view of a delivery just recorded. */
-function newDeliveryView(
-  id: number,
-  base: { eventId: string; topic: string; subscriptionId: string; subscriptionName: string; at: string },
-  outcome: DeliveryView['outcome'],
-): DeliveryView {
-  return {
-    id,
-    createdAt: base.at,
-    updatedAt: base.at,
-    subscriptionId: base.subscriptionId,
-    subscriptionName: base.subscriptionName,
-    eventId: base.eventId,
-    topic: base.topic,
-    outcome,
-    statusCode: null,
-    attempts: 0,
-    latencyMs: null,
-    error: null,
-    replay: false,
-    replayOf: null,
-  };
 }
 
 /** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */
