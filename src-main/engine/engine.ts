@@ -21,7 +21,6 @@ import type {
 } from '../contract/views';
 import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
-import { parseBusMessage } from '../bus/intake';
 import {
   DELETED,
   Dispatcher,
@@ -46,15 +45,12 @@ import {
 } from '../store/deliveries';
 import {
   backlogCounts,
-  enforceHeldBounds,
-  recoverInterrupted,
   releaseHeld,
   replayDeliveries,
   replayEvents,
   type ReplayTarget,
 } from '../store/outbox';
 import { finishedSince } from '../store/health';
-import { pruneFinished, reclaimSpace } from '../store/retention';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import {
   clearExpiredPreviousSecrets,
@@ -68,8 +64,9 @@ import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
 import { BULK_PUBLISH_LIMIT, DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
-import { IntakeQueue } from './intake-queue';
+import { IntakeStage } from './intake-stage';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
+import { Maintenance } from './maintenance';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { Router } from './router';
@@ -148,15 +145,11 @@ export class Engine {
   private router!: Router;
   private jetstream: JetStreamConsumer | null = null;
   private subscriptions = new Map<string, Subscription>();
-  private readonly intake = { received: 0, rejected: 0 };
   private readonly records = new EngineRecords();
   private readonly feed: DeliveryFeed;
   private readonly outcomes: Outcomes;
-  private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message), {
-    // Behind by a few thousand: let the server hold the rest (see NatsBus.pauseReading).
-    onFull: () => this.bus.pauseReading(),
-    onDrained: () => this.bus.resumeReading(),
-  });
+  private readonly intake: IntakeStage;
+  private readonly maintenance: Maintenance;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -204,7 +197,7 @@ export class Engine {
       onUpdate: (job, update) => this.outcomes.record(job, update),
       onError: (job, error) => {
         this.emitRecord({ kind: 'error', message: `could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}` });
-        this.retryLostWork();
+        this.maintenance.retryLostWork();
       },
     });
     this.scheduler = new OutboxScheduler({
@@ -216,14 +209,36 @@ export class Engine {
       },
       onError: (err) => {
         this.emitRecord({ kind: 'error', message: `could not take due deliveries from the store: ${(err as Error).message}` });
-        this.retryLostWork();
+        this.maintenance.retryLostWork();
       },
     });
     store.onCommitError = (err) => {
       this.emitRecord({ kind: 'error', message: err.message });
-      this.retryLostWork();
+      this.maintenance.retryLostWork();
     };
-    store.onRecovered = () => this.requeueLostWork();
+    this.maintenance = new Maintenance({
+      store,
+      inMemory: () => this.dispatcher.deliveryIds(),
+      scheduler: () => this.scheduler,
+      hub: this.hub,
+      records: this.records,
+      settings: () => this.settings,
+      stopped: () => this.stopped,
+    });
+    store.onRecovered = () => this.maintenance.requeueLostWork();
+    this.intake = new IntakeStage({
+      store,
+      feed: this.feed,
+      hub: this.hub,
+      records: this.records,
+      scheduler: () => this.scheduler,
+      settings: () => this.settings,
+      subscription: (id) => this.subscriptions.get(id),
+      targetsFor: (subject) => this.router.targetsFor(subject),
+      submit: (job) => void this.submit(job),
+      pauseReading: () => this.bus.pauseReading(),
+      resumeReading: () => this.bus.resumeReading(),
+    });
     this.outcomes = new Outcomes({
       store,
       dispatcher: () => this.dispatcher,
@@ -284,9 +299,9 @@ export class Engine {
       engine.timers.push(
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
-        setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
+        setInterval(() => engine.maintenance.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
         setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
-        setInterval(() => void engine.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
+        setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
       );
     }
     return engine;
@@ -348,7 +363,7 @@ export class Engine {
     const stream = this.settings.jetstreamStream;
     // In JetStream mode events come from the durable consumer, acknowledged once
     // recorded; the router then only matches. The reload signal stays on core NATS.
-    this.router = new Router(bus, (subject, data, targets) => this.onBusMessage(subject, data, targets), stream ? 'none' : 'core');
+    this.router = new Router(bus, (subject, data, targets) => this.intake.fromCore(subject, data, targets), stream ? 'none' : 'core');
     bus.subscribe(RELOAD_SUBJECT, () => this.reload('reload signal'));
     if (this.options.offline) return;
     bus.start();
@@ -356,7 +371,7 @@ export class Engine {
       this.jetstream = new JetStreamConsumer(bus, {
         stream,
         durable: this.durableName(),
-        handle: (subject, data) => this.ingestFromStream(subject, data),
+        handle: (subject, data) => this.intake.fromStream(subject, data),
         onError: (error, subject) => this.emitRecord({ kind: 'error', message: `JetStream ${subject}: ${(error as Error).message}` }),
       });
       let lastState = '';
@@ -381,116 +396,6 @@ export class Engine {
     await old.close();
   }
 
-  /** A JetStream message: recorded (or, matching nothing, skipped) before it is acknowledged. */
-  private ingestFromStream(subject: string, data: Uint8Array): Promise<void> {
-    const targets = this.router.targetsFor(subject);
-    return targets.length === 0 ? Promise.resolve() : this.ingest(subject, data, targets);
-  }
-
-  /** A core NATS message: queued, to be recorded in a later slice (see IntakeQueue). */
-  private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
-    this.intakeQueue.push({ subject, data, targets, receivedAt: Date.now() });
-  }
-
-  private ingestQueued({ subject, data, targets, receivedAt }: QueuedMessage): void {
-    const report = (err: unknown): void =>
-      this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` });
-    try {
-      this.ingest(subject, data, targets, receivedAt).catch(report);
-    } catch (err) {
-      // A write that failed at once (a full disk): the message is not recorded.
-      report(err);
-    }
-  }
-
-  /**
-   * Record a bus message and its matches, then start them. Resolves once the records
-   * are committed (a JetStream message is acknowledged only then); a delivery is never
-   * attempted before its record is on disk.
-   */
-  private ingest(subject: string, data: Uint8Array, targets: Subscription[], receivedAt = Date.now()): Promise<void> {
-    this.intake.received++;
-    let parsed: ReturnType<typeof parseBusMessage>;
-    try {
-      parsed = parseBusMessage(subject, data, receivedAt);
-    } catch (err) {
-      // Intake never throws by design; if it does, the message is still accounted for.
-      parsed = { ok: false, reason: `could not be read (${(err as Error).message.slice(0, 120)})` };
-    }
-    const at = new Date(receivedAt).toISOString();
-    if (!parsed.ok) {
-      this.intake.rejected++;
-      const id = insertDelivery(this.store, {
-        eventSeq: null,
-        eventId: null,
-        topic: subject,
-        subscriptionId: null,
-        subscriptionName: null,
-        url: null,
-        outcome: 'rejected',
-        error: parsed.reason,
-        at,
-      });
-      this.feed.publish(id, true);
-      this.hub.statusChanged();
-      return this.store.durable();
-    }
-    // All or nothing: an event is never on disk without its deliveries.
-    const { jobs, held } = this.store.transaction(() => this.recordEvent(parsed.event, targets, at, receivedAt));
-    if (held) this.hub.subscriptionsChanged();
-    const committed = this.store.durable();
-    // Never attempted unless committed: a failed commit leaves nothing to send.
-    if (jobs.length > 0)
-      void committed.then(
-        () => jobs.forEach((job) => this.submit(job)),
-        () => jobs.forEach((job) => this.feed.dropped(job.deliveryId)),
-      );
-    return committed;
-  }
-
-  /**
-   * The event and one delivery per target: pending for an enabled subscription (taken
-   * into memory now when there is room, else left due in the store), held for a
-   * tripped or paused one.
-   */
-  private recordEvent(
-    event: WireEvent,
-    targets: Subscription[],
-    at: string,
-    nowMs: number,
-  ): { jobs: DeliveryJob[]; held: boolean } {
-    const body = buildBody(event);
-    const seq = insertEvent(this.store, {
-      eventId: event.id,
-      topic: event.topic,
-      type: event.type,
-      ts: event.ts,
-      body: body.toString('utf8'),
-      receivedAt: at,
-    });
-    const jobs: DeliveryJob[] = [];
-    let held = false;
-    for (const target of targets) {
-      // As it is now: it may have been paused or re-enabled since the message was routed.
-      const sub = this.subscriptions.get(target.id) ?? target;
-      const base = { eventSeq: seq, eventId: event.id, topic: event.topic, subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url, at };
-      if (!sub.enabled) {
-        if (this.settings.heldMaxCount <= 0) continue;
-        const heldId = insertDelivery(this.store, { ...base, outcome: 'held' });
-        this.feed.recorded(heldId, base, 'held', false);
-        held = true;
-        continue;
-      }
-      const inMemory = this.scheduler.hasRoom(jobs.length);
-      const deliveryId = insertDelivery(this.store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
-      this.feed.recorded(deliveryId, base, 'pending', inMemory);
-      if (inMemory) {
-        jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
-      } else this.scheduler.notify();
-    }
-    return { jobs, held };
-  }
-
   private submit(job: DeliveryJob): Promise<DeliveryUpdate> {
     return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft());
   }
@@ -512,74 +417,12 @@ export class Engine {
     );
   }
 
-  private lostWorkTimer: NodeJS.Timeout | null = null;
-  private lostWorkDelayMs = LOST_WORK_RETRY_MS;
-
   /**
-   * A write was lost (a full disk): outcomes it recorded and claims it made are gone,
-   * so deliveries may sit claimed with nobody working on them. Try to take them up
-   * again soon (backing off); a commit that succeeds meanwhile does it at once.
+   * Prune finished records by age and count, then give the space back (see
+   * Maintenance.applyRetention).
    */
-  private retryLostWork(): void {
-    if (this.lostWorkTimer || this.stopped) return;
-    this.lostWorkTimer = setTimeout(() => {
-      this.lostWorkTimer = null;
-      this.lostWorkDelayMs = Math.min(LOST_WORK_RETRY_MAX_MS, this.lostWorkDelayMs * 2);
-      this.requeueLostWork();
-    }, this.lostWorkDelayMs);
-  }
-
-  /** Deliveries claimed but in no one's hands (their record was lost) are due again. */
-  private requeueLostWork(): void {
-    if (this.stopped) return;
-    if (!this.store.failing) this.lostWorkDelayMs = LOST_WORK_RETRY_MS;
-    try {
-      recoverInterrupted(this.store, Date.now(), this.dispatcher.deliveryIds());
-    } catch (err) {
-      this.emitRecord({ kind: 'error', message: `could not take up deliveries after a failed write: ${(err as Error).message}` });
-      this.retryLostWork();
-    }
-    // Claims that were rolled back are due again too: look.
-    this.scheduler.notify();
-  }
-
-  private retentionRunning = false;
-
-  /**
-   * Prune finished records by age and count, a slice per turn of the event loop so
-   * deliveries keep flowing, then give the space back. Never touches unfinished work
-   * or dead letters (see store/retention).
-   */
-  async applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
-    const total = { deleted: 0, eventsDeleted: 0 };
-    if (this.retentionRunning || this.stopped) return total;
-    this.retentionRunning = true;
-    try {
-      const policy = { retentionDays: this.settings.retentionDays, retentionMaxRows: this.settings.retentionMaxRows };
-      for (;;) {
-        const slice = pruneFinished(this.store, policy, Date.now());
-        total.deleted += slice.deleted;
-        total.eventsDeleted += slice.eventsDeleted;
-        if (!slice.more || this.stopped) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      if (!this.stopped && total.deleted + total.eventsDeleted > 0) {
-        while (!this.stopped && reclaimSpace(this.store) > 0) await new Promise((resolve) => setImmediate(resolve));
-        if (!this.stopped) this.store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
-        this.emitRecord({ kind: 'retention', ...total });
-      }
-    } finally {
-      this.retentionRunning = false;
-    }
-    return total;
-  }
-
-  /** Keep held events within their count and age bounds (settings). */
-  private boundHeld(): void {
-    const now = Date.now();
-    const cutoff = new Date(now - this.settings.heldMaxAgeHours * 3_600_000).toISOString();
-    if (enforceHeldBounds(this.store, null, this.settings.heldMaxCount, cutoff, new Date(now).toISOString()) > 0)
-      this.hub.subscriptionsChanged();
+  applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
+    return this.maintenance.applyRetention();
   }
 
   // ----- reload ----------------------------------------------------------------------
@@ -654,7 +497,7 @@ export class Engine {
       bus: this.bus.status,
       jetstream: this.jetstream ? { ...this.jetstream.status } : null,
       counts: this.counts(),
-      intake: { ...this.intake },
+      intake: this.intake.status(),
       inFlight: this.dispatcher.pending,
       secretStorage: this.store.cipher.kind,
     };
@@ -835,14 +678,14 @@ export class Engine {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.lostWorkTimer) clearTimeout(this.lostWorkTimer);
+    this.maintenance.stop();
     this.scheduler.stop();
     this.router.close();
     await this.jetstream?.stop();
     await this.bus.close();
     // Messages already read from the bus are recorded (their deliveries go to the
     // outbox for the next start), never dropped.
-    this.intakeQueue.drain();
+    this.intake.drain();
     await this.store.durable().catch(() => {});
     await this.dispatcher.stop();
     this.outcomes.flushSuccesses();
@@ -856,17 +699,6 @@ export class Engine {
     }
   }
 }
-
-interface QueuedMessage {
-  subject: string;
-  data: Uint8Array;
-  targets: Subscription[];
-  receivedAt: number;
-}
-
-/** First retry after lost writes; doubles up to the maximum while the store keeps failing. */
-const LOST_WORK_RETRY_MS = 1_000;
-const LOST_WORK_RETRY_MAX_MS = 30_000;
 
 /** An ISO-8601 time from the caller, normalized to the store's form (UTC, `Z`). */
 function isoTime(value: string, field: string): string {
