@@ -4,52 +4,27 @@
  * bridge contract (`handlers`) that the console, the web host and the CLI use.
  * Runs under plain Node; nothing here imports Electron.
  */
-import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import { basename } from 'node:path';
-import { BridgeFailure, type Handlers } from '../contract/bridge';
+import type { Handlers } from '../contract/bridge';
 import { countSubscriptions } from '../contract/counts';
 import type {
   EngineStatus,
-  HeldAction,
-  ReplayRequest,
-  ReplayResult,
   SettingOverrides,
   Settings,
+  SettingsView,
   SubscriptionCounts,
   SubscriptionView,
+  TestFireResult,
 } from '../contract/views';
 import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
-import {
-  DELETED,
-  Dispatcher,
-  PAUSED,
-  TRIPPED,
-  type DeliveryJob,
-  type DeliveryUpdate,
-  type Destination,
-} from '../delivery/dispatcher';
+import { DELETED, Dispatcher, PAUSED, TRIPPED, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
-import { buildBody, type WireEvent } from '../delivery/wire';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import { SecretKeyError } from '../store/secret-cipher';
-import {
-  getDeliveryDetail,
-  getDeliveryView,
-  insertDelivery,
-  insertEvent,
-  listDeliveries,
-} from '../store/deliveries';
-import {
-  backlogCounts,
-  releaseHeld,
-  replayDeliveries,
-  replayEvents,
-  type ReplayTarget,
-} from '../store/outbox';
+import { backlogCounts } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import {
@@ -60,9 +35,9 @@ import {
   type SecretsUpgrade,
   type Subscription,
 } from '../store/subscriptions';
-import { patternError } from '../match/pattern';
 import { USER_AGENT, VERSION } from '../version';
-import { BULK_PUBLISH_LIMIT, DeliveryFeed } from './delivery-feed';
+import { createHandlers } from './bridge-handlers';
+import { DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
 import { IntakeStage } from './intake-stage';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
@@ -71,8 +46,10 @@ import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
+import { Replays } from './replay';
 import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
+import { defaultActor, testFire } from './test-fire';
 
 /**
  * Other DECNET components announce subscription changes on this subject
@@ -85,8 +62,6 @@ export const RELOAD_FALLBACK_MS = 60_000;
 export const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
-/** Held events released per turn of the event loop at a re-enable (100,000 in one statement held it ~0.75 s). */
-const RELEASE_SLICE = 5_000;
 /** How often finished records are pruned (retention settings). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
@@ -150,6 +125,7 @@ export class Engine {
   private readonly outcomes: Outcomes;
   private readonly intake: IntakeStage;
   private readonly maintenance: Maintenance;
+  private readonly replays: Replays;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -251,7 +227,27 @@ export class Engine {
       reroute: () => this.router.apply([...this.subscriptions.values()]),
       stopped: () => this.stopped,
     });
-    this.handlers = this.createHandlers();
+    this.replays = new Replays({
+      store,
+      feed: this.feed,
+      hub: this.hub,
+      scheduler: () => this.scheduler,
+      subscription: (id) => this.subscriptions.get(id),
+      stopped: () => this.stopped,
+    });
+    this.handlers = createHandlers({
+      store,
+      service: this.service,
+      subscriptionViews: () => this.subscriptionViews(),
+      reload: (reason) => this.reload(reason),
+      releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
+      replay: (request) => this.replays.replay(request),
+      testFire: (id) => this.testFire(id),
+      health: () => this.outcomes.health.report([...this.subscriptions.keys()], Date.now()),
+      status: () => this.status(),
+      settings: () => settingsView(this.settings, this.installId, this.runOverrides()),
+      updateSettings: (patch) => this.updateSettings(patch),
+    });
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
@@ -481,12 +477,6 @@ export class Engine {
     return subscriptions.map((sub) => toView(sub, backlog.get(sub.id)));
   }
 
-  private viewOf(id: string): SubscriptionView {
-    const view = this.subscriptionViews().find((v) => v.id === id);
-    if (!view) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
-    return view;
-  }
-
   counts(): SubscriptionCounts {
     return countSubscriptions([...this.subscriptions.values()].map((sub) => toView(sub)));
   }
@@ -503,174 +493,21 @@ export class Engine {
     };
   }
 
-  // ----- the contract ----------------------------------------------------------------
-
-  /** Run a local edit and make it take effect at once. */
-  private edited<T>(value: T): T {
-    this.reload('local edit');
-    return value;
-  }
-
-  private createHandlers(): Handlers {
-    return {
-      'subscriptions.list': () => this.subscriptionViews(),
-      'subscriptions.create': async (input) => this.edited(await this.service.create(input)),
-      'subscriptions.update': async (id, patch) => {
-        const before = this.service.get(id);
-        const { subscription } = await this.service.update(id, patch);
-        this.edited(null);
-        // Enabled from the edit form: a re-enable, so what it held is delivered.
-        if (subscription.enabled && !before.enabled) await this.releaseHeldInSlices(id, 'deliver');
-        return this.viewOf(id);
-      },
-      'subscriptions.remove': (id) => {
-        this.service.remove(id);
-        return this.edited(null);
-      },
-      'subscriptions.setEnabled': (id, enabled, held) => this.setEnabled(id, enabled, held),
-      'deliveries.replay': (request) => this.replay(request),
-      'subscriptions.testFire': (id) => this.testFire(id),
-      'subscriptions.health': () => this.outcomes.health.report([...this.subscriptions.keys()], Date.now()),
-      'deliveries.list': (query) => listDeliveries(this.store, query ?? {}),
-      'deliveries.get': (id) => {
-        const detail = getDeliveryDetail(this.store, id);
-        if (!detail) throw new BridgeFailure('not_found', `no delivery with id ${id}`);
-        return detail;
-      },
-      'status.get': () => this.status(),
-      'settings.get': () => settingsView(this.settings, this.installId, this.runOverrides()),
-      'settings.update': async (patch) => {
-        validateSettingsPatch(patch, this.settings);
-        const before = this.intakeKey();
-        writeSettings(this.store, patch);
-        this.settings = readSettings(this.store);
-        this.dispatcher.resize();
-        if (this.intakeKey() !== before) await this.reconnectBus();
-        this.hub.statusChanged(true);
-        return settingsView(this.settings, this.installId, this.runOverrides());
-      },
-    };
-  }
-
-  /**
-   * Pause, or re-enable. Re-enabling a tripped or paused subscription also decides what
-   * happens to the events held meanwhile: delivered (the default: nothing is lost) or
-   * discarded (the analyst's deliberate choice).
-   */
-  private async setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> {
-    const before = this.service.get(id);
-    this.service.setEnabled(id, enabled);
-    this.reload('local edit');
-    if (enabled && !before.enabled) await this.releaseHeldInSlices(id, held);
-    return this.viewOf(id);
-  }
-
-  /** What a subscription held while tripped or paused, delivered or discarded a slice per turn, oldest first. */
-  private async releaseHeldInSlices(id: string, held: HeldAction): Promise<void> {
-    let newest: number[] = [];
-    for (;;) {
-      const released = releaseHeld(this.store, id, held, Date.now(), RELEASE_SLICE);
-      newest = [...newest, ...released].slice(-BULK_PUBLISH_LIMIT);
-      if (released.length > 0 && held === 'deliver') this.scheduler.notify();
-      if (released.length < RELEASE_SLICE) break;
-      await new Promise((resolve) => setImmediate(resolve));
-      // Tripped or paused again meanwhile: what it holds from now on stays held.
-      if (this.stopped || !this.subscriptions.get(id)?.enabled) break;
-    }
-    this.feed.publishMany(newest, held === 'discard');
-    // The held count the console shows was read while slices were still going.
-    this.hub.subscriptionsChanged();
-  }
-
-  /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
-  private replay(request: ReplayRequest): ReplayResult {
-    const dryRun = request.dryRun === true;
-    const now = Date.now();
-    let count: number;
-    let changed: number[] = [];
-    if (request.id !== undefined) {
-      if (request.dead || request.pattern !== undefined)
-        throw new BridgeFailure('invalid_argument', 'replay either one delivery (id) or a selection, not both');
-      const original = getDeliveryView(this.store, request.id);
-      if (!original) throw new BridgeFailure('not_found', `no delivery with id ${request.id}`);
-      if (!original.subscriptionId || !original.eventId)
-        throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
-      const target = this.replayTarget(original.subscriptionId);
-      ({ count, changed } = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun));
-    } else if (request.dead) {
-      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
-      const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
-      const selection = { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) };
-      ({ count, changed } = replayDeliveries(this.store, selection, target, now, dryRun));
-    } else if (request.pattern !== undefined) {
-      const problem = patternError(request.pattern);
-      if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
-      const target = this.replayTarget(this.required(request.subscriptionId, 'subscriptionId'));
-      const from = isoTime(this.required(request.from, 'from'), 'from');
-      const to = isoTime(this.required(request.to, 'to'), 'to');
-      if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
-      count = replayEvents(this.store, request.pattern, from, to, target, now, dryRun);
-    } else {
-      throw new BridgeFailure(
-        'invalid_argument',
-        'say what to replay: an id; or a subscriptionId with dead: true; or a subscriptionId with pattern, from and to',
-      );
-    }
-    if (!dryRun && count > 0) {
-      this.feed.publishMany(changed, false);
-      this.scheduler.notify();
-      this.hub.subscriptionsChanged();
-    }
-    return { count, queued: !dryRun };
-  }
-
-  private required(value: string | undefined, field: string): string {
-    if (value === undefined || value === '') throw new BridgeFailure('invalid_argument', `${field} is required`, field);
-    return value;
-  }
-
-  /** Replays go to enabled subscriptions only: a tripped one would only fail again. */
-  private replayTarget(subscriptionId: string): ReplayTarget {
-    const sub = this.subscriptions.get(subscriptionId);
-    if (!sub) throw new BridgeFailure('not_found', `no subscription with id ${subscriptionId}`, 'subscriptionId');
-    if (!sub.enabled)
-      throw new BridgeFailure('conflict', `"${sub.name}" is ${sub.autoDisabledAt ? 'tripped' : 'paused'}: re-enable it before replaying to it`, 'subscriptionId');
-    return { subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url };
+  /** Change the settings: a change of bus or intake mode reconnects, the rest applies at the next use. */
+  private async updateSettings(patch: Partial<Settings>): Promise<SettingsView> {
+    validateSettingsPatch(patch, this.settings);
+    const before = this.intakeKey();
+    writeSettings(this.store, patch);
+    this.settings = readSettings(this.store);
+    this.dispatcher.resize();
+    if (this.intakeKey() !== before) await this.reconnectBus();
+    this.hub.statusChanged(true);
+    return settingsView(this.settings, this.installId, this.runOverrides());
   }
 
   /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
-  async testFire(id: string, actor = this.options.actor ?? `${safeUser()} via console`) {
-    const sub = this.service.get(id);
-    const event: WireEvent = {
-      id: randomUUID(),
-      topic: 'test.ping',
-      type: 'test',
-      ts: new Date().toISOString(),
-      payload: { message: `Test delivery from Sluice to "${sub.name}"`, triggered_by: actor },
-    };
-    const at = new Date().toISOString();
-    const body = buildBody(event);
-    const seq = insertEvent(this.store, { eventId: event.id, topic: event.topic, type: event.type, ts: event.ts, body: body.toString('utf8'), receivedAt: at });
-    // Recorded as a test from the start: a test fire is never resumed after a restart.
-    const deliveryId = insertDelivery(this.store, {
-      eventSeq: seq,
-      eventId: event.id,
-      topic: event.topic,
-      subscriptionId: sub.id,
-      subscriptionName: sub.name,
-      url: sub.url,
-      outcome: 'test',
-      at,
-    });
-    this.feed.publish(deliveryId, false);
-    const update = await this.submit({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: true });
-    const statusCode = update.statusCode;
-    return {
-      delivered: statusCode !== null && statusCode >= 200 && statusCode < 300,
-      statusCode,
-      error: update.error,
-      latencyMs: update.latencyMs,
-    };
+  async testFire(id: string, actor = this.options.actor ?? defaultActor()): Promise<TestFireResult> {
+    return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor);
   }
 
   /** Stop cleanly: no new intake, in-flight deliveries finish or are recorded. */
@@ -700,23 +537,8 @@ export class Engine {
   }
 }
 
-/** An ISO-8601 time from the caller, normalized to the store's form (UTC, `Z`). */
-function isoTime(value: string, field: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new BridgeFailure('invalid_argument', `${field}: "${value}" is not an ISO-8601 time`, field);
-  return new Date(ms).toISOString();
-}
-
 /** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */
 function defaultCommand(): string {
   const script = process.argv[1];
   return script ? `node ${basename(script)}` : process.title;
-}
-
-function safeUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'analyst';
-  }
 }
