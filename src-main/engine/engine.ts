@@ -6,7 +6,6 @@
  */
 import { basename } from 'node:path';
 import type { Handlers } from '../contract/bridge';
-import { countSubscriptions } from '../contract/counts';
 import type {
   EngineStatus,
   SettingOverrides,
@@ -18,28 +17,26 @@ import type {
 } from '../contract/views';
 import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
-import { DELETED, Dispatcher, PAUSED, TRIPPED, type DeliveryJob, type DeliveryUpdate, type Destination } from '../delivery/dispatcher';
+import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
-import { SecretKeyError } from '../store/secret-cipher';
 import { backlogCounts } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import {
-  clearExpiredPreviousSecrets,
   listSubscriptions,
   prepareSecrets,
   toView,
   type SecretsUpgrade,
-  type Subscription,
 } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
 import { createHandlers } from './bridge-handlers';
 import { DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
 import { IntakeStage } from './intake-stage';
+import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
@@ -119,7 +116,7 @@ export class Engine {
   private bus!: NatsBus;
   private router!: Router;
   private jetstream: JetStreamConsumer | null = null;
-  private subscriptions = new Map<string, Subscription>();
+  private readonly subscriptions: LiveSubscriptions;
   private readonly records = new EngineRecords();
   private readonly feed: DeliveryFeed;
   private readonly outcomes: Outcomes;
@@ -167,7 +164,7 @@ export class Engine {
     });
     this.dispatcher = new Dispatcher({
       send: (request) => this.egress.send(request),
-      destination: (id) => this.destination(id),
+      destination: (id) => this.subscriptions.destination(id, this.settings.retrySchedule),
       settings: () => this.effectiveSettings(),
       userAgent: USER_AGENT,
       onUpdate: (job, update) => this.outcomes.record(job, update),
@@ -192,6 +189,15 @@ export class Engine {
       this.emitRecord({ kind: 'error', message: err.message });
       this.maintenance.retryLostWork();
     };
+    this.subscriptions = new LiveSubscriptions({
+      store,
+      router: () => this.router,
+      scheduler: () => this.scheduler,
+      stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
+      hub: this.hub,
+      records: this.records,
+      stopped: () => this.stopped,
+    });
     this.maintenance = new Maintenance({
       store,
       inMemory: () => this.dispatcher.deliveryIds(),
@@ -224,7 +230,7 @@ export class Engine {
       records: this.records,
       settings: () => this.settings,
       subscription: (id) => this.subscriptions.get(id),
-      reroute: () => this.router.apply([...this.subscriptions.values()]),
+      reroute: () => this.router.apply(this.subscriptions.all()),
       stopped: () => this.stopped,
     });
     this.replays = new Replays({
@@ -243,7 +249,7 @@ export class Engine {
       releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
       replay: (request) => this.replays.replay(request),
       testFire: (id) => this.testFire(id),
-      health: () => this.outcomes.health.report([...this.subscriptions.keys()], Date.now()),
+      health: () => this.outcomes.health.report(this.subscriptions.ids(), Date.now()),
       status: () => this.status(),
       settings: () => settingsView(this.settings, this.installId, this.runOverrides()),
       updateSettings: (patch) => this.updateSettings(patch),
@@ -396,23 +402,6 @@ export class Engine {
     return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft());
   }
 
-  private destination(id: string): Destination | undefined {
-    const sub = this.subscriptions.get(id);
-    return (
-      sub && {
-        url: sub.url,
-        secret: sub.secret,
-        previousSecret:
-          sub.previousSecret !== null && sub.previousSecretUntil !== null
-            ? { secret: sub.previousSecret, untilMs: Date.parse(sub.previousSecretUntil) }
-            : null,
-        enabled: sub.enabled,
-        tripped: sub.autoDisabledAt !== null,
-        retrySchedule: sub.retrySchedule ?? this.settings.retrySchedule,
-      }
-    );
-  }
-
   /**
    * Prune finished records by age and count, then give the space back (see
    * Maintenance.applyRetention).
@@ -425,35 +414,7 @@ export class Engine {
 
   /** Re-read subscriptions and apply only what changed. */
   reload(reason: string): void {
-    if (this.stopped) return;
-    const previous = this.subscriptions;
-    try {
-      // Past its overlap a previous secret is unused (the dispatcher checks the time): forget it.
-      clearExpiredPreviousSecrets(this.store, new Date().toISOString());
-    } catch (error) {
-      this.emitRecord({ kind: 'error', message: `could not forget expired previous secrets: ${(error as Error).message}` });
-    }
-    let all: Subscription[];
-    try {
-      all = listSubscriptions(this.store);
-    } catch (error) {
-      // Another process wrote a secret under another key: keep what was read before.
-      if (!(error instanceof SecretKeyError)) throw error;
-      this.emitRecord({ kind: 'error', message: `${error.message}; keeping the subscriptions as read before` });
-      return;
-    }
-    this.subscriptions = new Map(all.map((s) => [s.id, s]));
-    const { added, removed } = this.router.apply(all);
-    for (const [id, before] of previous) {
-      const now = this.subscriptions.get(id);
-      if (!now) this.outcomes.stopSubscription(id, DELETED);
-      else if (before.enabled && !now.enabled) this.outcomes.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
-    }
-    // Another process (the CLI) may have queued work: replays, released held events.
-    this.scheduler.notify();
-    this.hub.subscriptionsChanged();
-    if (reason !== 'fallback timer' || added.length > 0 || removed.length > 0)
-      this.emitRecord({ kind: 'reload', reason, patterns: this.router.patterns.length, subscriptions: all.length });
+    this.subscriptions.reload(reason);
   }
 
   private pollExternalChanges(): void {
@@ -478,7 +439,7 @@ export class Engine {
   }
 
   counts(): SubscriptionCounts {
-    return countSubscriptions([...this.subscriptions.values()].map((sub) => toView(sub)));
+    return this.subscriptions.counts();
   }
 
   status(): EngineStatus {
