@@ -1,7 +1,17 @@
 /**
- * The engine: bus in, webhooks out, everything recorded. It owns the store, the bus
- * client, the router, the dispatcher and the breaker's bookkeeping, and serves the
- * bridge contract (`handlers`) that the console, the web host and the CLI use.
+ * The engine: bus in, webhooks out, everything recorded. This file is its lifecycle
+ * (start, settings, reconnect, stop) and its wiring; each job is a part of its own:
+ *
+ * - bus-link: the bus connection, the router and the JetStream consumer;
+ * - intake-stage: a message becomes an event and its deliveries, recorded;
+ * - live-subscriptions: the subscriptions held while running, and their reload;
+ * - scheduler: the outbox, feeding the dispatcher what is due;
+ * - outcomes: what the dispatcher reports, recorded; the breaker; cancellations;
+ * - delivery-feed and event-hub: what the console and the records are shown;
+ * - maintenance: lost work taken up again, held bounds, retention;
+ * - replay (and held release), test-fire, subscription-service: what the analyst asks;
+ * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use.
+ *
  * Runs under plain Node; nothing here imports Electron.
  */
 import { basename } from 'node:path';
@@ -15,8 +25,7 @@ import type {
   SubscriptionView,
   TestFireResult,
 } from '../contract/views';
-import { JetStreamConsumer } from '../bus/jetstream-consumer';
-import { NatsBus, type BusOptions } from '../bus/nats-bus';
+import type { BusOptions } from '../bus/nats-bus';
 import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
@@ -25,14 +34,10 @@ import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import { backlogCounts } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
-import {
-  listSubscriptions,
-  prepareSecrets,
-  toView,
-  type SecretsUpgrade,
-} from '../store/subscriptions';
+import { listSubscriptions, prepareSecrets, toView, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
 import { createHandlers } from './bridge-handlers';
+import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
 import { IntakeStage } from './intake-stage';
@@ -41,18 +46,13 @@ import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
-import { Router } from './router';
 import { OutboxScheduler } from './scheduler';
 import { Replays } from './replay';
 import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 import { defaultActor, testFire } from './test-fire';
 
-/**
- * Other DECNET components announce subscription changes on this subject
- * (docs/design.md#reload-signal).
- */
-export const RELOAD_SUBJECT = 'system.webhook.subscriptions_changed';
+export { RELOAD_SUBJECT } from './bus-link';
 /** A lost reload signal costs at most this much latency. */
 export const RELOAD_FALLBACK_MS = 60_000;
 /** How often the database is checked for changes made by another process (the CLI). */
@@ -109,19 +109,20 @@ export class Engine {
   private settings: Settings;
   /** This database's install id: names the JetStream durable unless a name is set. */
   private readonly installId: string;
-  private readonly service: SubscriptionService;
-  private readonly egress: EgressClient;
-  private readonly dispatcher: Dispatcher;
-  private readonly scheduler: OutboxScheduler;
-  private bus!: NatsBus;
-  private router!: Router;
-  private jetstream: JetStreamConsumer | null = null;
-  private readonly subscriptions: LiveSubscriptions;
   private readonly records = new EngineRecords();
   private readonly feed: DeliveryFeed;
-  private readonly outcomes: Outcomes;
+  // An event's path, in order: bus → intake → (router, subscriptions) → outbox →
+  // dispatcher (through egress) → outcomes (breaker) → feed and hub (the console).
+  private readonly bus: BusLink;
   private readonly intake: IntakeStage;
+  private readonly subscriptions: LiveSubscriptions;
+  private readonly scheduler: OutboxScheduler;
+  private readonly egress: EgressClient;
+  private readonly dispatcher: Dispatcher;
+  private readonly outcomes: Outcomes;
+  // Beside the path: the store's upkeep, and what the analyst asks for.
   private readonly maintenance: Maintenance;
+  private readonly service: SubscriptionService;
   private readonly replays: Replays;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -134,6 +135,10 @@ export class Engine {
   /** This engine's claim on its database (null offline): one engine per database. */
   private claim: DatabaseClaim | null = null;
 
+  /**
+   * Wiring only: each part gets what it uses, as values or as functions read at each
+   * use (settings, the router and the subscriptions are replaced while the engine runs).
+   */
   private constructor(
     private readonly store: Store,
     private readonly options: EngineOptions,
@@ -141,11 +146,64 @@ export class Engine {
     // First: at the first start of a database from before install ids, it may store a setting.
     this.installId = ensureInstallId(store);
     this.settings = readSettings(store);
+    const settings = (): Settings => this.settings;
+    const stopped = (): boolean => this.stopped;
+    const scheduler = (): OutboxScheduler => this.scheduler;
+    const subscription = (id: string): Subscription | undefined => this.subscriptions.get(id);
+    const records = this.records;
     this.hub = new EventHub(
       () => this.status(),
       () => this.subscriptionViews(),
     );
-    this.feed = new DeliveryFeed({ store, hub: this.hub, records: this.records });
+    const hub = this.hub;
+    this.feed = new DeliveryFeed({ store, hub, records });
+    const feed = this.feed;
+
+    this.bus = new BusLink({
+      options: () => this.busOptions(),
+      stream: () => this.settings.jetstreamStream,
+      durable: () => this.durableName(),
+      offline: options.offline === true,
+      onCore: (subject, data, targets) => this.intake.fromCore(subject, data, targets),
+      onStream: (subject, data) => this.intake.fromStream(subject, data),
+      onReloadSignal: () => this.reload('reload signal'),
+      hub,
+      records,
+    });
+    this.intake = new IntakeStage({
+      store,
+      feed,
+      hub,
+      records,
+      scheduler,
+      settings,
+      subscription,
+      targetsFor: (subject) => this.bus.router.targetsFor(subject),
+      submit: (job) => void this.submit(job),
+      pauseReading: () => this.bus.pauseReading(),
+      resumeReading: () => this.bus.resumeReading(),
+    });
+    this.subscriptions = new LiveSubscriptions({
+      store,
+      router: () => this.bus.router,
+      scheduler,
+      stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
+      hub,
+      records,
+      stopped,
+    });
+    this.scheduler = new OutboxScheduler({
+      store,
+      inMemory: () => this.dispatcher.pending,
+      submit: (job, view) => {
+        feed.taken(view);
+        void this.submit(job);
+      },
+      onError: (err) => {
+        records.error(`could not take due deliveries from the store: ${(err as Error).message}`);
+        this.maintenance.retryLostWork();
+      },
+    });
     // Both read the settings at every check, so a change applies to the next connect.
     const allowPrivate = (): boolean => this.effectiveSettings().allowPrivate;
     const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
@@ -158,10 +216,6 @@ export class Engine {
         ...(options.dnsTtlMs !== undefined ? { ttlMs: options.dnsTtlMs } : {}),
       }),
     });
-    this.service = new SubscriptionService({
-      store,
-      checkDestination: (url) => this.egress.checkDestination(url),
-    });
     this.dispatcher = new Dispatcher({
       send: (request) => this.egress.send(request),
       destination: (id) => this.subscriptions.destination(id, this.settings.retrySchedule),
@@ -169,78 +223,43 @@ export class Engine {
       userAgent: USER_AGENT,
       onUpdate: (job, update) => this.outcomes.record(job, update),
       onError: (job, error) => {
-        this.emitRecord({ kind: 'error', message: `could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}` });
+        records.error(`could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}`);
         this.maintenance.retryLostWork();
       },
-    });
-    this.scheduler = new OutboxScheduler({
-      store,
-      inMemory: () => this.dispatcher.pending,
-      submit: (job, view) => {
-        this.feed.taken(view);
-        void this.submit(job);
-      },
-      onError: (err) => {
-        this.emitRecord({ kind: 'error', message: `could not take due deliveries from the store: ${(err as Error).message}` });
-        this.maintenance.retryLostWork();
-      },
-    });
-    store.onCommitError = (err) => {
-      this.emitRecord({ kind: 'error', message: err.message });
-      this.maintenance.retryLostWork();
-    };
-    this.subscriptions = new LiveSubscriptions({
-      store,
-      router: () => this.router,
-      scheduler: () => this.scheduler,
-      stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
-      hub: this.hub,
-      records: this.records,
-      stopped: () => this.stopped,
-    });
-    this.maintenance = new Maintenance({
-      store,
-      inMemory: () => this.dispatcher.deliveryIds(),
-      scheduler: () => this.scheduler,
-      hub: this.hub,
-      records: this.records,
-      settings: () => this.settings,
-      stopped: () => this.stopped,
-    });
-    store.onRecovered = () => this.maintenance.requeueLostWork();
-    this.intake = new IntakeStage({
-      store,
-      feed: this.feed,
-      hub: this.hub,
-      records: this.records,
-      scheduler: () => this.scheduler,
-      settings: () => this.settings,
-      subscription: (id) => this.subscriptions.get(id),
-      targetsFor: (subject) => this.router.targetsFor(subject),
-      submit: (job) => void this.submit(job),
-      pauseReading: () => this.bus.pauseReading(),
-      resumeReading: () => this.bus.resumeReading(),
     });
     this.outcomes = new Outcomes({
       store,
       dispatcher: () => this.dispatcher,
-      scheduler: () => this.scheduler,
-      feed: this.feed,
-      hub: this.hub,
-      records: this.records,
-      settings: () => this.settings,
-      subscription: (id) => this.subscriptions.get(id),
-      reroute: () => this.router.apply(this.subscriptions.all()),
-      stopped: () => this.stopped,
+      scheduler,
+      feed,
+      hub,
+      records,
+      settings,
+      subscription,
+      reroute: () => this.bus.router.apply(this.subscriptions.all()),
+      stopped,
     });
-    this.replays = new Replays({
+
+    this.maintenance = new Maintenance({
       store,
-      feed: this.feed,
-      hub: this.hub,
-      scheduler: () => this.scheduler,
-      subscription: (id) => this.subscriptions.get(id),
-      stopped: () => this.stopped,
+      inMemory: () => this.dispatcher.deliveryIds(),
+      scheduler,
+      hub,
+      records,
+      settings,
+      stopped,
     });
+    store.onCommitError = (err) => {
+      records.error(err.message);
+      this.maintenance.retryLostWork();
+    };
+    store.onRecovered = () => this.maintenance.requeueLostWork();
+
+    this.service = new SubscriptionService({
+      store,
+      checkDestination: (url) => this.egress.checkDestination(url),
+    });
+    this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
     this.handlers = createHandlers({
       store,
       service: this.service,
@@ -291,13 +310,13 @@ export class Engine {
     engine.secretsScrubError = upgrade.scrubError;
     // Said once the caller listens, which it does as soon as start resolves.
     const notice = store.notice;
-    if (notice) setImmediate(() => engine.emitRecord({ kind: 'error', message: notice.message }));
-    engine.connectBus();
+    if (notice) setImmediate(() => engine.records.error(notice.message));
+    engine.bus.connect();
     engine.reload('start');
     if (!options.offline) {
       engine.outcomes.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
       const recovered = engine.scheduler.start();
-      if (recovered > 0) engine.emitRecord({ kind: 'recovered', deliveries: recovered });
+      if (recovered > 0) engine.records.emit({ kind: 'recovered', deliveries: recovered });
       engine.timers.push(
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
@@ -321,10 +340,6 @@ export class Engine {
 
   onRecord(listener: (record: EngineRecord) => void): () => void {
     return this.records.on(listener);
-  }
-
-  private emitRecord(record: EngineRecord): void {
-    this.records.emit(record);
   }
 
   /** Resolves once everything recorded so far is committed to disk. */
@@ -353,49 +368,8 @@ export class Engine {
     return JSON.stringify([this.busOptions(), this.settings.jetstreamStream, this.settings.jetstreamStream ? this.durableName() : '']);
   }
 
-  private connectBus(): void {
-    this.bus = new NatsBus(this.busOptions());
-    const bus = this.bus;
-    bus.onStatus((status) => {
-      if (bus !== this.bus) return;
-      if (status.state === 'connected') this.router.reconfirm();
-      this.hub.statusChanged(true);
-      this.emitRecord({ kind: 'bus', status });
-    });
-    const stream = this.settings.jetstreamStream;
-    // In JetStream mode events come from the durable consumer, acknowledged once
-    // recorded; the router then only matches. The reload signal stays on core NATS.
-    this.router = new Router(bus, (subject, data, targets) => this.intake.fromCore(subject, data, targets), stream ? 'none' : 'core');
-    bus.subscribe(RELOAD_SUBJECT, () => this.reload('reload signal'));
-    if (this.options.offline) return;
-    bus.start();
-    if (stream) {
-      this.jetstream = new JetStreamConsumer(bus, {
-        stream,
-        durable: this.durableName(),
-        handle: (subject, data) => this.intake.fromStream(subject, data),
-        onError: (error, subject) => this.emitRecord({ kind: 'error', message: `JetStream ${subject}: ${(error as Error).message}` }),
-      });
-      let lastState = '';
-      this.jetstream.onStatus((status) => {
-        if (status.state === lastState) return;
-        lastState = status.state;
-        this.hub.statusChanged(true);
-        this.emitRecord({ kind: 'jetstream', status });
-      });
-      this.jetstream.start();
-    }
-  }
-
   private async reconnectBus(): Promise<void> {
-    const old = this.bus;
-    const oldStream = this.jetstream;
-    this.jetstream = null;
-    this.router.close();
-    await oldStream?.stop();
-    this.connectBus();
-    this.reload('bus settings changed');
-    await old.close();
+    await this.bus.reconnect(() => this.reload('bus settings changed'));
   }
 
   private submit(job: DeliveryJob): Promise<DeliveryUpdate> {
@@ -445,8 +419,7 @@ export class Engine {
   status(): EngineStatus {
     return {
       version: VERSION,
-      bus: this.bus.status,
-      jetstream: this.jetstream ? { ...this.jetstream.status } : null,
+      ...this.bus.status(),
       counts: this.counts(),
       intake: this.intake.status(),
       inFlight: this.dispatcher.pending,
@@ -478,8 +451,6 @@ export class Engine {
     for (const t of this.timers) clearInterval(t);
     this.maintenance.stop();
     this.scheduler.stop();
-    this.router.close();
-    await this.jetstream?.stop();
     await this.bus.close();
     // Messages already read from the bus are recorded (their deliveries go to the
     // outbox for the next start), never dropped.
