@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import type { SettingsPatch } from '../contract/bridge';
 import type { Settings, SettingsView } from '../contract/views';
-import { DEFAULT_SETTINGS, SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from '../store/settings';
 import {
   CHANGE_OPTIONS,
   CliError,

@@ -3,7 +3,7 @@ import { parseBusMessage } from '../bus/intake';
 import { matchesPattern, subjectError } from '../match/pattern';
 import { CANARIES, DECKIES, DemoGenerator, type DemoEvent } from './generator';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
-import { DEFAULT_CIRCUIT_THRESHOLD } from '../engine/breaker';
+import { DEFAULT_CIRCUIT_THRESHOLD } from '../store/settings';
 import { FAST_SCALE, FIRST_OUTAGE_MS, OutageSchedule } from './outages';
 import { Rng, seedFrom } from './random';
 import { SIEM, SOAR, storedPatterns } from './subscriptions';

@@ -1,38 +1,13 @@
 /**
- * Engine settings: defaults (docs/design.md#reference-numbers) and the rules a change
- * must meet.
+ * Engine settings: the rules a change must meet, this run's overrides, and how to reach
+ * the bus from them. The defaults are the store's (store/settings.ts), which reads them
+ * without the bus client.
  */
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
-import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import { parseCidr } from '../delivery/ssrf';
-import { DEFAULT_CIRCUIT_THRESHOLD } from './breaker';
-
-export const DEFAULT_SETTINGS: Settings = {
-  natsUrl: 'ws://127.0.0.1:9222',
-  natsUser: '',
-  natsPassword: '',
-  natsToken: '',
-  natsCredsFile: '',
-  natsCaFile: '',
-  natsClientCertFile: '',
-  natsClientKeyFile: '',
-  allowPrivate: false,
-  allowedCidrs: [],
-  circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
-  concurrency: 10,
-  timeoutMs: 10_000,
-  retrySchedule: [...DEFAULT_RETRY_SCHEDULE_S],
-  heldMaxCount: 10_000,
-  heldMaxAgeHours: 72,
-  retentionDays: 30,
-  retentionMaxRows: 1_000_000,
-  jetstreamStream: '',
-  jetstreamDurable: '',
-};
-
-export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+import { defaultDurableName } from '../store/settings';
 
 export function splitNatsUrls(natsUrl: string): string[] {
   return natsUrl
@@ -146,23 +121,6 @@ export function applyOverrides(settings: Settings, overrides: SettingOverrides):
   for (const [key, override] of Object.entries(overrides) as [keyof Settings, { value: unknown }][])
     (effective as Record<keyof Settings, unknown>)[key] = override.value;
   return effective;
-}
-
-/** The one durable name every installation used before each had its own (see `ensureInstallId`). */
-export const LEGACY_DURABLE = 'sluice';
-
-/**
- * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random
- * bits), so two Sluices on one stream never share a consumer (which would split the
- * events between them) unless they are told to.
- */
-export function defaultDurableName(installId: string): string {
-  return `sluice-${installId.replace(/-/g, '').slice(0, 12)}`;
-}
-
-/** The durable consumer JetStream mode uses: the one set, else this installation's own. */
-export function durableNameFrom(settings: Settings, installId: string): string {
-  return settings.jetstreamDurable || defaultDurableName(installId);
 }
 
 /** How to reach the bus, from the settings: one place for the engine and the CLI. */

@@ -1,8 +1,56 @@
-/** The settings table: one JSON value per key, defaults for the rest; and the install id. */
+/**
+ * The settings table: one JSON value per key, the defaults for the rest
+ * (docs/design.md#reference-numbers); and the install id with the durable it names.
+ */
 import { randomUUID } from 'node:crypto';
 import type { Settings } from '../contract/views';
-import { DEFAULT_SETTINGS, LEGACY_DURABLE, SETTING_KEYS } from '../engine/settings';
+import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import type { Store } from './database';
+
+/** Failures in a row that trip a subscription (docs/design.md#trip). */
+export const DEFAULT_CIRCUIT_THRESHOLD = 5;
+
+export const DEFAULT_SETTINGS: Settings = {
+  natsUrl: 'ws://127.0.0.1:9222',
+  natsUser: '',
+  natsPassword: '',
+  natsToken: '',
+  natsCredsFile: '',
+  natsCaFile: '',
+  natsClientCertFile: '',
+  natsClientKeyFile: '',
+  allowPrivate: false,
+  allowedCidrs: [],
+  circuitThreshold: DEFAULT_CIRCUIT_THRESHOLD,
+  concurrency: 10,
+  timeoutMs: 10_000,
+  retrySchedule: [...DEFAULT_RETRY_SCHEDULE_S],
+  heldMaxCount: 10_000,
+  heldMaxAgeHours: 72,
+  retentionDays: 30,
+  retentionMaxRows: 1_000_000,
+  jetstreamStream: '',
+  jetstreamDurable: '',
+};
+
+export const SETTING_KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
+
+/** The one durable name every installation used before each had its own (see `ensureInstallId`). */
+export const LEGACY_DURABLE = 'sluice';
+
+/**
+ * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random
+ * bits), so two Sluices on one stream never share a consumer (which would split the
+ * events between them) unless they are told to.
+ */
+export function defaultDurableName(installId: string): string {
+  return `sluice-${installId.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** The durable consumer JetStream mode uses: the one set, else this installation's own. */
+export function durableNameFrom(settings: Settings, installId: string): string {
+  return settings.jetstreamDurable || defaultDurableName(installId);
+}
 
 /** Kept in the settings table, but not a setting: nobody sets it, and readSettings skips it. */
 const INSTALL_ID_KEY = 'installId';
