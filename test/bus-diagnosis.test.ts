@@ -153,6 +153,11 @@ describe('the CLI', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-busdiag-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const port = await freePort();
+    // publish reads the bus settings from the database: one must exist (settings set makes it).
+    const setup = spawn(process.execPath, [CLI, 'settings', 'set', 'allowPrivate', 'false', '--db', join(dir, 'sluice.db'), '--nats', `ws://127.0.0.1:${port}`], {
+      stdio: 'ignore',
+    });
+    expect(await new Promise<number | null>((resolve) => setup.once('exit', resolve))).toBe(0);
     const child = spawn(process.execPath, [CLI, 'publish', '--db', join(dir, 'sluice.db'), '--nats', `ws://127.0.0.1:${port}`, 'attacker.observed', '{}'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

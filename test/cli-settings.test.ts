@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Settings, SettingsView } from '../src-main/contract/views';
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../src-main/store/settings';
+import { Store } from '../src-main/store/database';
 import { startNatsServer, type NatsServer } from './harness/nats-server';
 import { makeTestPki, startTlsNatsServer, type TlsNatsServer } from './harness/tls';
 
@@ -31,6 +32,8 @@ const children = new Set<ChildProcess>();
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-cli-settings-'));
   db = join(dir, 'sluice.db');
+  // A database to read (`settings get` refuses one that does not exist).
+  (await Store.open(db)).close();
 });
 
 afterEach(async () => {
