@@ -9,7 +9,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AttentionShell, type ElectronParts, type WindowPart } from '../../src-main/app/attention-shell';
 import { TRAY_ICONS } from '../../src-main/app/tray-icons';
 import type { SubscriptionView } from '../../src-main/contract/views';
@@ -130,13 +130,6 @@ let shell: AttentionShell;
 const win = new FakeWindow();
 let quits = 0;
 
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function create(name: string, url: string, patterns: string[], enabled = true): Promise<SubscriptionView> {
@@ -195,7 +188,7 @@ describe('attention with a real engine', () => {
     const wazuh = await create('wazuh', failing.url, ['attacker.>']);
     for (let i = 0; i < 2; i++) await t.publish('attacker.observed', envelope('x', { i }));
     await t.waitForRecord((r) => r.kind === 'breaker' && r.tripped && r.name === 'wazuh');
-    await until(() => FakeNotification.shown.length === 1, 'the notification');
+    await vi.waitFor(() => expect(FakeNotification.shown.length === 1, 'the notification').toBe(true), { timeout: 15_000, interval: 25 });
     const [note] = FakeNotification.shown;
     expect(note?.options.title).toBe('“wazuh” tripped: deliveries stopped');
     expect(note?.options.body).toBe(
@@ -207,7 +200,7 @@ describe('attention with a real engine', () => {
     // Events for it are now held: more snapshots of the same trip, no second pop-up.
     await t.publish('attacker.observed', envelope('x', {}, 'held-1'));
     await t.waitForDelivery((d) => d.eventId === 'held-1' && d.outcome === 'held');
-    await until(() => FakeTray.last?.tooltip === 'Sluice: 2 subscriptions tripped (old-trip, wazuh)', 'the tray');
+    await vi.waitFor(() => expect(FakeTray.last?.tooltip === 'Sluice: 2 subscriptions tripped (old-trip, wazuh)', 'the tray').toBe(true), { timeout: 15_000, interval: 25 });
     await sleep(COALESCE_WINDOW_MS + 400);
     expect(FakeNotification.shown).toHaveLength(1);
     expect(badges.at(-1)).toBe(2);
@@ -223,10 +216,10 @@ describe('attention with a real engine', () => {
     const wazuh = await byName('wazuh');
     failing.setBehavior(status(503));
     unwrap(await t.api['subscriptions.setEnabled'](wazuh.id, true, 'discard'));
-    await until(() => win.title === '(1 tripped) Sluice', 'the title after re-enable');
+    await vi.waitFor(() => expect(win.title === '(1 tripped) Sluice', 'the title after re-enable').toBe(true), { timeout: 15_000, interval: 25 });
     expect(FakeTray.last?.tooltip).toBe('Sluice: 1 subscription tripped (old-trip)');
     for (let i = 0; i < 2; i++) await t.publish('attacker.observed', envelope('x', { again: i }));
-    await until(() => FakeNotification.shown.length === 2, 'the second notification');
+    await vi.waitFor(() => expect(FakeNotification.shown.length === 2, 'the second notification').toBe(true), { timeout: 15_000, interval: 25 });
     expect(FakeNotification.shown[1]?.options.body).toMatch(/^2 failed deliveries in a row; last error: http 503\n/);
     await sleep(COALESCE_WINDOW_MS + 400);
     expect(FakeNotification.shown).toHaveLength(2);
@@ -236,11 +229,11 @@ describe('attention with a real engine', () => {
     const a = await create('splunk', healthy.url, ['a.>']);
     const b = await create('n8n', healthy.url, ['b.>']);
     const manual = await create('manual', healthy.url, ['c.>'], false);
-    await until(() => /Pause all \(2 active\)/.test(menuItem(/^Pause all/)?.label ?? ''), 'the menu to count 2 active');
+    await vi.waitFor(() => expect(/Pause all \(2 active\)/.test(menuItem(/^Pause all/)?.label ?? ''), 'the menu to count 2 active').toBe(true), { timeout: 15_000, interval: 25 });
     expect(menuItem(/^Resume all/)).toMatchObject({ label: 'Resume all', enabled: false });
 
     menuItem(/^Pause all/).click?.();
-    await until(() => menuItem(/^Resume all/)?.enabled === true, 'Pause all to finish');
+    await vi.waitFor(() => expect(menuItem(/^Resume all/)?.enabled === true, 'Pause all to finish').toBe(true), { timeout: 15_000, interval: 25 });
     expect(shell.resumable).toBe(2);
     const paused = await list();
     expect(paused.filter((s) => s.state === 'active')).toEqual([]);
@@ -258,7 +251,7 @@ describe('attention with a real engine', () => {
     // The analyst resumes n8n and pauses it again by hand: Resume all must leave it alone.
     unwrap(await t.api['subscriptions.setEnabled'](b.id, true));
     unwrap(await t.api['subscriptions.setEnabled'](b.id, false));
-    await until(() => shell.resumable === 1, 'the ledger to drop n8n');
+    await vi.waitFor(() => expect(shell.resumable === 1, 'the ledger to drop n8n').toBe(true), { timeout: 15_000, interval: 25 });
 
     // A restart of the shell (the app) reads the ledger back.
     shell.close();
@@ -305,7 +298,7 @@ describe('attention with a real engine', () => {
       failing.setBehavior(status(500));
       await create('hive', failing.url, ['h.>']);
       for (let i = 0; i < 2; i++) await t.publish('h.x', envelope('x', { i }));
-      await until(() => mac.notifications.length === 1 && shell.notifications.length === seenByLinux + 1, 'the (unshown) notifications');
+      await vi.waitFor(() => expect(mac.notifications.length === 1 && shell.notifications.length === seenByLinux + 1, 'the (unshown) notifications').toBe(true), { timeout: 15_000, interval: 25 });
       expect(FakeTray.last?.title).toBe('3');
       expect(FakeNotification.shown).toHaveLength(2);
     } finally {

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DeliveryView } from '../../src-main/contract/views';
 import { Engine, type EngineRecord } from '../../src-main/engine/engine';
 import { createInProcessClient } from '../../src-main/engine/in-process-client';
@@ -119,14 +119,6 @@ async function ramDir(): Promise<string> {
   return mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sluice-faults-'));
 }
 
-/** Resolves when `condition` holds, checking on a short beat (for state outside the engine's records). */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
-}
 
 /** Reads the database from another connection: only what is committed. */
 function readCommitted<T>(db: string, fn: (sqlite: BetterSqlite3.Database) => T): T {
@@ -168,7 +160,7 @@ describe('fairness', () => {
     await t.publisher.flush();
     // Its share of the ten slots is on the wire, hanging; the rest of its 200 wait behind it.
     await dead.waitForRequests(subscriptionShare(10), 10_000);
-    await until(() => t.engine.status().inFlight >= 200, '200 dead-receiver jobs in memory');
+    await vi.waitFor(() => expect(t.engine.status().inFlight >= 200, '200 dead-receiver jobs in memory').toBe(true), { timeout: 20_000, interval: 25 });
     const withDead = await closedLoop(t, healthy, 'fair.healthy', 'fair', 300, 2);
     // Still only its share on the wire: the healthy one never waited for a slot.
     expect(dead.requests.length).toBe(subscriptionShare(10));
@@ -367,13 +359,13 @@ describe('full disk', () => {
     // A: committed and delivered before the fault.
     const a = ids('a', 20);
     await publishAll(a);
-    await until(delivered(a), 'the first events delivered');
+    await vi.waitFor(() => expect(delivered(a)(), 'the first events delivered').toBe(true), { timeout: 20_000, interval: 25 });
     // B: committed before the fault, their attempts on the wire when it strikes.
     gateOpen = false;
     const b = ids('b', 20);
     await publishAll(b);
-    await until(() => b.every((id) => outcomesById(db).get(id)?.includes('pending')), 'the second events committed');
-    await until(() => gated.length === subscriptionShare(10), 'their first attempts on the wire');
+    await vi.waitFor(() => expect(b.every((id) => outcomesById(db).get(id)?.includes('pending')), 'the second events committed').toBe(true), { timeout: 20_000, interval: 25 });
+    await vi.waitFor(() => expect(gated.length === subscriptionShare(10), 'their first attempts on the wire').toBe(true), { timeout: 20_000, interval: 25 });
 
     // The fault. Outcomes are committed lazily: commit what is open first, so the fault
     // meets the file as it is on disk (a group rolled back later would free pages under
@@ -406,20 +398,17 @@ describe('full disk', () => {
       const stored = new Set(readCommitted(db, (s) => (s.prepare('SELECT event_id AS id FROM events').all() as { id: string }[]).map((row) => row.id)));
       return c.filter((id) => stored.has(id)).length;
     };
-    await until(() => unrecorded().length + storedC() >= c.length, 'every message that arrived during it recorded or reported');
+    await vi.waitFor(() => expect(unrecorded().length + storedC() >= c.length, 'every message that arrived during it recorded or reported').toBe(true), { timeout: 20_000, interval: 25 });
     expect(unrecorded().length).toBeGreaterThan(0);
     expect(unrecorded().every((x) => x.kind === 'error' && /full/.test(x.message))).toBe(true);
     // B's answers come back: their outcomes cannot be recorded either, and the rest of B goes out.
     gateOpen = true;
     for (const answer of gated.splice(0)) answer();
-    await until(() => b.every((id) => arrivedIds().has(id)), 'every B event at the receiver');
+    await vi.waitFor(() => expect(b.every((id) => arrivedIds().has(id)), 'every B event at the receiver').toBe(true), { timeout: 20_000, interval: 25 });
     // On the full file system every commit fails, so their outcomes are lost (and reported);
     // under max_page_count an update that needs no new page still commits.
     if (disk)
-      await until(
-        () => t.records.some((x) => x.kind === 'error' && (x.message.startsWith('could not record the outcome') || /commit failed/.test(x.message))),
-        'a lost outcome reported',
-      );
+      await vi.waitFor(() => expect(t.records.some((x) => x.kind === 'error' && (x.message.startsWith('could not record the outcome') || /commit failed/.test(x.message))), 'a lost outcome reported').toBe(true), { timeout: 20_000, interval: 25 });
     // Alive and well otherwise.
     const status = unwrap(await t.api['status.get']());
     expect(status.bus.state).toBe('connected');
@@ -429,11 +418,8 @@ describe('full disk', () => {
     else store.sqlite.pragma('max_page_count = 1073741823');
     const d = ids('d', 20);
     await publishAll(d);
-    await until(delivered([...a, ...b, ...d]), 'every event committed before the fault and after it delivered', 30_000);
-    await until(
-      () => readCommitted(db, (s) => (s.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE outcome IN ('pending', 'retrying')").get() as { n: number }).n) === 0,
-      'nothing left pending',
-    );
+    await vi.waitFor(() => expect(delivered([...a, ...b, ...d])(), 'every event committed before the fault and after it delivered').toBe(true), { timeout: 30_000, interval: 25 });
+    await vi.waitFor(() => expect(readCommitted(db, (s) => (s.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE outcome IN ('pending', 'retrying')").get() as { n: number }).n) === 0, 'nothing left pending').toBe(true), { timeout: 20_000, interval: 25 });
 
     const outcomes = outcomesById(db);
     const stored = readCommitted(db, (s) => (s.prepare('SELECT event_id AS id FROM events').all() as { id: string }[]).map((row) => row.id));
@@ -482,7 +468,7 @@ describe('full disk', () => {
 
     const a = ids('a', 10);
     await publishAll(a);
-    await until(delivered(a), 'the first events delivered');
+    await vi.waitFor(() => expect(delivered(a)(), 'the first events delivered').toBe(true), { timeout: 20_000, interval: 25 });
 
     await t.engine.durable(); // as above: the fault meets what is on disk
     let mode: string;
@@ -500,7 +486,7 @@ describe('full disk', () => {
     await publishAll(c);
     // Each could not be recorded, so each was given back to the server, not acknowledged.
     const refused = (): Set<string> => new Set(t.records.flatMap((x) => (x.kind === 'error' && x.message.startsWith('JetStream disk.x') ? [x.message] : [])));
-    await until(() => t.records.filter((x) => x.kind === 'error' && x.message.startsWith('JetStream disk.x')).length >= c.length, 'every message refused');
+    await vi.waitFor(() => expect(t.records.filter((x) => x.kind === 'error' && x.message.startsWith('JetStream disk.x')).length >= c.length, 'every message refused').toBe(true), { timeout: 20_000, interval: 25 });
     expect([...refused()].every((m) => /full|rolled back/.test(m))).toBe(true);
     expect(t.engine.status().jetstream?.state).toBe('consuming');
 
@@ -508,7 +494,7 @@ describe('full disk', () => {
     else store.sqlite.pragma('max_page_count = 1073741823');
     const d = ids('d', 10);
     await publishAll(d);
-    await until(delivered([...a, ...c, ...d]), 'every event, those that arrived during the fault included, delivered', 30_000);
+    await vi.waitFor(() => expect(delivered([...a, ...c, ...d])(), 'every event, those that arrived during the fault included, delivered').toBe(true), { timeout: 30_000, interval: 25 });
     const arrived = new Set(r.requests.map((q) => eventId(q.headers)));
     for (const id of [...a, ...c, ...d]) expect(arrived.has(id)).toBe(true);
     await t.engine.stop();

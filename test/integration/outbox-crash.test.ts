@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../src-main/engine/engine';
 import { createInProcessClient } from '../../src-main/engine/in-process-client';
 import { envelope, unwrap } from '../harness/engine';
@@ -103,14 +103,6 @@ function storeCounts(): Record<string, number> {
   }
 }
 
-/** Resolves when `condition` holds; checks each time the receiver is asked, and on a short beat. */
-async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Receiver behaviour that answers 200 and records each distinct event id. */
 function countingBehavior(seen: Set<string>, onRequest?: (n: number) => boolean) {
@@ -129,18 +121,18 @@ describe('kill -9 of the headless engine', () => {
     receiver.setBehavior(() => undefined);
     const run = await startRun();
     const ids = await publishAll();
-    await until(() => (storeCounts()['pending'] ?? 0) === EVENTS, `${EVENTS} deliveries committed`);
+    await vi.waitFor(() => expect((storeCounts()['pending'] ?? 0) === EVENTS, `${EVENTS} deliveries committed`).toBe(true), { timeout: 30_000, interval: 25 });
     // Its share of the egress slots (half the global 10) hangs; the rest wait in the store.
-    await until(() => receiver.requests.length >= 5, 'the first attempts to be on the wire');
+    await vi.waitFor(() => expect(receiver.requests.length >= 5, 'the first attempts to be on the wire').toBe(true), { timeout: 30_000, interval: 25 });
     await kill9(run);
     expect(storeCounts()).toMatchObject({ pending: EVENTS, events: EVENTS });
 
     const seen = new Set<string>();
     receiver.setBehavior(countingBehavior(seen));
     const again = await startRun();
-    await until(() => seen.size === EVENTS, `all ${EVENTS} event ids at the receiver`, 60_000);
+    await vi.waitFor(() => expect(seen.size === EVENTS, `all ${EVENTS} event ids at the receiver`).toBe(true), { timeout: 60_000, interval: 25 });
     expect([...seen].sort()).toEqual([...ids].sort());
-    await until(() => storeCounts()['delivered'] === EVENTS, 'every delivery recorded delivered');
+    await vi.waitFor(() => expect(storeCounts()['delivered'] === EVENTS, 'every delivery recorded delivered').toBe(true), { timeout: 30_000, interval: 25 });
     expect(storeCounts()).toEqual({ delivered: EVENTS, events: EVENTS });
     again.kill('SIGTERM');
   });
@@ -159,7 +151,7 @@ describe('kill -9 of the headless engine', () => {
     );
     run = await startRun();
     const ids = await publishAll();
-    await until(() => killed !== undefined, 'the 1000th request');
+    await vi.waitFor(() => expect(killed !== undefined, 'the 1000th request').toBe(true), { timeout: 30_000, interval: 25 });
     await killed;
     const atKill = storeCounts();
     expect((atKill['delivered'] ?? 0) + (atKill['pending'] ?? 0) + (atKill['retrying'] ?? 0)).toBe(EVENTS);
@@ -168,9 +160,9 @@ describe('kill -9 of the headless engine', () => {
     const before = receiver.requests.length;
     receiver.setBehavior(countingBehavior(seen));
     const again = await startRun();
-    await until(() => seen.size === EVENTS, `all ${EVENTS} event ids at the receiver`, 60_000);
+    await vi.waitFor(() => expect(seen.size === EVENTS, `all ${EVENTS} event ids at the receiver`).toBe(true), { timeout: 60_000, interval: 25 });
     expect([...seen].sort()).toEqual([...ids].sort());
-    await until(() => storeCounts()['delivered'] === EVENTS, 'every delivery recorded delivered');
+    await vi.waitFor(() => expect(storeCounts()['delivered'] === EVENTS, 'every delivery recorded delivered').toBe(true), { timeout: 30_000, interval: 25 });
     expect(storeCounts()).toEqual({ delivered: EVENTS, events: EVENTS });
     // Resent after the restart: only what was unfinished, not the whole stream again.
     const resent = receiver.requests.length - before;
