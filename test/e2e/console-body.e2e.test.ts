@@ -7,14 +7,15 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestEngine, unwrap, type TestEngine } from '../harness/engine';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
-import { startReceiver, type Receiver } from '../harness/receiver';
+import { unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
+import type { Receiver } from '../harness/receiver';
 
 let browser: Browser;
+let ui: TestConsole;
 let t: TestEngine;
 let receiver: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -26,17 +27,13 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  t = await startTestEngine();
-  receiver = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
+  ui = await startConsole(browser, {});
+  ({ t, receiver, page } = ui);
 });
 
 afterEach(async () => {
-  await c.close();
-  await receiver.close();
-  await t.cleanup();
-  expect(c.problems).toEqual([]);
+  await ui.close();
+  expect(ui.problems).toEqual([]);
 });
 
 /** The text without whitespace outside strings. */

@@ -9,15 +9,16 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SubscriptionView } from '../../src-main/contract/views';
-import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
+import { envelope, unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
 import { startReceiver, status, type Receiver } from '../harness/receiver';
 
 let browser: Browser;
+let ui: TestConsole;
 let t: TestEngine;
 let flaky: Receiver;
 let healthy: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -29,19 +30,15 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  t = await startTestEngine({ settings: { circuitThreshold: 2, retrySchedule: [] } });
-  flaky = await startReceiver(status(500));
+  ui = await startConsole(browser, { settings: { circuitThreshold: 2, retrySchedule: [] }, receiver: status(500) });
+  ({ t, receiver: flaky, page } = ui);
   healthy = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
 });
 
 afterEach(async () => {
-  await c.close();
-  await flaky.close();
+  await ui.close();
   await healthy.close();
-  await t.cleanup();
-  expect(c.problems).toEqual([]);
+  expect(ui.problems).toEqual([]);
 });
 
 const row = (name: string) => page.locator(`[data-testid="subscription-row"][data-name="${name}"]`);

@@ -5,14 +5,15 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
-import { startReceiver, type Receiver } from '../harness/receiver';
+import { envelope, unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
+import type { Receiver } from '../harness/receiver';
 
 let browser: Browser;
+let ui: TestConsole;
 let t: TestEngine;
 let receiver: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -22,19 +23,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser.close();
 });
-
 beforeEach(async () => {
-  t = await startTestEngine({ settings: { retrySchedule: [] } });
-  receiver = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
+  ui = await startConsole(browser, { settings: { retrySchedule: [] } });
+  ({ t, receiver, page } = ui);
 });
-
 afterEach(async () => {
-  await c.close();
-  await receiver.close();
-  await t.cleanup();
-  expect(c.problems).toEqual([]);
+  await ui.close();
+  expect(ui.problems).toEqual([]);
 });
 
 const row = (name: string) => page.locator(`[data-testid="subscription-row"][data-name="${name}"]`);

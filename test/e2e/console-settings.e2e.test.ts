@@ -7,16 +7,17 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Browser, Locator, Page, WebSocket as PageSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SettingsView } from '../../src-main/contract/views';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
-import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
+import { envelope, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
-import { startReceiver, status, type Receiver } from '../harness/receiver';
+import { status, type Receiver } from '../harness/receiver';
 
 let browser: Browser;
 let bus: NatsServer;
+let ui: TestConsole;
 let t: TestEngine;
 let receiver: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -30,22 +31,18 @@ afterAll(async () => {
 beforeEach(async () => {
   bus = await startNatsServer();
   // No `--nats` override: the stored URL is the bus.
-  t = await startTestEngine({
+  ui = await startConsole(browser, {
     server: bus,
     engine: { natsUrl: undefined },
     settings: { natsUrl: bus.wsUrl, circuitThreshold: 5, concurrency: 10, retrySchedule: [] },
   });
-  receiver = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
+  ({ t, receiver, page } = ui);
 });
 
 afterEach(async () => {
-  await c.close();
-  await receiver.close();
-  await t.cleanup();
+  await ui.close();
   await bus.cleanup();
-  expect(c.problems).toEqual([]);
+  expect(ui.problems).toEqual([]);
 });
 
 const settings = async (): Promise<SettingsView> => unwrap(await t.api['settings.get']());
@@ -234,11 +231,9 @@ describe('console settings', () => {
   });
 
   it('says when this run was started with --nats, which wins over the stored URL', async () => {
-    await c.close();
-    await t.cleanup();
-    t = await startTestEngine();
-    c = await openConsole(browser, t);
-    page = c.page;
+    await ui.close();
+    ui = await startConsole(browser);
+    ({ t, receiver, page } = ui);
     unwrap(await t.api['settings.update']({ natsUrl: 'ws://bus.example.org:9222' }));
     const p = await openSettings();
     await expect.poll(() => p.getByTestId('override-natsUrl').textContent()).toContain(`--nats: ${t.nats.wsUrl}`);

@@ -7,19 +7,20 @@
  */
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
-import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
+import { envelope, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
-import { startReceiver, type Receiver } from '../harness/receiver';
+import type { Receiver } from '../harness/receiver';
 import { makeTestPki, startTlsNatsServer, type TestPki, type TlsNatsServer } from '../harness/tls';
 
 let browser: Browser;
 let pki: TestPki;
 let tls: TlsNatsServer;
 let bus: NatsServer;
+let ui: TestConsole;
 let t: TestEngine;
 let receiver: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -37,18 +38,14 @@ afterAll(async () => {
 beforeEach(async () => {
   bus = await startNatsServer();
   // No `--nats` override: the URL saved in the Settings screen is the one the engine uses.
-  t = await startTestEngine({ server: bus, engine: { natsUrl: undefined }, settings: { natsUrl: bus.wsUrl, retrySchedule: [] } });
-  receiver = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
+  ui = await startConsole(browser, { server: bus, engine: { natsUrl: undefined }, settings: { natsUrl: bus.wsUrl, retrySchedule: [] } });
+  ({ t, receiver, page } = ui);
 });
 
 afterEach(async () => {
-  await c.close();
-  await receiver.close();
-  await t.cleanup();
+  await ui.close();
   await bus.cleanup();
-  expect(c.problems).toEqual([]);
+  expect(ui.problems).toEqual([]);
 });
 
 const panel = (): Locator => page.getByTestId('settings-panel');

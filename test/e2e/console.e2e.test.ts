@@ -4,15 +4,16 @@
  */
 import type { Browser, Page, WebSocket as PageSocket } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
-import { launchChromium, openConsole, type ConsolePage } from '../harness/browser';
+import { envelope, unwrap, type TestEngine } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole, type TestConsole } from '../harness/console';
 import { startReceiver, status, type Receiver } from '../harness/receiver';
 import { sign } from '../../src-main/delivery/wire';
 
 let browser: Browser;
+let ui: TestConsole;
 let t: TestEngine;
 let receiver: Receiver;
-let c: ConsolePage;
 let page: Page;
 
 beforeAll(async () => {
@@ -24,17 +25,13 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  t = await startTestEngine({ settings: { circuitThreshold: 3, retrySchedule: [] } });
-  receiver = await startReceiver();
-  c = await openConsole(browser, t);
-  page = c.page;
+  ui = await startConsole(browser, { settings: { circuitThreshold: 3, retrySchedule: [] } });
+  ({ t, receiver, page } = ui);
 });
 
 afterEach(async () => {
-  await c.close();
-  await receiver.close();
-  await t.cleanup();
-  expect(c.problems).toEqual([]);
+  await ui.close();
+  expect(ui.problems).toEqual([]);
 });
 
 const row = (name: string) => page.locator(`[data-testid="subscription-row"][data-name="${name}"]`);
