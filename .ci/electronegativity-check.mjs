@@ -43,7 +43,7 @@ export const ACCEPTED = [
     why:
       'The window needs its preload: it is the only bridge to the engine. It exposes one named ' +
       'function per contract call and on(event) for the contract events, never ipcRenderer or a ' +
-      'generic invoke(channel); test/electron-hardening.test.ts fails otherwise. The window is ' +
+      'generic invoke(channel); test/integration/electron-hardening.test.ts fails otherwise. The window is ' +
       'sandboxed with context isolation, so the preload runs with the sandboxed renderer API only.',
   },
   {
@@ -52,7 +52,7 @@ export const ACCEPTED = [
     why:
       'shell.openExternal is reached only from the window-open handler, after the URL matched ' +
       '/^https:\\/\\/[^\\s]+$/; every other URL is denied and nothing is opened. ' +
-      'test/electron-hardening.test.ts fails on an openExternal whose argument is not checked ' +
+      'test/integration/electron-hardening.test.ts fails on an openExternal whose argument is not checked ' +
       'against an https-only rule in the same function.',
   },
   {
@@ -62,7 +62,7 @@ export const ACCEPTED = [
     why:
       '"Failed to parse CSP": the header value is a constant built by concatenation, which the ' +
       'scanner does not evaluate. The same policy is parsed and judged by ' +
-      'test/electron-hardening.test.ts (script-src self, object-src none, no unsafe-*), and the ' +
+      'test/integration/electron-hardening.test.ts (script-src self, object-src none, no unsafe-*), and the ' +
       'scanner judges the renderer meta-tag CSP (index.html) itself: no finding there.',
   },
   ...['src-renderer/index.html', 'out/renderer/index.html'].map((file) => ({
@@ -75,7 +75,7 @@ export const ACCEPTED = [
       'Angular or user uploaded files". The page loads only its own built bundle from the app ' +
       "folder (Electron) or from the web host, which serves out/renderer read-only: no JSONP, no " +
       "uploads. 'self' is what a bundled app needs; no unsafe-inline/unsafe-eval (checked by " +
-      'test/electron-hardening.test.ts).',
+      'test/integration/electron-hardening.test.ts).',
   })),
   {
     id: 'ELECTRON_VERSION_JSON_CHECK',

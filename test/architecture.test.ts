@@ -150,6 +150,24 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  /**
+   * The main process in layers: the lower folders are building blocks that know nothing
+   * of what assembles them, so a store or a bus can be used (and tested) without an
+   * engine, and an import cycle through the engine cannot form.
+   */
+  it('keeps contract, match, delivery, bus and store below engine, cli, webhost, demo and app', () => {
+    const lower = /^src-main\/(contract|match|delivery|bus|store)\//;
+    const upper = /^src-main\/(engine|cli|webhost|demo|app)(\/|$)/;
+    const offenders = all
+      .filter((f) => lower.test(rel(f).split(sep).join('/')))
+      .flatMap((f) =>
+        importsOf(f)
+          .filter((i) => i.startsWith('.') && upper.test(relative(root, join(f, '..', i)).split(sep).join('/')))
+          .map((i) => `${rel(f)} → ${i}`),
+      );
+    expect(offenders).toEqual([]);
+  });
+
   it('gives the renderer no Node access', () => {
     const offenders = all
       .filter((f) => rel(f).startsWith('src-renderer/'))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { afterFailure, afterSuccess, setEnabled, subscriptionState, truncateError } from './breaker';
+import { subscriptionState } from '../store/subscriptions';
+import { afterFailure, afterSuccess, setEnabled, truncateError } from './breaker';
 
 describe('circuit breaker', () => {
   const now = '2026-11-28T12:00:00.000Z';

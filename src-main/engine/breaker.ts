@@ -2,27 +2,15 @@
  * The circuit breaker (docs/design.md#trip, docs/design.md#re-enable), as pure functions
  * over a subscription's counters. A receiver that keeps failing is switched off so it
  * cannot hold egress capacity that healthy receivers need; the analyst switches it back
- * on.
+ * on. The fields it reads and the state they show as are the store's
+ * (store/subscriptions.ts); its threshold is a setting (store/settings.ts).
  */
 import { SETTINGS } from '../contract/settings-descriptor';
 import type { SubscriptionState } from '../contract/views';
+import type { BreakerFields } from '../store/subscriptions';
 
 export const DEFAULT_CIRCUIT_THRESHOLD = SETTINGS.circuitThreshold.default;
 export const MAX_ERROR_LENGTH = 512;
-
-export interface BreakerFields {
-  enabled: boolean;
-  consecutiveFailures: number;
-  lastSuccessAt: string | null;
-  lastFailureAt: string | null;
-  lastError: string | null;
-  autoDisabledAt: string | null;
-}
-
-export function subscriptionState(fields: Pick<BreakerFields, 'enabled' | 'autoDisabledAt'>): SubscriptionState {
-  if (fields.enabled) return 'active';
-  return fields.autoDisabledAt ? 'tripped' : 'paused';
-}
 
 export function truncateError(error: string): string {
   return error.length <= MAX_ERROR_LENGTH ? error : `${error.slice(0, MAX_ERROR_LENGTH - 1)}…`;

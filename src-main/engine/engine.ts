@@ -1,119 +1,68 @@
 /**
- * The engine: bus in, webhooks out, everything recorded. It owns the store, the bus
- * client, the router, the dispatcher and the breaker's bookkeeping, and serves the
- * bridge contract (`handlers`) that the console, the web host and the CLI use.
+ * The engine: bus in, webhooks out, everything recorded. This file is its lifecycle
+ * (start, settings, reconnect, stop) and its wiring; each job is a part of its own:
+ *
+ * - bus-link: the bus connection, the router and the JetStream consumer;
+ * - intake-stage: a message becomes an event and its deliveries, recorded;
+ * - live-subscriptions: the subscriptions held while running, and their reload;
+ * - scheduler: the outbox, feeding the dispatcher what is due;
+ * - outcomes: what the dispatcher reports, recorded; the breaker; cancellations;
+ * - delivery-feed and event-hub: what the console and the records are shown;
+ * - maintenance: lost work taken up again, held bounds, retention;
+ * - replay (and held release), test-fire, subscription-service: what the analyst asks;
+ * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use.
+ *
  * Runs under plain Node; nothing here imports Electron.
  */
-import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import { basename } from 'node:path';
-import { BridgeFailure, type Handlers, type ReplayRequest } from '../contract/bridge';
-import { countSubscriptions } from '../contract/counts';
+import type { Handlers } from '../contract/bridge';
 import type {
-  DeliveryView,
   EngineStatus,
-  HeldAction,
-  ReplayResult,
   SettingOverrides,
   Settings,
+  SettingsView,
   SubscriptionCounts,
   SubscriptionView,
+  TestFireResult,
 } from '../contract/views';
-import { JetStreamConsumer } from '../bus/jetstream-consumer';
-import { NatsBus, type BusOptions } from '../bus/nats-bus';
-import { parseBusMessage } from '../bus/intake';
-import {
-  DELETED,
-  Dispatcher,
-  PAUSED,
-  TRIPPED,
-  type Cancellation,
-  type DeliveryJob,
-  type DeliveryUpdate,
-  type Destination,
-} from '../delivery/dispatcher';
+import type { BusOptions } from '../bus/nats-bus';
+import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { createGuardedResolver } from '../delivery/ssrf';
-import { buildBody, type WireEvent } from '../delivery/wire';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
-import { SecretKeyError } from '../store/secret-cipher';
-import {
-  getDeliveryDetail,
-  getDeliveryView,
-  insertDelivery,
-  insertEvent,
-  listDeliveries,
-  updateDelivery,
-} from '../store/deliveries';
-import {
-  backlogCounts,
-  endWaiting,
-  enforceHeldBounds,
-  recoverInterrupted,
-  releaseHeld,
-  replayDeliveries,
-  replayEvents,
-  type ReplayTarget,
-} from '../store/outbox';
+import { backlogCounts } from '../store/outbox';
 import { finishedSince } from '../store/health';
-import { pruneFinished, reclaimSpace } from '../store/retention';
-import { ensureInstallId, readSettings, writeSettings } from '../store/settings';
-import {
-  clearExpiredPreviousSecrets,
-  listSubscriptions,
-  prepareSecrets,
-  toView,
-  type SecretsUpgrade,
-  updateSubscription,
-  type Subscription,
-} from '../store/subscriptions';
-import { patternError } from '../match/pattern';
+import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
+import { listSubscriptions, prepareSecrets, toView, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
-import { afterFailure, afterSuccess } from './breaker';
+import { createHandlers } from './bridge-handlers';
+import { BusLink } from './bus-link';
+import { DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
-import { IntakeQueue } from './intake-queue';
-import { LATENCY_BUCKET_STARTS, SubscriptionHealthTracker, healthSeedWindow } from './health';
-import { Router } from './router';
+import { IntakeStage } from './intake-stage';
+import { LiveSubscriptions } from './live-subscriptions';
+import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
+import { Maintenance } from './maintenance';
+import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
+import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
-import { applyOverrides, busOptionsFrom, durableNameFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
+import { Replays } from './replay';
+import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
+import { defaultActor, testFire } from './test-fire';
 
-/**
- * Other DECNET components announce subscription changes on this subject
- * (docs/design.md#reload-signal).
- */
-export const RELOAD_SUBJECT = 'system.webhook.subscriptions_changed';
+export { RELOAD_SUBJECT } from './bus-link';
 /** A lost reload signal costs at most this much latency. */
 export const RELOAD_FALLBACK_MS = 60_000;
 /** How often the database is checked for changes made by another process (the CLI). */
 export const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
-/** Held events released per turn of the event loop at a re-enable (100,000 in one statement held it ~0.75 s). */
-const RELEASE_SLICE = 5_000;
-/**
- * A bulk transition (a trip, a release, a replay) shows the console this many of the
- * rows it changed, the newest: the console's log keeps the newest 5,000 rows, and every
- * row still to be attempted shows up again when it is.
- */
-const BULK_PUBLISH_LIMIT = 5_000;
-/** A subscription's last success is written at most this often while deliveries flow. */
-export const SUCCESS_WRITE_INTERVAL_MS = 1000;
 /** How often finished records are pruned (retention settings). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
-export type EngineRecord =
-  | { kind: 'delivery'; delivery: DeliveryView; final: boolean }
-  | { kind: 'bus'; status: EngineStatus['bus'] }
-  | { kind: 'breaker'; subscriptionId: string; name: string; tripped: boolean; consecutiveFailures: number; error: string }
-  | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
-  /** Deliveries a previous run left unfinished, due again at this start. */
-  | { kind: 'recovered'; deliveries: number }
-  | { kind: 'jetstream'; status: NonNullable<EngineStatus['jetstream']> }
-  /** Finished records pruned by retention. */
-  | { kind: 'retention'; deleted: number; eventsDeleted: number }
-  | { kind: 'error'; message: string };
+export type { EngineRecord } from './records';
 
 export interface EngineOptions {
   dbPath: string;
@@ -160,26 +109,21 @@ export class Engine {
   private settings: Settings;
   /** This database's install id: names the JetStream durable unless a name is set. */
   private readonly installId: string;
-  private readonly service: SubscriptionService;
+  private readonly records = new EngineRecords();
+  private readonly feed: DeliveryFeed;
+  // An event's path, in order: bus → intake → (router, subscriptions) → outbox →
+  // dispatcher (through egress) → outcomes (breaker) → feed and hub (the console).
+  private readonly bus: BusLink;
+  private readonly intake: IntakeStage;
+  private readonly subscriptions: LiveSubscriptions;
+  private readonly scheduler: OutboxScheduler;
   private readonly egress: EgressClient;
   private readonly dispatcher: Dispatcher;
-  private readonly scheduler: OutboxScheduler;
-  private bus!: NatsBus;
-  private router!: Router;
-  private jetstream: JetStreamConsumer | null = null;
-  private subscriptions = new Map<string, Subscription>();
-  private readonly intake = { received: 0, rejected: 0 };
-  private readonly recordListeners = new Set<(record: EngineRecord) => void>();
-  /** Views of the deliveries in memory, so an update can be shown without reading it back. */
-  private readonly liveViews = new Map<number, DeliveryView>();
-  private readonly intakeQueue = new IntakeQueue<QueuedMessage>((message) => this.ingestQueued(message), {
-    // Behind by a few thousand: let the server hold the rest (see NatsBus.pauseReading).
-    onFull: () => this.bus.pauseReading(),
-    onDrained: () => this.bus.resumeReading(),
-  });
-  private readonly successWrittenAt = new Map<string, number>();
-  private readonly successUnwritten = new Set<string>();
-  private readonly health = new SubscriptionHealthTracker();
+  private readonly outcomes: Outcomes;
+  // Beside the path: the store's upkeep, and what the analyst asks for.
+  private readonly maintenance: Maintenance;
+  private readonly service: SubscriptionService;
+  private readonly replays: Replays;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -191,6 +135,10 @@ export class Engine {
   /** This engine's claim on its database (null offline): one engine per database. */
   private claim: DatabaseClaim | null = null;
 
+  /**
+   * Wiring only: each part gets what it uses, as values or as functions read at each
+   * use (settings, the router and the subscriptions are replaced while the engine runs).
+   */
   private constructor(
     private readonly store: Store,
     private readonly options: EngineOptions,
@@ -198,10 +146,64 @@ export class Engine {
     // First: at the first start of a database from before install ids, it may store a setting.
     this.installId = ensureInstallId(store);
     this.settings = readSettings(store);
+    const settings = (): Settings => this.settings;
+    const stopped = (): boolean => this.stopped;
+    const scheduler = (): OutboxScheduler => this.scheduler;
+    const subscription = (id: string): Subscription | undefined => this.subscriptions.get(id);
+    const records = this.records;
     this.hub = new EventHub(
       () => this.status(),
       () => this.subscriptionViews(),
     );
+    const hub = this.hub;
+    this.feed = new DeliveryFeed({ store, hub, records });
+    const feed = this.feed;
+
+    this.bus = new BusLink({
+      options: () => this.busOptions(),
+      stream: () => this.settings.jetstreamStream,
+      durable: () => this.durableName(),
+      offline: options.offline === true,
+      onCore: (subject, data, targets) => this.intake.fromCore(subject, data, targets),
+      onStream: (subject, data) => this.intake.fromStream(subject, data),
+      onReloadSignal: () => this.reload('reload signal'),
+      hub,
+      records,
+    });
+    this.intake = new IntakeStage({
+      store,
+      feed,
+      hub,
+      records,
+      scheduler,
+      settings,
+      subscription,
+      targetsFor: (subject) => this.bus.router.targetsFor(subject),
+      submit: (job) => void this.submit(job),
+      pauseReading: () => this.bus.pauseReading(),
+      resumeReading: () => this.bus.resumeReading(),
+    });
+    this.subscriptions = new LiveSubscriptions({
+      store,
+      router: () => this.bus.router,
+      scheduler,
+      stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
+      hub,
+      records,
+      stopped,
+    });
+    this.scheduler = new OutboxScheduler({
+      store,
+      inMemory: () => this.dispatcher.pending,
+      submit: (job, view) => {
+        feed.taken(view);
+        void this.submit(job);
+      },
+      onError: (err) => {
+        records.error(`could not take due deliveries from the store: ${(err as Error).message}`);
+        this.maintenance.retryLostWork();
+      },
+    });
     // Both read the settings at every check, so a change applies to the next connect.
     const allowPrivate = (): boolean => this.effectiveSettings().allowPrivate;
     const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
@@ -214,39 +216,63 @@ export class Engine {
         ...(options.dnsTtlMs !== undefined ? { ttlMs: options.dnsTtlMs } : {}),
       }),
     });
+    this.dispatcher = new Dispatcher({
+      send: (request) => this.egress.send(request),
+      destination: (id) => this.subscriptions.destination(id, this.settings.retrySchedule),
+      settings: () => this.effectiveSettings(),
+      userAgent: USER_AGENT,
+      onUpdate: (job, update) => this.outcomes.record(job, update),
+      onError: (job, error) => {
+        records.error(`could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}`);
+        this.maintenance.retryLostWork();
+      },
+    });
+    this.outcomes = new Outcomes({
+      store,
+      dispatcher: () => this.dispatcher,
+      scheduler,
+      feed,
+      hub,
+      records,
+      settings,
+      subscription,
+      reroute: () => this.bus.router.apply(this.subscriptions.all()),
+      stopped,
+    });
+
+    this.maintenance = new Maintenance({
+      store,
+      inMemory: () => this.dispatcher.deliveryIds(),
+      scheduler,
+      hub,
+      records,
+      settings,
+      stopped,
+    });
+    store.onCommitError = (err) => {
+      records.error(err.message);
+      this.maintenance.retryLostWork();
+    };
+    store.onRecovered = () => this.maintenance.requeueLostWork();
+
     this.service = new SubscriptionService({
       store,
       checkDestination: (url) => this.egress.checkDestination(url),
     });
-    this.dispatcher = new Dispatcher({
-      send: (request) => this.egress.send(request),
-      destination: (id) => this.destination(id),
-      settings: () => this.effectiveSettings(),
-      userAgent: USER_AGENT,
-      onUpdate: (job, update) => this.recordUpdate(job, update),
-      onError: (job, error) => {
-        this.emitRecord({ kind: 'error', message: `could not record the outcome of delivery ${job.deliveryId}: ${(error as Error).message}` });
-        this.retryLostWork();
-      },
-    });
-    this.scheduler = new OutboxScheduler({
+    this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
+    this.handlers = createHandlers({
       store,
-      inMemory: () => this.dispatcher.pending,
-      submit: (job, view) => {
-        this.liveViews.set(job.deliveryId, view);
-        void this.submit(job);
-      },
-      onError: (err) => {
-        this.emitRecord({ kind: 'error', message: `could not take due deliveries from the store: ${(err as Error).message}` });
-        this.retryLostWork();
-      },
+      service: this.service,
+      subscriptionViews: () => this.subscriptionViews(),
+      reload: (reason) => this.reload(reason),
+      releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
+      replay: (request) => this.replays.replay(request),
+      testFire: (id) => this.testFire(id),
+      health: () => this.outcomes.health.report(this.subscriptions.ids(), Date.now()),
+      status: () => this.status(),
+      settings: () => settingsView(this.settings, this.installId, this.runOverrides()),
+      updateSettings: (patch) => this.updateSettings(patch),
     });
-    store.onCommitError = (err) => {
-      this.emitRecord({ kind: 'error', message: err.message });
-      this.retryLostWork();
-    };
-    store.onRecovered = () => this.requeueLostWork();
-    this.handlers = this.createHandlers();
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
@@ -284,19 +310,19 @@ export class Engine {
     engine.secretsScrubError = upgrade.scrubError;
     // Said once the caller listens, which it does as soon as start resolves.
     const notice = store.notice;
-    if (notice) setImmediate(() => engine.emitRecord({ kind: 'error', message: notice.message }));
-    engine.connectBus();
+    if (notice) setImmediate(() => engine.records.error(notice.message));
+    engine.bus.connect();
     engine.reload('start');
     if (!options.offline) {
-      engine.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
+      engine.outcomes.health.seed(finishedSince(store, healthSeedWindow(Date.now()), LATENCY_BUCKET_STARTS));
       const recovered = engine.scheduler.start();
-      if (recovered > 0) engine.emitRecord({ kind: 'recovered', deliveries: recovered });
+      if (recovered > 0) engine.records.emit({ kind: 'recovered', deliveries: recovered });
       engine.timers.push(
         setInterval(() => engine.reload('fallback timer'), options.reloadFallbackMs ?? RELOAD_FALLBACK_MS),
         setInterval(() => engine.pollExternalChanges(), EXTERNAL_CHANGE_POLL_MS),
-        setInterval(() => engine.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
-        setInterval(() => engine.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
-        setInterval(() => void engine.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
+        setInterval(() => engine.maintenance.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
+        setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
+        setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
       );
     }
     return engine;
@@ -313,12 +339,7 @@ export class Engine {
   }
 
   onRecord(listener: (record: EngineRecord) => void): () => void {
-    this.recordListeners.add(listener);
-    return () => this.recordListeners.delete(listener);
-  }
-
-  private emitRecord(record: EngineRecord): void {
-    for (const listener of this.recordListeners) listener(record);
+    return this.records.on(listener);
   }
 
   /** Resolves once everything recorded so far is committed to disk. */
@@ -347,412 +368,27 @@ export class Engine {
     return JSON.stringify([this.busOptions(), this.settings.jetstreamStream, this.settings.jetstreamStream ? this.durableName() : '']);
   }
 
-  private connectBus(): void {
-    this.bus = new NatsBus(this.busOptions());
-    const bus = this.bus;
-    bus.onStatus((status) => {
-      if (bus !== this.bus) return;
-      if (status.state === 'connected') this.router.reconfirm();
-      this.hub.statusChanged(true);
-      this.emitRecord({ kind: 'bus', status });
-    });
-    const stream = this.settings.jetstreamStream;
-    // In JetStream mode events come from the durable consumer, acknowledged once
-    // recorded; the router then only matches. The reload signal stays on core NATS.
-    this.router = new Router(bus, (subject, data, targets) => this.onBusMessage(subject, data, targets), stream ? 'none' : 'core');
-    bus.subscribe(RELOAD_SUBJECT, () => this.reload('reload signal'));
-    if (this.options.offline) return;
-    bus.start();
-    if (stream) {
-      this.jetstream = new JetStreamConsumer(bus, {
-        stream,
-        durable: this.durableName(),
-        handle: (subject, data) => this.ingestFromStream(subject, data),
-        onError: (error, subject) => this.emitRecord({ kind: 'error', message: `JetStream ${subject}: ${(error as Error).message}` }),
-      });
-      let lastState = '';
-      this.jetstream.onStatus((status) => {
-        if (status.state === lastState) return;
-        lastState = status.state;
-        this.hub.statusChanged(true);
-        this.emitRecord({ kind: 'jetstream', status });
-      });
-      this.jetstream.start();
-    }
-  }
-
   private async reconnectBus(): Promise<void> {
-    const old = this.bus;
-    const oldStream = this.jetstream;
-    this.jetstream = null;
-    this.router.close();
-    await oldStream?.stop();
-    this.connectBus();
-    this.reload('bus settings changed');
-    await old.close();
-  }
-
-  /** A JetStream message: recorded (or, matching nothing, skipped) before it is acknowledged. */
-  private ingestFromStream(subject: string, data: Uint8Array): Promise<void> {
-    const targets = this.router.targetsFor(subject);
-    return targets.length === 0 ? Promise.resolve() : this.ingest(subject, data, targets);
-  }
-
-  /** A core NATS message: queued, to be recorded in a later slice (see IntakeQueue). */
-  private onBusMessage(subject: string, data: Uint8Array, targets: Subscription[]): void {
-    this.intakeQueue.push({ subject, data, targets, receivedAt: Date.now() });
-  }
-
-  private ingestQueued({ subject, data, targets, receivedAt }: QueuedMessage): void {
-    const report = (err: unknown): void =>
-      this.emitRecord({ kind: 'error', message: `could not record a message on ${subject}: ${(err as Error).message}` });
-    try {
-      this.ingest(subject, data, targets, receivedAt).catch(report);
-    } catch (err) {
-      // A write that failed at once (a full disk): the message is not recorded.
-      report(err);
-    }
-  }
-
-  /**
-   * Record a bus message and its matches, then start them. Resolves once the records
-   * are committed (a JetStream message is acknowledged only then); a delivery is never
-   * attempted before its record is on disk.
-   */
-  private ingest(subject: string, data: Uint8Array, targets: Subscription[], receivedAt = Date.now()): Promise<void> {
-    this.intake.received++;
-    let parsed: ReturnType<typeof parseBusMessage>;
-    try {
-      parsed = parseBusMessage(subject, data, receivedAt);
-    } catch (err) {
-      // Intake never throws by design; if it does, the message is still accounted for.
-      parsed = { ok: false, reason: `could not be read (${(err as Error).message.slice(0, 120)})` };
-    }
-    const at = new Date(receivedAt).toISOString();
-    if (!parsed.ok) {
-      this.intake.rejected++;
-      const id = insertDelivery(this.store, {
-        eventSeq: null,
-        eventId: null,
-        topic: subject,
-        subscriptionId: null,
-        subscriptionName: null,
-        url: null,
-        outcome: 'rejected',
-        error: parsed.reason,
-        at,
-      });
-      this.publishDelivery(id, true);
-      this.hub.statusChanged();
-      return this.store.durable();
-    }
-    // All or nothing: an event is never on disk without its deliveries.
-    const { jobs, held } = this.store.transaction(() => this.recordEvent(parsed.event, targets, at, receivedAt));
-    if (held) this.hub.subscriptionsChanged();
-    const committed = this.store.durable();
-    // Never attempted unless committed: a failed commit leaves nothing to send.
-    if (jobs.length > 0)
-      void committed.then(
-        () => jobs.forEach((job) => this.submit(job)),
-        () => jobs.forEach((job) => this.liveViews.delete(job.deliveryId)),
-      );
-    return committed;
-  }
-
-  /**
-   * The event and one delivery per target: pending for an enabled subscription (taken
-   * into memory now when there is room, else left due in the store), held for a
-   * tripped or paused one.
-   */
-  private recordEvent(
-    event: WireEvent,
-    targets: Subscription[],
-    at: string,
-    nowMs: number,
-  ): { jobs: DeliveryJob[]; held: boolean } {
-    const body = buildBody(event);
-    const seq = insertEvent(this.store, {
-      eventId: event.id,
-      topic: event.topic,
-      type: event.type,
-      ts: event.ts,
-      body: body.toString('utf8'),
-      receivedAt: at,
-    });
-    const jobs: DeliveryJob[] = [];
-    let held = false;
-    for (const target of targets) {
-      // As it is now: it may have been paused or re-enabled since the message was routed.
-      const sub = this.subscriptions.get(target.id) ?? target;
-      const base = { eventSeq: seq, eventId: event.id, topic: event.topic, subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url, at };
-      if (!sub.enabled) {
-        if (this.settings.heldMaxCount <= 0) continue;
-        const heldId = insertDelivery(this.store, { ...base, outcome: 'held' });
-        this.emitView(newDeliveryView(heldId, base, 'held'), false);
-        held = true;
-        continue;
-      }
-      const inMemory = this.scheduler.hasRoom(jobs.length);
-      const deliveryId = insertDelivery(this.store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
-      const view = newDeliveryView(deliveryId, base, 'pending');
-      this.emitView(view, false);
-      if (inMemory) {
-        this.liveViews.set(deliveryId, view);
-        jobs.push({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: false });
-      } else this.scheduler.notify();
-    }
-    return { jobs, held };
+    await this.bus.reconnect(() => this.reload('bus settings changed'));
   }
 
   private submit(job: DeliveryJob): Promise<DeliveryUpdate> {
     return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft());
   }
 
-  private destination(id: string): Destination | undefined {
-    const sub = this.subscriptions.get(id);
-    return (
-      sub && {
-        url: sub.url,
-        secret: sub.secret,
-        previousSecret:
-          sub.previousSecret !== null && sub.previousSecretUntil !== null
-            ? { secret: sub.previousSecret, untilMs: Date.parse(sub.previousSecretUntil) }
-            : null,
-        enabled: sub.enabled,
-        tripped: sub.autoDisabledAt !== null,
-        retrySchedule: sub.retrySchedule ?? this.settings.retrySchedule,
-      }
-    );
-  }
-
-  /** The views of rows a bulk transition changed: the newest BULK_PUBLISH_LIMIT of them. */
-  private publishDeliveries(ids: readonly number[], final: boolean): void {
-    if (!this.listening()) return;
-    const newest = ids.length > BULK_PUBLISH_LIMIT ? [...ids].sort((a, b) => b - a).slice(0, BULK_PUBLISH_LIMIT) : ids;
-    for (const id of newest) this.publishDelivery(id, final);
-  }
-
-  /** A delivery's view read back from the store (bulk transitions, rare paths). */
-  private publishDelivery(id: number, final: boolean): void {
-    if (!this.listening()) return;
-    const view = getDeliveryView(this.store, id);
-    // A bulk end (a trip, a pause) may have held it: held waits for the analyst, never final.
-    if (view) this.emitView(view, final && view.outcome !== 'held');
-  }
-
-  private emitView(view: DeliveryView, final: boolean): void {
-    this.hub.delivery(view);
-    if (this.recordListeners.size > 0) this.emitRecord({ kind: 'delivery', delivery: view, final });
-  }
-
-  private listening(): boolean {
-    return this.hub.listening || this.recordListeners.size > 0;
-  }
-
-  // ----- outcomes and the breaker ----------------------------------------------------
-
-  private recordUpdate(job: DeliveryJob, update: DeliveryUpdate): void {
-    if (this.stopped && this.store.sqlite.open === false) return;
-    const at = new Date().toISOString();
-    // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
-    updateDelivery(
-      this.store,
-      job.deliveryId,
-      {
-        outcome: update.outcome,
-        attempts: update.attempts,
-        statusCode: update.statusCode,
-        latencyMs: update.latencyMs,
-        error: update.error,
-        at,
-        requestHeaders: update.requestHeaders,
-        responseExcerpt: update.responseExcerpt,
-        attemptLog: update.attemptLog,
-        nextAttemptAt: update.nextAttemptAt,
-      },
-      'lazy',
-    );
-    // The hot path builds the new view from what it knows; no read-back per delivery.
-    const known = this.liveViews.get(job.deliveryId);
-    const leaves = update.final || update.nextAttemptAt !== null || update.outcome === 'held';
-    if (leaves) this.liveViews.delete(job.deliveryId);
-    if (known)
-      this.emitView(
-        { ...known, outcome: update.outcome, attempts: update.attempts, statusCode: update.statusCode, latencyMs: update.latencyMs, error: update.error, updatedAt: at },
-        update.final,
-      );
-    else this.publishDelivery(job.deliveryId, update.final);
-    if (update.nextAttemptAt !== null) this.scheduler.wakeAt(update.nextAttemptAt);
-    if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
-    else if (update.outcome === 'dead' || update.outcome === 'held') this.hub.subscriptionsChanged();
-  }
-
-  private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
-    this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
-    const sub = this.subscriptions.get(subscriptionId);
-    if (!sub) return;
-    if (update.outcome === 'delivered') {
-      const patch = afterSuccess(at);
-      const unchanged = sub.consecutiveFailures === 0 && sub.lastError === null;
-      Object.assign(sub, patch);
-      // A steady stream of successes changes only last_success_at: write it at most
-      // once a second per subscription (the rest is flushed by a timer and at stop).
-      if (unchanged && (this.successWrittenAt.get(sub.id) ?? 0) > Date.now() - SUCCESS_WRITE_INTERVAL_MS) {
-        this.successUnwritten.add(sub.id);
-        return;
-      }
-      this.writeSuccess(sub);
-    } else {
-      const error = update.error ?? 'failed';
-      const { patch, tripped } = afterFailure(sub, error, this.settings.circuitThreshold, at);
-      updateSubscription(this.store, sub.id, patch);
-      Object.assign(sub, patch);
-      this.emitRecord({
-        kind: 'breaker',
-        subscriptionId: sub.id,
-        name: sub.name,
-        tripped,
-        consecutiveFailures: sub.consecutiveFailures,
-        error,
-      });
-      if (tripped) {
-        // Stop sending to it at once: what was never tried is held for the analyst,
-        // what was retrying ends dead (replayable); new matches are held from now on.
-        this.router.apply([...this.subscriptions.values()]);
-        this.stopSubscription(sub.id, TRIPPED);
-      }
-    }
-    this.hub.subscriptionsChanged();
-  }
-
-  private writeSuccess(sub: Subscription): void {
-    updateSubscription(this.store, sub.id, { consecutiveFailures: sub.consecutiveFailures, lastSuccessAt: sub.lastSuccessAt, lastError: sub.lastError });
-    this.successWrittenAt.set(sub.id, Date.now());
-    this.successUnwritten.delete(sub.id);
-    this.hub.subscriptionsChanged();
-  }
-
-  private flushSuccesses(): void {
-    for (const id of [...this.successUnwritten]) {
-      const sub = this.subscriptions.get(id);
-      if (sub) this.writeSuccess(sub);
-      else this.successUnwritten.delete(id);
-    }
-  }
-
-  /** End the waiting work of a subscription that stopped, in memory and in the store. */
-  private stopSubscription(id: string, cancellation: Cancellation): void {
-    this.dispatcher.cancelSubscription(id, cancellation);
-    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
-    const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
-    const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
-    const changed = endWaiting(this.store, id, untried, retried, cancellation.reason, new Date().toISOString());
-    this.publishDeliveries(changed, true);
-  }
-
-  private lostWorkTimer: NodeJS.Timeout | null = null;
-  private lostWorkDelayMs = LOST_WORK_RETRY_MS;
-
   /**
-   * A write was lost (a full disk): outcomes it recorded and claims it made are gone,
-   * so deliveries may sit claimed with nobody working on them. Try to take them up
-   * again soon (backing off); a commit that succeeds meanwhile does it at once.
+   * Prune finished records by age and count, then give the space back (see
+   * Maintenance.applyRetention).
    */
-  private retryLostWork(): void {
-    if (this.lostWorkTimer || this.stopped) return;
-    this.lostWorkTimer = setTimeout(() => {
-      this.lostWorkTimer = null;
-      this.lostWorkDelayMs = Math.min(LOST_WORK_RETRY_MAX_MS, this.lostWorkDelayMs * 2);
-      this.requeueLostWork();
-    }, this.lostWorkDelayMs);
-  }
-
-  /** Deliveries claimed but in no one's hands (their record was lost) are due again. */
-  private requeueLostWork(): void {
-    if (this.stopped) return;
-    if (!this.store.failing) this.lostWorkDelayMs = LOST_WORK_RETRY_MS;
-    try {
-      recoverInterrupted(this.store, Date.now(), this.dispatcher.deliveryIds());
-    } catch (err) {
-      this.emitRecord({ kind: 'error', message: `could not take up deliveries after a failed write: ${(err as Error).message}` });
-      this.retryLostWork();
-    }
-    // Claims that were rolled back are due again too: look.
-    this.scheduler.notify();
-  }
-
-  private retentionRunning = false;
-
-  /**
-   * Prune finished records by age and count, a slice per turn of the event loop so
-   * deliveries keep flowing, then give the space back. Never touches unfinished work
-   * or dead letters (see store/retention).
-   */
-  async applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
-    const total = { deleted: 0, eventsDeleted: 0 };
-    if (this.retentionRunning || this.stopped) return total;
-    this.retentionRunning = true;
-    try {
-      const policy = { retentionDays: this.settings.retentionDays, retentionMaxRows: this.settings.retentionMaxRows };
-      for (;;) {
-        const slice = pruneFinished(this.store, policy, Date.now());
-        total.deleted += slice.deleted;
-        total.eventsDeleted += slice.eventsDeleted;
-        if (!slice.more || this.stopped) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      if (!this.stopped && total.deleted + total.eventsDeleted > 0) {
-        while (!this.stopped && reclaimSpace(this.store) > 0) await new Promise((resolve) => setImmediate(resolve));
-        if (!this.stopped) this.store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
-        this.emitRecord({ kind: 'retention', ...total });
-      }
-    } finally {
-      this.retentionRunning = false;
-    }
-    return total;
-  }
-
-  /** Keep held events within their count and age bounds (settings). */
-  private boundHeld(): void {
-    const now = Date.now();
-    const cutoff = new Date(now - this.settings.heldMaxAgeHours * 3_600_000).toISOString();
-    if (enforceHeldBounds(this.store, null, this.settings.heldMaxCount, cutoff, new Date(now).toISOString()) > 0)
-      this.hub.subscriptionsChanged();
+  applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
+    return this.maintenance.applyRetention();
   }
 
   // ----- reload ----------------------------------------------------------------------
 
   /** Re-read subscriptions and apply only what changed. */
   reload(reason: string): void {
-    if (this.stopped) return;
-    const previous = this.subscriptions;
-    try {
-      // Past its overlap a previous secret is unused (the dispatcher checks the time): forget it.
-      clearExpiredPreviousSecrets(this.store, new Date().toISOString());
-    } catch (error) {
-      this.emitRecord({ kind: 'error', message: `could not forget expired previous secrets: ${(error as Error).message}` });
-    }
-    let all: Subscription[];
-    try {
-      all = listSubscriptions(this.store);
-    } catch (error) {
-      // Another process wrote a secret under another key: keep what was read before.
-      if (!(error instanceof SecretKeyError)) throw error;
-      this.emitRecord({ kind: 'error', message: `${error.message}; keeping the subscriptions as read before` });
-      return;
-    }
-    this.subscriptions = new Map(all.map((s) => [s.id, s]));
-    const { added, removed } = this.router.apply(all);
-    for (const [id, before] of previous) {
-      const now = this.subscriptions.get(id);
-      if (!now) this.stopSubscription(id, DELETED);
-      else if (before.enabled && !now.enabled) this.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
-    }
-    // Another process (the CLI) may have queued work: replays, released held events.
-    this.scheduler.notify();
-    this.hub.subscriptionsChanged();
-    if (reason !== 'fallback timer' || added.length > 0 || removed.length > 0)
-      this.emitRecord({ kind: 'reload', reason, patterns: this.router.patterns.length, subscriptions: all.length });
+    this.subscriptions.reload(reason);
   }
 
   private pollExternalChanges(): void {
@@ -776,185 +412,36 @@ export class Engine {
     return subscriptions.map((sub) => toView(sub, backlog.get(sub.id)));
   }
 
-  private viewOf(id: string): SubscriptionView {
-    const view = this.subscriptionViews().find((v) => v.id === id);
-    if (!view) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
-    return view;
-  }
-
   counts(): SubscriptionCounts {
-    return countSubscriptions([...this.subscriptions.values()].map((sub) => toView(sub)));
+    return this.subscriptions.counts();
   }
 
   status(): EngineStatus {
     return {
       version: VERSION,
-      bus: this.bus.status,
-      jetstream: this.jetstream ? { ...this.jetstream.status } : null,
+      ...this.bus.status(),
       counts: this.counts(),
-      intake: { ...this.intake },
+      intake: this.intake.status(),
       inFlight: this.dispatcher.pending,
       secretStorage: this.store.cipher.kind,
     };
   }
 
-  // ----- the contract ----------------------------------------------------------------
-
-  /** Run a local edit and make it take effect at once. */
-  private edited<T>(value: T): T {
-    this.reload('local edit');
-    return value;
-  }
-
-  private createHandlers(): Handlers {
-    return {
-      'subscriptions.list': () => this.subscriptionViews(),
-      'subscriptions.create': async (input) => this.edited(await this.service.create(input)),
-      'subscriptions.update': async (id, patch) => {
-        const before = this.service.get(id);
-        const { subscription } = await this.service.update(id, patch);
-        this.edited(null);
-        // Enabled from the edit form: a re-enable, so what it held is delivered.
-        if (subscription.enabled && !before.enabled) await this.releaseHeldInSlices(id, 'deliver');
-        return this.viewOf(id);
-      },
-      'subscriptions.remove': (id) => {
-        this.service.remove(id);
-        return this.edited(null);
-      },
-      'subscriptions.setEnabled': (id, enabled, held) => this.setEnabled(id, enabled, held),
-      'deliveries.replay': (request) => this.replay(request),
-      'subscriptions.testFire': (id) => this.testFire(id),
-      'subscriptions.health': () => this.health.report([...this.subscriptions.keys()], Date.now()),
-      'deliveries.list': (query) => listDeliveries(this.store, query ?? {}),
-      'deliveries.get': (id) => {
-        const detail = getDeliveryDetail(this.store, id);
-        if (!detail) throw new BridgeFailure('not_found', `no delivery with id ${id}`);
-        return detail;
-      },
-      'status.get': () => this.status(),
-      'settings.get': () => settingsView(this.settings, this.installId, this.runOverrides()),
-      'settings.update': async (patch) => {
-        validateSettingsPatch(patch, this.settings);
-        const before = this.intakeKey();
-        writeSettings(this.store, patch);
-        this.settings = readSettings(this.store);
-        this.dispatcher.resize();
-        if (this.intakeKey() !== before) await this.reconnectBus();
-        this.hub.statusChanged(true);
-        return settingsView(this.settings, this.installId, this.runOverrides());
-      },
-    };
-  }
-
-  /**
-   * Pause, or re-enable. Re-enabling a tripped or paused subscription also decides what
-   * happens to the events held meanwhile: delivered (the default: nothing is lost) or
-   * discarded (the analyst's deliberate choice).
-   */
-  private async setEnabled(id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> {
-    const before = this.service.get(id);
-    this.service.setEnabled(id, enabled);
-    this.reload('local edit');
-    if (enabled && !before.enabled) await this.releaseHeldInSlices(id, held);
-    return this.viewOf(id);
-  }
-
-  /** What a subscription held while tripped or paused, delivered or discarded a slice per turn, oldest first. */
-  private async releaseHeldInSlices(id: string, held: HeldAction): Promise<void> {
-    let newest: number[] = [];
-    for (;;) {
-      const released = releaseHeld(this.store, id, held, Date.now(), RELEASE_SLICE);
-      newest = [...newest, ...released].slice(-BULK_PUBLISH_LIMIT);
-      if (released.length > 0 && held === 'deliver') this.scheduler.notify();
-      if (released.length < RELEASE_SLICE) break;
-      await new Promise((resolve) => setImmediate(resolve));
-      // Tripped or paused again meanwhile: what it holds from now on stays held.
-      if (this.stopped || !this.subscriptions.get(id)?.enabled) break;
-    }
-    this.publishDeliveries(newest, held === 'discard');
-    // The held count the console shows was read while slices were still going.
-    this.hub.subscriptionsChanged();
-  }
-
-  /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
-  private replay(request: ReplayRequest): ReplayResult {
-    const dryRun = request.dryRun === true;
-    const now = Date.now();
-    let count: number;
-    let changed: number[] = [];
-    // The schema has told the three forms apart and required what each needs.
-    if ('id' in request) {
-      const original = getDeliveryView(this.store, request.id);
-      if (!original) throw new BridgeFailure('not_found', `no delivery with id ${request.id}`);
-      if (!original.subscriptionId || !original.eventId)
-        throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
-      const target = this.replayTarget(original.subscriptionId);
-      ({ count, changed } = replayDeliveries(this.store, { ids: [original.id], deadOnly: false }, target, now, dryRun));
-    } else if ('dead' in request) {
-      const target = this.replayTarget(request.subscriptionId);
-      const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
-      const selection = { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) };
-      ({ count, changed } = replayDeliveries(this.store, selection, target, now, dryRun));
-    } else {
-      const problem = patternError(request.pattern);
-      if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
-      const target = this.replayTarget(request.subscriptionId);
-      const from = isoTime(request.from, 'from');
-      const to = isoTime(request.to, 'to');
-      if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
-      count = replayEvents(this.store, request.pattern, from, to, target, now, dryRun);
-    }
-    if (!dryRun && count > 0) {
-      this.publishDeliveries(changed, false);
-      this.scheduler.notify();
-      this.hub.subscriptionsChanged();
-    }
-    return { count, queued: !dryRun };
-  }
-
-  /** Replays go to enabled subscriptions only: a tripped one would only fail again. */
-  private replayTarget(subscriptionId: string): ReplayTarget {
-    const sub = this.subscriptions.get(subscriptionId);
-    if (!sub) throw new BridgeFailure('not_found', `no subscription with id ${subscriptionId}`, 'subscriptionId');
-    if (!sub.enabled)
-      throw new BridgeFailure('conflict', `"${sub.name}" is ${sub.autoDisabledAt ? 'tripped' : 'paused'}: re-enable it before replaying to it`, 'subscriptionId');
-    return { subscriptionId: sub.id, subscriptionName: sub.name, url: sub.url };
+  /** Change the settings: a change of bus or intake mode reconnects, the rest applies at the next use. */
+  private async updateSettings(patch: Partial<Settings>): Promise<SettingsView> {
+    validateSettingsPatch(patch, this.settings);
+    const before = this.intakeKey();
+    writeSettings(this.store, patch);
+    this.settings = readSettings(this.store);
+    this.dispatcher.resize();
+    if (this.intakeKey() !== before) await this.reconnectBus();
+    this.hub.statusChanged(true);
+    return settingsView(this.settings, this.installId, this.runOverrides());
   }
 
   /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
-  async testFire(id: string, actor = this.options.actor ?? `${safeUser()} via console`) {
-    const sub = this.service.get(id);
-    const event: WireEvent = {
-      id: randomUUID(),
-      topic: 'test.ping',
-      type: 'test',
-      ts: new Date().toISOString(),
-      payload: { message: `Test delivery from Sluice to "${sub.name}"`, triggered_by: actor },
-    };
-    const at = new Date().toISOString();
-    const body = buildBody(event);
-    const seq = insertEvent(this.store, { eventId: event.id, topic: event.topic, type: event.type, ts: event.ts, body: body.toString('utf8'), receivedAt: at });
-    // Recorded as a test from the start: a test fire is never resumed after a restart.
-    const deliveryId = insertDelivery(this.store, {
-      eventSeq: seq,
-      eventId: event.id,
-      topic: event.topic,
-      subscriptionId: sub.id,
-      subscriptionName: sub.name,
-      url: sub.url,
-      outcome: 'test',
-      at,
-    });
-    this.publishDelivery(deliveryId, false);
-    const update = await this.submit({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: true });
-    const statusCode = update.statusCode;
-    return {
-      delivered: statusCode !== null && statusCode >= 200 && statusCode < 300,
-      statusCode,
-      error: update.error,
-      latencyMs: update.latencyMs,
-    };
+  async testFire(id: string, actor = this.options.actor ?? defaultActor()): Promise<TestFireResult> {
+    return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor);
   }
 
   /** Stop cleanly: no new intake, in-flight deliveries finish or are recorded. */
@@ -962,17 +449,15 @@ export class Engine {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.lostWorkTimer) clearTimeout(this.lostWorkTimer);
+    this.maintenance.stop();
     this.scheduler.stop();
-    this.router.close();
-    await this.jetstream?.stop();
     await this.bus.close();
     // Messages already read from the bus are recorded (their deliveries go to the
     // outbox for the next start), never dropped.
-    this.intakeQueue.drain();
+    this.intake.drain();
     await this.store.durable().catch(() => {});
     await this.dispatcher.stop();
-    this.flushSuccesses();
+    this.outcomes.flushSuccesses();
     await this.egress.close();
     this.hub.flush();
     this.hub.close();
@@ -984,58 +469,8 @@ export class Engine {
   }
 }
 
-interface QueuedMessage {
-  subject: string;
-  data: Uint8Array;
-  targets: Subscription[];
-  receivedAt: number;
-}
-
-/** First retry after lost writes; doubles up to the maximum while the store keeps failing. */
-const LOST_WORK_RETRY_MS = 1_000;
-const LOST_WORK_RETRY_MAX_MS = 30_000;
-
-/** An ISO-8601 time from the caller, normalized to the store's form (UTC, `Z`). */
-function isoTime(value: string, field: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new BridgeFailure('invalid_argument', `${field}: "${value}" is not an ISO-8601 time`, field);
-  return new Date(ms).toISOString();
-}
-
-/** The view of a delivery just recorded. */
-function newDeliveryView(
-  id: number,
-  base: { eventId: string; topic: string; subscriptionId: string; subscriptionName: string; at: string },
-  outcome: DeliveryView['outcome'],
-): DeliveryView {
-  return {
-    id,
-    createdAt: base.at,
-    updatedAt: base.at,
-    subscriptionId: base.subscriptionId,
-    subscriptionName: base.subscriptionName,
-    eventId: base.eventId,
-    topic: base.topic,
-    outcome,
-    statusCode: null,
-    attempts: 0,
-    latencyMs: null,
-    error: null,
-    replay: false,
-    replayOf: null,
-  };
-}
-
 /** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */
 function defaultCommand(): string {
   const script = process.argv[1];
   return script ? `node ${basename(script)}` : process.title;
-}
-
-function safeUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'analyst';
-  }
 }

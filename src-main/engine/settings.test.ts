@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUS_KEYS, SECRET_KEYS, SETTINGS, SETTING_KEYS, defaultSettings, settingsPatch, type SettingKey, type Settings } from '../contract/settings-descriptor';
-import { busOptionsFrom, durableNameFrom, settingsView } from './settings';
+import { durableNameFrom } from '../store/settings';
+import { busOptionsFrom, settingsView } from './settings';
 
 const INSTALL_ID = '01234567-89ab-cdef-0123-456789abcdef';
 

@@ -1,15 +1,14 @@
 /**
- * Engine settings: defaults (docs/design.md#reference-numbers) and the rules a change
- * must meet.
+ * Engine settings: the rules a change must meet, this run's overrides, and how to reach
+ * the bus from them. The defaults are the store's (store/settings.ts), which reads them
+ * without the bus client.
  */
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
 import { BridgeFailure } from '../contract/bridge';
 import { SECRET_KEYS } from '../contract/settings-descriptor';
 import { parseCidr } from '../delivery/ssrf';
-
-/** The defaults and the keys live with each setting's descriptor (docs/design.md#reference-numbers). */
-export { DEFAULT_SETTINGS, SETTING_KEYS } from '../contract/settings-descriptor';
+import { defaultDurableName } from '../store/settings';
 
 export function splitNatsUrls(natsUrl: string): string[] {
   return natsUrl
@@ -126,23 +125,6 @@ export function applyOverrides(settings: Settings, overrides: SettingOverrides):
   for (const [key, override] of Object.entries(overrides) as [keyof Settings, { value: unknown }][])
     (effective as Record<keyof Settings, unknown>)[key] = override.value;
   return effective;
-}
-
-/** The one durable name every installation used before each had its own (see `ensureInstallId`). */
-export const LEGACY_DURABLE = 'sluice';
-
-/**
- * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random
- * bits), so two Sluices on one stream never share a consumer (which would split the
- * events between them) unless they are told to.
- */
-export function defaultDurableName(installId: string): string {
-  return `sluice-${installId.replace(/-/g, '').slice(0, 12)}`;
-}
-
-/** The durable consumer JetStream mode uses: the one set, else this installation's own. */
-export function durableNameFrom(settings: Settings, installId: string): string {
-  return settings.jetstreamDurable || defaultDurableName(installId);
 }
 
 /** How to reach the bus, from the settings: one place for the engine and the CLI. */

@@ -1,7 +1,7 @@
 /**
  * The default key's choice (key-source.ts): the key file first when it exists, else the
  * OS key store when it answers, else the key file made once the database is checked;
- * fakes stand in for the OS key store here (the real one: test/secrets.test.ts), except
+ * fakes stand in for the OS key store here (the real one: test/integration/secrets.test.ts), except
  * for the time limit, which is tested against a real bus socket that never answers.
  */
 import { randomBytes } from 'node:crypto';

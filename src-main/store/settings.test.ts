@@ -2,9 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultDurableName, durableNameFrom } from '../engine/settings';
 import { Store } from './database';
-import { ensureInstallId, readSettings, writeSettings } from './settings';
+import { defaultDurableName, durableNameFrom, ensureInstallId, readSettings, writeSettings } from './settings';
 
 let dir: string;
 const open: Store[] = [];

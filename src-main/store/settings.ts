@@ -1,9 +1,31 @@
-/** The settings table: one JSON value per key, defaults for the rest; and the install id. */
+/**
+ * The settings table: one JSON value per key, the defaults for the rest
+ * (docs/design.md#reference-numbers); and the install id with the durable it names.
+ */
 import { randomUUID } from 'node:crypto';
 import type { Settings } from '../contract/views';
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../contract/settings-descriptor';
-import { LEGACY_DURABLE } from '../engine/settings';
 import type { Store } from './database';
+
+/** The defaults and the keys live with each setting's descriptor (docs/design.md#reference-numbers). */
+export { DEFAULT_SETTINGS, SETTING_KEYS };
+
+/** The one durable name every installation used before each had its own (see `ensureInstallId`). */
+export const LEGACY_DURABLE = 'sluice';
+
+/**
+ * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random
+ * bits), so two Sluices on one stream never share a consumer (which would split the
+ * events between them) unless they are told to.
+ */
+export function defaultDurableName(installId: string): string {
+  return `sluice-${installId.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** The durable consumer JetStream mode uses: the one set, else this installation's own. */
+export function durableNameFrom(settings: Settings, installId: string): string {
+  return settings.jetstreamDurable || defaultDurableName(installId);
+}
 
 /** Kept in the settings table, but not a setting: nobody sets it, and readSettings skips it. */
 const INSTALL_ID_KEY = 'installId';

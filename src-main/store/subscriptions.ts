@@ -1,10 +1,25 @@
 /** The subscriptions table: rows in, views out. Repositories take the store first. */
-import type { SubscriptionView } from '../contract/views';
+import type { SubscriptionState, SubscriptionView } from '../contract/views';
 import { presetsIn } from '../match/pattern';
-import { subscriptionState, type BreakerFields } from '../engine/breaker';
 import { PLAINTEXT_CIPHER, type SecretCipher, type Store } from './database';
 import type { NewSubscriptionRow, SubscriptionRow, SubscriptionRowUpdate } from './schema';
 import { needsUpgrade, openSecret, sealSecret } from './secret-cipher';
+
+/** The circuit breaker's fields of a subscription (its rules: engine/breaker.ts). */
+export interface BreakerFields {
+  enabled: boolean;
+  consecutiveFailures: number;
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  lastError: string | null;
+  autoDisabledAt: string | null;
+}
+
+/** The state the console shows (docs/design.md#states): who stopped it, if anyone. */
+export function subscriptionState(fields: Pick<BreakerFields, 'enabled' | 'autoDisabledAt'>): SubscriptionState {
+  if (fields.enabled) return 'active';
+  return fields.autoDisabledAt ? 'tripped' : 'paused';
+}
 
 /** A subscription as the engine uses it (with its secret: never leaves the main process). */
 export interface Subscription extends BreakerFields {

@@ -3,7 +3,7 @@
  * no OS key store (SLUICE_KEY_STORE=file), so a headless run a test starts finds its
  * default key there: never in the real ~/.config, never in the developer's keychain.
  * The key is there from the start, as on a machine where Sluice already ran, so no
- * command's output depends on being the file's first (test/secrets.test.ts gives its
+ * command's output depends on being the file's first (test/integration/secrets.test.ts gives its
  * runs empty folders of their own to test the first run). Processes the tests start
  * inherit both variables.
  */

@@ -1,0 +1,95 @@
+/**
+ * The bridge contract's handlers (docs/design.md#one-typed-map): what the console, the
+ * web host and the CLI call, mapped onto the engine's parts. Each handler is thin: the
+ * rules live in the part it calls (the subscription service, replays, the store).
+ */
+import { BridgeFailure, type Handlers, type ReplayRequest } from '../contract/bridge';
+import type {
+  EngineStatus,
+  HealthReport,
+  HeldAction,
+  ReplayResult,
+  Settings,
+  SettingsView,
+  SubscriptionView,
+  TestFireResult,
+} from '../contract/views';
+import type { Store } from '../store/database';
+import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
+import type { SubscriptionService } from './subscription-service';
+
+export interface HandlerDeps {
+  store: Store;
+  service: SubscriptionService;
+  /** Every subscription as the console sees it. */
+  subscriptionViews: () => SubscriptionView[];
+  /** Make an edit take effect at once (re-read the subscriptions). */
+  reload: (reason: string) => void;
+  /** Deliver or discard what a re-enabled subscription held. */
+  releaseHeld: (id: string, held: HeldAction) => Promise<void>;
+  replay: (request: ReplayRequest) => ReplayResult;
+  testFire: (id: string) => Promise<TestFireResult>;
+  health: () => HealthReport;
+  status: () => EngineStatus;
+  settings: () => SettingsView;
+  updateSettings: (patch: Partial<Settings>) => Promise<SettingsView>;
+}
+
+export function createHandlers(deps: HandlerDeps): Handlers {
+  const { service } = deps;
+
+  /** Run a local edit and make it take effect at once. */
+  const edited = <T>(value: T): T => {
+    deps.reload('local edit');
+    return value;
+  };
+
+  const viewOf = (id: string): SubscriptionView => {
+    const view = deps.subscriptionViews().find((v) => v.id === id);
+    if (!view) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+    return view;
+  };
+
+  /**
+   * Pause, or re-enable. Re-enabling a tripped or paused subscription also decides what
+   * happens to the events held meanwhile: delivered (the default: nothing is lost) or
+   * discarded (the analyst's deliberate choice).
+   */
+  const setEnabled = async (id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> => {
+    const before = service.get(id);
+    service.setEnabled(id, enabled);
+    deps.reload('local edit');
+    if (enabled && !before.enabled) await deps.releaseHeld(id, held);
+    return viewOf(id);
+  };
+
+  return {
+    'subscriptions.list': () => deps.subscriptionViews(),
+    'subscriptions.create': async (input) => edited(await service.create(input)),
+    'subscriptions.update': async (id, patch) => {
+      const before = service.get(id);
+      const { subscription } = await service.update(id, patch);
+      edited(null);
+      // Enabled from the edit form: a re-enable, so what it held is delivered.
+      if (subscription.enabled && !before.enabled) await deps.releaseHeld(id, 'deliver');
+      return viewOf(id);
+    },
+    'subscriptions.remove': (id) => {
+      service.remove(id);
+      return edited(null);
+    },
+    'subscriptions.setEnabled': (id, enabled, held) => setEnabled(id, enabled, held),
+    'deliveries.replay': (request) => deps.replay(request),
+    'subscriptions.testFire': (id) => deps.testFire(id),
+    'subscriptions.health': () => deps.health(),
+    'deliveries.list': (query) => listDeliveries(deps.store, query ?? {}),
+    'deliveries.get': (id) => {
+      const detail = getDeliveryDetail(deps.store, id);
+      if (!detail) throw new BridgeFailure('not_found', `no delivery with id ${id}`);
+      return detail;
+    },
+    'status.get': () => deps.status(),
+    'settings.get': () => deps.settings(),
+    'settings.update': (patch) => deps.updateSettings(patch),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * What becomes of a delivery once the dispatcher has tried it: its outcome recorded and
+ * shown, its subscription's breaker moved (docs/design.md#trip), its health figures
+ * counted; and the cancellations, the one place where a subscription that stopped (a
+ * trip, a pause, a delete) has its waiting work ended, in memory and in the store.
+ */
+import type { Settings } from '../contract/views';
+import { TRIPPED, type Cancellation, type DeliveryJob, type DeliveryUpdate, type Dispatcher } from '../delivery/dispatcher';
+import type { Store } from '../store/database';
+import { updateDelivery } from '../store/deliveries';
+import { endWaiting } from '../store/outbox';
+import { updateSubscription, type Subscription } from '../store/subscriptions';
+import { afterFailure, afterSuccess } from './breaker';
+import type { DeliveryFeed } from './delivery-feed';
+import type { EventHub } from './event-hub';
+import { SubscriptionHealthTracker } from './health';
+import type { EngineRecords } from './records';
+import type { OutboxScheduler } from './scheduler';
+
+/** A subscription's last success is written at most this often while deliveries flow. */
+export const SUCCESS_WRITE_INTERVAL_MS = 1000;
+
+export interface OutcomesDeps {
+  store: Store;
+  dispatcher: () => Dispatcher;
+  scheduler: () => OutboxScheduler;
+  feed: DeliveryFeed;
+  hub: EventHub;
+  records: EngineRecords;
+  settings: () => Settings;
+  /** The subscription as the engine holds it now (its breaker fields are updated in place). */
+  subscription: (id: string) => Subscription | undefined;
+  /** A subscription tripped: route again, so that its new matches are held from now on. */
+  reroute: () => void;
+  stopped: () => boolean;
+}
+
+export class Outcomes {
+  /** Success rates and latencies per subscription (engine/health.ts), from the outcomes recorded here. */
+  readonly health = new SubscriptionHealthTracker();
+  private readonly successWrittenAt = new Map<string, number>();
+  private readonly successUnwritten = new Set<string>();
+
+  constructor(private readonly deps: OutcomesDeps) {}
+
+  /** The dispatcher's report on a delivery: an attempt made, a wait begun, an end. */
+  record(job: DeliveryJob, update: DeliveryUpdate): void {
+    const { store } = this.deps;
+    if (this.deps.stopped() && store.sqlite.open === false) return;
+    const at = new Date().toISOString();
+    // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
+    updateDelivery(
+      store,
+      job.deliveryId,
+      {
+        outcome: update.outcome,
+        attempts: update.attempts,
+        statusCode: update.statusCode,
+        latencyMs: update.latencyMs,
+        error: update.error,
+        at,
+        requestHeaders: update.requestHeaders,
+        responseExcerpt: update.responseExcerpt,
+        attemptLog: update.attemptLog,
+        nextAttemptAt: update.nextAttemptAt,
+      },
+      'lazy',
+    );
+    // The hot path builds the new view from what it knows; no read-back per delivery.
+    this.deps.feed.updated(job.deliveryId, update, at);
+    if (update.nextAttemptAt !== null) this.deps.scheduler().wakeAt(update.nextAttemptAt);
+    if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
+    else if (update.outcome === 'dead' || update.outcome === 'held') this.deps.hub.subscriptionsChanged();
+  }
+
+  private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
+    this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
+    const sub = this.deps.subscription(subscriptionId);
+    if (!sub) return;
+    if (update.outcome === 'delivered') {
+      const patch = afterSuccess(at);
+      const unchanged = sub.consecutiveFailures === 0 && sub.lastError === null;
+      Object.assign(sub, patch);
+      // A steady stream of successes changes only last_success_at: write it at most
+      // once a second per subscription (the rest is flushed by a timer and at stop).
+      if (unchanged && (this.successWrittenAt.get(sub.id) ?? 0) > Date.now() - SUCCESS_WRITE_INTERVAL_MS) {
+        this.successUnwritten.add(sub.id);
+        return;
+      }
+      this.writeSuccess(sub);
+    } else {
+      const error = update.error ?? 'failed';
+      const { patch, tripped } = afterFailure(sub, error, this.deps.settings().circuitThreshold, at);
+      updateSubscription(this.deps.store, sub.id, patch);
+      Object.assign(sub, patch);
+      this.deps.records.emit({
+        kind: 'breaker',
+        subscriptionId: sub.id,
+        name: sub.name,
+        tripped,
+        consecutiveFailures: sub.consecutiveFailures,
+        error,
+      });
+      if (tripped) {
+        // Stop sending to it at once: what was never tried is held for the analyst,
+        // what was retrying ends dead (replayable); new matches are held from now on.
+        this.deps.reroute();
+        this.stopSubscription(sub.id, TRIPPED);
+      }
+    }
+    this.deps.hub.subscriptionsChanged();
+  }
+
+  private writeSuccess(sub: Subscription): void {
+    updateSubscription(this.deps.store, sub.id, { consecutiveFailures: sub.consecutiveFailures, lastSuccessAt: sub.lastSuccessAt, lastError: sub.lastError });
+    this.successWrittenAt.set(sub.id, Date.now());
+    this.successUnwritten.delete(sub.id);
+    this.deps.hub.subscriptionsChanged();
+  }
+
+  /** Write the last successes held back by the throttle (a timer, and at stop). */
+  flushSuccesses(): void {
+    for (const id of [...this.successUnwritten]) {
+      const sub = this.deps.subscription(id);
+      if (sub) this.writeSuccess(sub);
+      else this.successUnwritten.delete(id);
+    }
+  }
+
+  /** End the waiting work of a subscription that stopped, in memory and in the store. */
+  stopSubscription(id: string, cancellation: Cancellation): void {
+    this.deps.dispatcher().cancelSubscription(id, cancellation);
+    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
+    const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
+    const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
+    const changed = endWaiting(this.deps.store, id, untried, retried, cancellation.reason, new Date().toISOString());
+    this.deps.feed.publishMany(changed, true);
+  }
+}
