@@ -220,7 +220,7 @@ export const SETTINGS = {
     group: 'storage',
     label: 'held events per subscription',
     title: 'Held events per subscription',
-    hint: 'While tripped; oldest discarded beyond.',
+    hint: 'While tripped or paused; oldest discarded beyond.',
   }),
   heldMaxAgeHours: setting({
     kind: 'integer',
