@@ -4,7 +4,8 @@
  * without the bus client.
  */
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
-import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey, type BusOptions } from '../bus/nats-bus';
+import type { BusOptions } from '../bus/nats-bus';
+import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../bus/tls-files';
 import { BridgeFailure } from '../contract/bridge';
 import { SECRET_KEYS } from '../contract/settings-descriptor';
 import { parseCidr } from '../delivery/ssrf';
