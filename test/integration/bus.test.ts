@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BusStatus } from '../../src-main/contract/views';
 import { NatsBus, loadCredsAuthenticator, type BusOptions } from '../../src-main/bus/nats-bus';
 import { startNatsServer, type NatsServer, type NatsServerOptions } from '../harness/nats-server';
+import { waitForStatus as waitFor } from '../harness/status';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -69,24 +70,8 @@ function bus(options: BusOptions): NatsBus {
   return created;
 }
 
-function waitForStatus(
-  target: NatsBus,
-  predicate: (status: BusStatus) => boolean,
-  timeoutMs = 10_000,
-): Promise<BusStatus> {
-  if (predicate(target.status)) return Promise.resolve(target.status);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`status not reached within ${timeoutMs} ms; last: ${JSON.stringify(target.status)}`));
-    }, timeoutMs);
-    const off = target.onStatus((status) => {
-      if (!predicate(status)) return;
-      clearTimeout(timer);
-      off();
-      resolve(status);
-    });
-  });
+function waitForStatus(target: NatsBus, predicate: (status: BusStatus) => boolean, timeoutMs = 10_000): Promise<BusStatus> {
+  return waitFor(target, predicate, timeoutMs);
 }
 
 const isConnected = (status: BusStatus): boolean => status.state === 'connected';

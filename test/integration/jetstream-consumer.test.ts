@@ -9,6 +9,7 @@ import {
 import { NatsBus } from '../../src-main/bus/nats-bus';
 import type { BusStatus } from '../../src-main/contract/views';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
+import { waitForStatus as waitFor } from '../harness/status';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -126,35 +127,11 @@ function waitForStatus(
   predicate: (status: JetStreamConsumerStatus) => boolean,
   timeoutMs = 20_000,
 ): Promise<JetStreamConsumerStatus> {
-  if (predicate(target.status)) return Promise.resolve(target.status);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`status never matched; last: ${JSON.stringify(target.status)}`));
-    }, timeoutMs);
-    const off = target.onStatus((status) => {
-      if (!predicate(status)) return;
-      clearTimeout(timer);
-      off();
-      resolve(status);
-    });
-  });
+  return waitFor(target, predicate, timeoutMs);
 }
 
 function waitForBus(target: NatsBus, predicate: (status: BusStatus) => boolean, timeoutMs = 20_000): Promise<BusStatus> {
-  if (predicate(target.status)) return Promise.resolve(target.status);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`bus status never matched; last: ${JSON.stringify(target.status)}`));
-    }, timeoutMs);
-    const off = target.onStatus((status) => {
-      if (!predicate(status)) return;
-      clearTimeout(timer);
-      off();
-      resolve(status);
-    });
-  });
+  return waitFor(target, predicate, timeoutMs);
 }
 
 /**
