@@ -5,6 +5,7 @@
  * {@link CliError} with exit code 2.
  */
 import { parseArgs } from 'node:util';
+import { OPTION_VALUE_FLAGS } from './subscription-flags';
 
 /** Exit codes: 2 for bad input (the message names the problem), 1 for internal failures. */
 export const EXIT_OK = 0;
@@ -55,6 +56,7 @@ const VALUE_OPTIONS = [
   'from',
   'to',
   'out',
+  ...OPTION_VALUE_FLAGS,
 ];
 
 export interface CommandLine {

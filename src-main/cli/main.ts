@@ -14,6 +14,7 @@ import { runCommand } from './run';
 import { keygenCommand, takeSecretKeyFile } from './secrets';
 import { settingsCommand, settingsKeysHelp } from './settings';
 import { subsCommand } from './subs';
+import { optionsHelp } from './subscription-options';
 
 export const USAGE = `Usage: sluice <command> [options]
        (in the project folder: npx sluice …, or npm run -s sluice -- …)
@@ -30,12 +31,12 @@ Commands:
                                            without --out, e.g. for SLUICE_SECRET_KEY)
   subs list                                list subscriptions
   subs add --name N --url U [--pattern P]... [--preset NAME]... [--secret S] [--disabled]
-           [--retry-schedule SCHEDULE]
+           [--retry-schedule SCHEDULE] [delivery options]
                                            create; prints the secret once (generated when
                                            --secret is not given)
   subs update ID|NAME [--name N] [--url U] [--pattern P]... [--preset NAME]...
                       [--secret S [--keep-previous HOURS]] [--enabled | --disabled]
-                      [--retry-schedule SCHEDULE]
+                      [--retry-schedule SCHEDULE] [delivery options]
                                            change; --pattern/--preset replace all patterns;
                                            --keep-previous keeps the replaced secret valid
                                            (0-720 h): deliveries carry both signatures
@@ -64,6 +65,9 @@ Commands:
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
   settings unset KEY                       back to its default (clears a password or token)
 ${settingsKeysHelp()}
+
+Delivery options (subs add, subs update; see docs/receivers.md for each product):
+${optionsHelp()}
 
 Options (every command):
   --db FILE      the database (default: $SLUICE_DB, else ./sluice.db). subs add,

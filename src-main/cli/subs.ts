@@ -2,7 +2,7 @@
  * `sluice subs …`: list, add, update, enable, disable, rm, test. Every rule and message
  * comes from the bridge contract, exactly as the console gets them.
  */
-import type { SubscriptionPatch } from '../contract/bridge';
+import type { SubscriptionInput, SubscriptionPatch } from '../contract/bridge';
 import {
   EXTENDED_RETRY_SCHEDULE_S,
   PREVIOUS_SECRET_MAX_HOURS,
@@ -21,11 +21,12 @@ import {
   oneOf,
   parseCommand,
   parseSchedule,
-  type Problems,
+  Problems,
   unknownSubcommand,
 } from './args';
 import { err, out, printJson, printTable, retriesLabel, SUBSCRIPTION_COLUMNS, stateLabel, unwrap } from './output';
 import { database, resolveSubscription, withApi } from './session';
+import { OPTION_FLAGS, optionChanges, optionsSummary } from './subscription-options';
 import { INSECURE_URL_MESSAGE } from '../engine/subscription-service';
 
 const FORM_OPTIONS = {
@@ -37,6 +38,7 @@ const FORM_OPTIONS = {
   secret: { type: 'string' },
   disabled: { type: 'boolean' },
   'retry-schedule': { type: 'string' },
+  ...OPTION_FLAGS,
 } as const;
 
 /** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: for receivers with long maintenance windows. */
@@ -105,6 +107,7 @@ async function add(argv: string[]): Promise<number> {
   problems.require('--url', values.url);
   const chosen = presets(problems, values.preset);
   const retrySchedule = retryScheduleOf(problems, values['retry-schedule']);
+  const options = optionChanges(problems, values);
   const db = database(values.db, 'create', problems);
   problems.done();
   const created = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
@@ -117,6 +120,8 @@ async function add(argv: string[]): Promise<number> {
         patterns: values.pattern ?? [],
         enabled: values.disabled !== true,
         ...(retrySchedule !== undefined ? { retrySchedule } : {}),
+        // On add, every secret header carries its value (none is kept from before).
+        ...(options as Pick<SubscriptionInput, 'secretHeaders'>),
       }),
     ),
   );
@@ -128,6 +133,7 @@ async function add(argv: string[]): Promise<number> {
     out(`created ${s.name} (${stateLabel(s)}) ${s.id}`);
     out(`patterns: ${s.patterns.join(' ')}`);
     if (s.retrySchedule) out(`retries: ${retriesLabel(s)}`);
+    for (const line of optionsSummary(s)) out(line);
     out(`secret: ${created.secret}`);
     err('note: the secret is shown only this once; store it with the receiver now');
   }
@@ -160,12 +166,23 @@ async function update(argv: string[]): Promise<number> {
   if (values.disabled) patch.enabled = false;
   const retrySchedule = retryScheduleOf(problems, values['retry-schedule']);
   if (retrySchedule !== undefined) patch.retrySchedule = retrySchedule;
-  if (Object.keys(patch).length === 0 && values['retry-schedule'] === undefined && problems.count === 0)
-    problems.add('nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled, --disabled or --retry-schedule)');
+  Object.assign(patch, optionChanges(problems, values, 'update'));
+  const headerFlags = ['header', 'secret-header', 'bearer', 'basic', 'remove-header'] as const;
+  const changesHeaders = headerFlags.some((flag) => (values as Record<string, unknown>)[flag] !== undefined);
+  if (Object.keys(patch).length === 0 && !changesHeaders && values['retry-schedule'] === undefined && problems.count === 0)
+    problems.add(
+      'nothing to change (give --name, --url, --pattern, --preset, --secret, --enabled, --disabled, --retry-schedule, or a delivery option: see sluice --help)',
+    );
   const db = database(values.db, 'existing', problems);
   problems.done();
   const updated = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
     const sub = await resolveSubscription(api, ref);
+    if (changesHeaders) {
+      // Headers are merged by name with what the subscription sends now.
+      const headerProblems = new Problems('subs update');
+      Object.assign(patch, optionChanges(headerProblems, values, sub));
+      headerProblems.done();
+    }
     return unwrap(await api['subscriptions.update'](sub.id, patch));
   });
   // `subscriptions.update` answers with the view only; the warning create gives, said again.
@@ -173,6 +190,7 @@ async function update(argv: string[]): Promise<number> {
   if (values.json) printJson(updated);
   else {
     out(`updated ${describe(updated)}`);
+    for (const line of optionsSummary(updated)) out(line);
     if (updated.previousSecretUntil)
       out(`rotating: the previous secret stays valid until ${updated.previousSecretUntil} (deliveries carry X-DECNET-Signature-Previous)`);
   }

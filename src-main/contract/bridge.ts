@@ -8,6 +8,7 @@
  */
 import * as s from './schema';
 import { retryScheduleSchema, settingsPatch } from './settings-descriptor';
+import { HEADERS_MAX, headerSchema, optionFields } from './subscription-options';
 import {
   OUTCOMES,
   PRESET_NAMES,
@@ -32,6 +33,11 @@ const presets = s.array(s.literal(...PRESET_NAMES), { max: PRESET_NAMES.length }
 const retrySchedule = retryScheduleSchema;
 const isoTime = s.string({ min: 1, max: 64 });
 const topicPattern = s.string({ min: 1, max: 256 });
+const secretHeaders = s.array(headerSchema, { max: HEADERS_MAX });
+const secretHeaderChanges = s.array(
+  s.object({ name: s.string({ min: 1, max: 128, trim: true }), value: s.optional(s.string({ max: 8192 })) }),
+  { max: HEADERS_MAX },
+);
 
 export const subscriptionInput = s.object({
   name,
@@ -43,6 +49,9 @@ export const subscriptionInput = s.object({
   enabled: s.optional(s.boolean),
   /** Seconds before each retry; null or absent: the global default. */
   retrySchedule: s.optional(s.nullable(retrySchedule)),
+  /** Write-only headers (credentials): stored encrypted, shown by name only. */
+  secretHeaders: s.optional(secretHeaders),
+  ...optionFields,
 });
 
 /** Any subset of the input; `secret` present means "rotate to this secret". */
@@ -59,6 +68,12 @@ export const subscriptionPatch = s.object({
   patterns: s.optional(patterns),
   enabled: s.optional(s.boolean),
   retrySchedule: s.optional(s.nullable(retrySchedule)),
+  /**
+   * The whole set of secret headers after the change: an entry without a value keeps the
+   * value stored under its name; a stored name left out is removed.
+   */
+  secretHeaders: s.optional(secretHeaderChanges),
+  ...optionFields,
 });
 
 const deliveryId = s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });

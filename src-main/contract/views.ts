@@ -5,6 +5,7 @@
  * asked (the call arguments) is typed by the schemas in bridge.ts.
  */
 import type { SecretKey, Settings } from './settings-descriptor';
+import type { SubscriptionOptions } from './subscription-options';
 
 /**
  * Simple-mode presets; each expands to fixed topic patterns at save time
@@ -28,7 +29,8 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
  */
 export type SubscriptionState = 'active' | 'paused' | 'tripped';
 
-export interface SubscriptionView {
+/** A subscription as the console shows it: its delivery options included, its secrets left out. */
+export interface SubscriptionView extends SubscriptionOptions {
   id: string;
   name: string;
   url: string;
@@ -60,6 +62,8 @@ export interface SubscriptionView {
    * `X-DECNET-Signature-Previous`): until when. Null: one secret.
    */
   previousSecretUntil: string | null;
+  /** Names of its secret headers (their values are write-only). */
+  secretHeaderNames: string[];
 }
 
 /** The longest overlap of a rotated-out secret. */

@@ -13,7 +13,8 @@ import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
-import { buildHeaders } from './wire';
+import type { ExtraHeader } from '../contract/subscription-options';
+import { buildHeaders, maskHeaders } from './wire';
 
 /**
  * Attempts one subscription may have on the wire at once: the global bound less a
@@ -38,6 +39,9 @@ export interface Destination {
   tripped: boolean;
   /** Seconds before each retry (its own schedule, or the global one). */
   retrySchedule: readonly number[];
+  /** Its own request headers: plain ones, and secret ones (masked wherever a request is recorded). */
+  headers?: readonly ExtraHeader[];
+  secretHeaders?: readonly ExtraHeader[];
 }
 
 export interface DeliveryJob {
@@ -267,8 +271,10 @@ export class Dispatcher {
         event: { id: job.eventId, topic: job.topic },
         userAgent: this.deps.userAgent,
         nowMs: startedAt,
+        extra: [...(destination.headers ?? []), ...(destination.secretHeaders ?? [])],
       });
-      state.lastHeaders = headers;
+      // What is recorded and shown never holds a secret header's value.
+      state.lastHeaders = maskHeaders(headers, destination.secretHeaders ?? []);
       result = await this.sendSafely({ url: destination.url, body: job.body, headers, timeoutMs: this.deps.settings().timeoutMs });
     } finally {
       release();

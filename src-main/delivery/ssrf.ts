@@ -384,7 +384,12 @@ export function parseDestination(raw: string): ParsedDestination {
   if (url.hostname === '') return { ok: false, reason: 'URL has no host' };
   // Credentials in a URL end up in logs and in the console; receivers take a secret header.
   if (url.username !== '' || url.password !== '') {
-    return { ok: false, reason: 'URL must not contain credentials (user:password@); remove them from the URL' };
+    return {
+      ok: false,
+      reason:
+        'URL must not contain credentials (user:password@): they would be logged and shown with it. ' +
+        'Remove them and send them in a secret header instead (--basic USER:PASSWORD or --bearer TOKEN; in the form, Authorization)',
+    };
   }
   const port = url.port === '' ? defaultPort(url.protocol) : Number(url.port);
   if (port === 0) return { ok: false, reason: 'port 0 is not a valid destination port' };

@@ -4,6 +4,7 @@
  * module that knows the body layout, the signature and the headers.
  */
 import { createHmac } from 'node:crypto';
+import { MASKED_VALUE, type ExtraHeader } from '../contract/subscription-options';
 import { canonicalJson, JsonNumber, type JsonValue } from './json';
 
 export const PAYLOAD_VERSION = 1;
@@ -53,8 +54,13 @@ export function buildHeaders(options: {
   event: Pick<WireEvent, 'id' | 'topic'>;
   userAgent: string;
   nowMs: number;
+  /**
+   * The subscription's own headers (validated at save: none replaces a header set here,
+   * except User-Agent), sent after Sluice's.
+   */
+  extra?: readonly ExtraHeader[];
 }): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
     'Content-Type': 'application/json',
     'User-Agent': options.userAgent,
     [SIGNATURE_HEADER]: sign(options.secret, options.body),
@@ -64,6 +70,20 @@ export function buildHeaders(options: {
     // Send time, not event time: receivers use it to refuse stale replays of a request.
     'X-DECNET-Timestamp': String(Math.floor(options.nowMs / 1000)),
   };
+  for (const { name, value } of options.extra ?? []) {
+    if (name.toLowerCase() === 'user-agent') delete headers['User-Agent'];
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/** The headers as recorded and shown: the values of the secret ones masked. */
+export function maskHeaders(headers: Record<string, string>, secret: readonly ExtraHeader[]): Record<string, string> {
+  if (secret.length === 0) return headers;
+  const names = new Set(secret.map((h) => h.name.toLowerCase()));
+  const masked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) masked[name] = names.has(name.toLowerCase()) ? MASKED_VALUE : value;
+  return masked;
 }
 
 /**

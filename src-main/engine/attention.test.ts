@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SubscriptionView } from '../contract/views';
+import { defaultOptions } from '../contract/subscription-options';
 import {
   COALESCE_WINDOW_MS,
   ERROR_MAX_CHARS,
@@ -40,6 +41,8 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     heldCount: 0,
     heldSince: null,
     previousSecretUntil: null,
+    ...defaultOptions(),
+    secretHeaderNames: [],
     ...over,
   };
 }

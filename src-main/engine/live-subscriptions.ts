@@ -94,6 +94,8 @@ export class LiveSubscriptions {
         enabled: sub.enabled,
         tripped: sub.autoDisabledAt !== null,
         retrySchedule: sub.retrySchedule ?? defaultRetrySchedule,
+        headers: sub.options.headers,
+        secretHeaders: sub.secretHeaders,
       }
     );
   }

@@ -12,6 +12,17 @@ import {
   type SaveWarning,
   type SubscriptionView,
 } from '../contract/views';
+import {
+  OPTION_KEYS,
+  defaultOptions,
+  headerNameError,
+  headerValueError,
+  HEADERS_MAX,
+  withOptions,
+  type ExtraHeader,
+  type OptionKey,
+  type SubscriptionOptions,
+} from '../contract/subscription-options';
 import type { DestinationCheck } from '../delivery/ssrf';
 import { expandPatterns, patternError } from '../match/pattern';
 import type { Store } from '../store/database';
@@ -38,7 +49,17 @@ export interface SubscriptionServiceDeps {
   store: Store;
   /** The SSRF guard's save-time check (docs/design.md#save-time-check). */
   checkDestination: (url: string) => Promise<DestinationCheck>;
+  /**
+   * The receiver TLS files' save-time check (missing, unreadable, not PEM, a key that is
+   * not the certificate's): the field at fault and why, or null when they are usable.
+   */
+  checkTlsFiles?: (files: Pick<SubscriptionOptions, 'caFile' | 'clientCert' | 'clientKey'>) => TlsFileProblem | null;
   now?: () => string;
+}
+
+export interface TlsFileProblem {
+  field: 'caFile' | 'clientCert' | 'clientKey';
+  message: string;
 }
 
 /** A 32-byte random secret, URL-safe base64 (43 characters). */
@@ -68,6 +89,8 @@ export class SubscriptionService {
     const patterns = checkPatterns(input.presets ?? [], input.patterns ?? []);
     const secret = input.secret === undefined || input.secret.trim() === '' ? generateSecret() : checkSecret(input.secret);
     const { url, warnings } = await this.checkUrl(input.url);
+    const options = this.checkOptions(defaultOptions(), input);
+    const secretHeaders = checkSecretHeaders(input.secretHeaders ?? [], [], options.headers);
     const now = this.now();
     const sub: Subscription = {
       id: randomUUID(),
@@ -78,6 +101,8 @@ export class SubscriptionService {
       previousSecretUntil: null,
       patterns,
       retrySchedule: checkSchedule(input.retrySchedule),
+      options,
+      secretHeaders,
       enabled: input.enabled ?? true,
       consecutiveFailures: 0,
       lastSuccessAt: null,
@@ -102,6 +127,13 @@ export class SubscriptionService {
       changes.patterns = checkPatterns(patch.presets ?? [], patch.patterns ?? []);
     Object.assign(changes, this.rotation(current, patch));
     if (patch.retrySchedule !== undefined) changes.retrySchedule = checkSchedule(patch.retrySchedule);
+    if (OPTION_KEYS.some((key) => patch[key] !== undefined)) changes.options = this.checkOptions(current.options, patch);
+    if (patch.secretHeaders !== undefined || changes.options !== undefined)
+      changes.secretHeaders = checkSecretHeaders(
+        patch.secretHeaders ?? current.secretHeaders.map((h) => ({ name: h.name })),
+        current.secretHeaders,
+        (changes.options ?? current.options).headers,
+      );
     if (patch.url !== undefined) {
       const checked = await this.checkUrl(patch.url);
       changes.url = checked.url;
@@ -148,6 +180,20 @@ export class SubscriptionService {
     if (!deleteSubscription(this.deps.store, id)) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
   }
 
+  /**
+   * The options given over `base`, checked as a whole: the contract has checked each
+   * value's bounds; here, what depends on several (headers, TLS files, pacing).
+   */
+  private checkOptions(base: SubscriptionOptions, given: Partial<Record<OptionKey, unknown>>): SubscriptionOptions {
+    const options = withOptions(base, given);
+    options.headers = checkHeaders(options.headers, 'headers');
+    if (options.burst !== null && options.rate === null)
+      throw new BridgeFailure('invalid_argument', 'a burst goes with a rate limit: set the rate too', 'burst');
+    const tls = this.deps.checkTlsFiles?.(options);
+    if (tls) throw new BridgeFailure('invalid_argument', tls.message, tls.field);
+    return options;
+  }
+
   private checkName(raw: string, exceptId?: string): string {
     const name = raw.trim();
     if (name.length === 0) throw new BridgeFailure('invalid_argument', 'a name is required', 'name');
@@ -185,6 +231,44 @@ function checkSchedule(schedule: number[] | null | undefined): number[] | null {
   if (schedule.some((s) => !Number.isFinite(s) || s < 0))
     throw new BridgeFailure('invalid_argument', 'retry delays are zero or more seconds', 'retrySchedule');
   return [...schedule];
+}
+
+/** Names and values a request can carry, no name twice (names compare without case). */
+function checkHeaders(headers: readonly ExtraHeader[], field: string, taken: readonly ExtraHeader[] = []): ExtraHeader[] {
+  const seen = new Set(taken.map((h) => h.name.toLowerCase()));
+  if (headers.length + taken.length > HEADERS_MAX)
+    throw new BridgeFailure('invalid_argument', `at most ${HEADERS_MAX} headers, secret ones included`, field);
+  return headers.map((header, i) => {
+    const name = header.name.trim();
+    const value = header.value.trim();
+    const error = headerNameError(name) ?? headerValueError(name, value);
+    if (error) throw new BridgeFailure('invalid_argument', error, `${field}[${i}]`);
+    if (seen.has(name.toLowerCase())) throw new BridgeFailure('invalid_argument', `${name} is given twice`, `${field}[${i}]`);
+    seen.add(name.toLowerCase());
+    return { name, value };
+  });
+}
+
+/**
+ * The secret headers after a save: an entry with a value sets it; one without keeps the
+ * value stored under that name (the console never has it to send back).
+ */
+function checkSecretHeaders(
+  given: readonly { name: string; value?: string | undefined }[],
+  stored: readonly ExtraHeader[],
+  plain: readonly ExtraHeader[],
+): ExtraHeader[] {
+  const resolved = given.map((header, i) => {
+    if (header.value !== undefined) return { name: header.name, value: header.value };
+    const kept = stored.find((h) => h.name.toLowerCase() === header.name.trim().toLowerCase());
+    if (!kept)
+      throw new BridgeFailure('invalid_argument', `${header.name.trim()} has no stored value to keep: give its value`, `secretHeaders[${i}]`);
+    return kept;
+  });
+  const checked = checkHeaders(resolved, 'secretHeaders', plain);
+  const empty = checked.findIndex((h) => h.value === '');
+  if (empty >= 0) throw new BridgeFailure('invalid_argument', `the secret header ${checked[empty]?.name} needs a value`, `secretHeaders[${empty}]`);
+  return checked;
 }
 
 function checkSecret(secret: string): string {

@@ -26,6 +26,10 @@ export interface SubscriptionsTable {
   previous_secret: string | null;
   /** ISO-8601 UTC end of the previous secret's validity; NULL with `previous_secret`. */
   previous_secret_until: string | null;
+  /** JSON object of contract `SubscriptionOptions`; keys left out take their defaults. */
+  options: Generated<string>;
+  /** JSON array of `{name, value}` secret headers, sealed like `secret`; NULL: none. */
+  secret_headers: string | null;
 }
 
 /** One row per bus message that matched at least one subscription (or a test fire). */

@@ -1,4 +1,5 @@
 /** The subscriptions table: rows in, views out. Repositories take the store first. */
+import { defaultOptions, parseOptions, type ExtraHeader, type SubscriptionOptions } from '../contract/subscription-options';
 import type { SubscriptionState, SubscriptionView } from '../contract/views';
 import { presetsIn } from '../match/pattern';
 import { PLAINTEXT_CIPHER, type SecretCipher, type Store } from './database';
@@ -36,6 +37,10 @@ export interface Subscription extends BreakerFields {
   patterns: string[];
   /** Its own retry schedule (seconds), or null for the global default. */
   retrySchedule: number[] | null;
+  /** How its requests reach the receiver, and how fast (contract/subscription-options.ts). */
+  options: SubscriptionOptions;
+  /** Headers whose values are write-only (credentials); opened like `secret`. */
+  secretHeaders: ExtraHeader[];
   createdAt: string;
   updatedAt: string;
 }
@@ -69,6 +74,8 @@ export function fromRow(row: SubscriptionRow, cipher: SecretCipher = PLAINTEXT_C
     previousSecretUntil: row.previous_secret_until,
     patterns: parsePatterns(row.patterns),
     retrySchedule: parseSchedule(row.retry_schedule),
+    options: parseOptions(row.options),
+    secretHeaders: parseSecretHeaders(row.secret_headers, (stored) => (secrets ? openCached(cipher, stored) : '')),
     enabled: row.enabled === 1,
     consecutiveFailures: row.consecutive_failures,
     lastSuccessAt: row.last_success_at,
@@ -88,6 +95,34 @@ function parseSchedule(text: string | null): number[] | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Secret headers are stored as `[{name, value}]` with each value sealed on its own, so the
+ * names (not secret) read without opening anything.
+ */
+function parseSecretHeaders(text: string | null, open: (stored: string) => string): ExtraHeader[] {
+  if (text === null) return [];
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(stored)) return [];
+  return stored
+    .filter((h): h is ExtraHeader => typeof h === 'object' && h !== null && typeof h.name === 'string' && typeof h.value === 'string')
+    .map((h) => ({ name: h.name, value: open(h.value) }));
+}
+
+function sealSecretHeaders(cipher: SecretCipher, headers: readonly ExtraHeader[]): string | null {
+  if (headers.length === 0) return null;
+  return JSON.stringify(headers.map((h) => ({ name: h.name, value: sealSecret(cipher, h.value) })));
+}
+
+/** The sealed values of a stored secret-headers column (for the key checks and upgrades). */
+function sealedValues(text: string | null): string[] {
+  return parseSecretHeaders(text, (stored) => stored).map((h) => h.value);
 }
 
 function parsePatterns(text: string): string[] {
@@ -144,6 +179,8 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     heldCount: backlog.held,
     heldSince: backlog.heldSince,
     previousSecretUntil: rotatingUntil(sub),
+    ...structuredClone(sub.options),
+    secretHeaderNames: sub.secretHeaders.map((h) => h.name),
   };
 }
 
@@ -175,8 +212,8 @@ export function nameTaken(store: Store, name: string, exceptId?: string): boolea
 }
 
 /** A subscription to insert; one without a rotation under way may leave out the previous secret. */
-export type NewSubscription = Omit<Subscription, 'previousSecret' | 'previousSecretUntil'> &
-  Partial<Pick<Subscription, 'previousSecret' | 'previousSecretUntil'>>;
+export type NewSubscription = Omit<Subscription, 'previousSecret' | 'previousSecretUntil' | 'options' | 'secretHeaders'> &
+  Partial<Pick<Subscription, 'previousSecret' | 'previousSecretUntil' | 'options' | 'secretHeaders'>>;
 
 export function insertSubscription(store: Store, sub: NewSubscription): void {
   const row: NewSubscriptionRow = {
@@ -196,6 +233,8 @@ export function insertSubscription(store: Store, sub: NewSubscription): void {
     created_at: sub.createdAt,
     updated_at: sub.updatedAt,
     retry_schedule: sub.retrySchedule && JSON.stringify(sub.retrySchedule),
+    options: JSON.stringify(sub.options ?? defaultOptions()),
+    secret_headers: sealSecretHeaders(store.cipher, sub.secretHeaders ?? []),
   };
   store.run(store.kysely.insertInto('subscriptions').values(row));
 }
@@ -219,6 +258,8 @@ export function updateSubscription(store: Store, id: string, changes: Subscripti
   if (changes.autoDisabledAt !== undefined) row.auto_disabled_at = changes.autoDisabledAt;
   if (changes.updatedAt !== undefined) row.updated_at = changes.updatedAt;
   if (changes.retrySchedule !== undefined) row.retry_schedule = changes.retrySchedule && JSON.stringify(changes.retrySchedule);
+  if (changes.options !== undefined) row.options = JSON.stringify(changes.options);
+  if (changes.secretHeaders !== undefined) row.secret_headers = sealSecretHeaders(store.cipher, changes.secretHeaders);
   if (Object.keys(row).length === 0) return true;
   return store.run(store.kysely.updateTable('subscriptions').set(row).where('id', '=', id)).changes > 0;
 }
@@ -243,12 +284,18 @@ export interface SecretsUpgrade {
  */
 export function prepareSecrets(store: Store, options: { upgrade?: boolean } = {}): SecretsUpgrade {
   const cipher = store.cipher;
-  const rows = store.all(store.kysely.selectFrom('subscriptions').select(['id', 'secret', 'previous_secret']));
+  const rows = store.all(store.kysely.selectFrom('subscriptions').select(['id', 'secret', 'previous_secret', 'secret_headers']));
   for (const row of rows) {
     openSecret(cipher, row.secret);
     if (row.previous_secret !== null) openSecret(cipher, row.previous_secret);
+    for (const value of sealedValues(row.secret_headers)) openSecret(cipher, value);
   }
-  const stale = rows.filter((r) => needsUpgrade(cipher, r.secret) || (r.previous_secret !== null && needsUpgrade(cipher, r.previous_secret)));
+  const stale = rows.filter(
+    (r) =>
+      needsUpgrade(cipher, r.secret) ||
+      (r.previous_secret !== null && needsUpgrade(cipher, r.previous_secret)) ||
+      sealedValues(r.secret_headers).some((value) => needsUpgrade(cipher, value)),
+  );
   if (stale.length === 0 || options.upgrade === false) return { upgraded: 0, scrubError: null };
   let upgraded = 0;
   const secureDelete = store.sqlite.pragma('secure_delete', { simple: true }) as number;
@@ -262,6 +309,11 @@ export function prepareSecrets(store: Store, options: { upgrade?: boolean } = {}
         if (needsUpgrade(cipher, row.secret)) update.secret = cipher.encrypt(openSecret(cipher, row.secret));
         if (row.previous_secret !== null && needsUpgrade(cipher, row.previous_secret))
           update.previous_secret = cipher.encrypt(openSecret(cipher, row.previous_secret));
+        const headers = parseSecretHeaders(row.secret_headers, (stored) => stored);
+        if (headers.some((h) => needsUpgrade(cipher, h.value)))
+          update.secret_headers = JSON.stringify(
+            headers.map((h) => ({ name: h.name, value: needsUpgrade(cipher, h.value) ? cipher.encrypt(openSecret(cipher, h.value)) : h.value })),
+          );
         upgraded += Object.keys(update).length;
         store.run(store.kysely.updateTable('subscriptions').set(update).where('id', '=', row.id));
       }

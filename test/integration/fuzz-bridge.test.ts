@@ -124,6 +124,25 @@ const SCHEDULE: Spec = { t: 'array', item: { t: 'number', min: 0, max: 86_400 },
 const ISO = str(1, 64);
 const SAFE_ID = int(1, Number.MAX_SAFE_INTEGER);
 
+const HEADER: Spec = { t: 'object', fields: { name: req(str(1, 128, { trim: true })), value: req(str(0, 8192)) } };
+const HEADERS: Spec = { t: 'array', item: HEADER, max: 32 };
+const SECRET_HEADER_CHANGES: Spec = {
+  t: 'array',
+  item: { t: 'object', fields: { name: req(str(1, 128, { trim: true })), value: opt(str(0, 8192)) } },
+  max: 32,
+};
+/** contract/subscription-options.ts */
+const DELIVERY_OPTIONS: Record<string, Field> = {
+  headers: opt(HEADERS),
+  caFile: opt(str(0, 4096, { trim: true })),
+  clientCert: opt(str(0, 4096, { trim: true })),
+  clientKey: opt(str(0, 4096, { trim: true })),
+  direct: opt(bool),
+  rate: opt({ t: 'number', min: 0.01, max: 100_000 }, true),
+  burst: opt(int(1, 100_000), true),
+  concurrency: opt(int(1, 64), true),
+};
+
 const SUBSCRIPTION_INPUT: Record<string, Field> = {
   name: req(NAME),
   url: req(URL_SPEC),
@@ -132,6 +151,8 @@ const SUBSCRIPTION_INPUT: Record<string, Field> = {
   patterns: opt(PATTERNS),
   enabled: opt(bool),
   retrySchedule: opt(SCHEDULE, true),
+  secretHeaders: opt(HEADERS),
+  ...DELIVERY_OPTIONS,
 };
 const SUBSCRIPTION_PATCH: Record<string, Field> = {
   name: opt(NAME),
@@ -142,6 +163,8 @@ const SUBSCRIPTION_PATCH: Record<string, Field> = {
   patterns: opt(PATTERNS),
   enabled: opt(bool),
   retrySchedule: opt(SCHEDULE, true),
+  secretHeaders: opt(SECRET_HEADER_CHANGES),
+  ...DELIVERY_OPTIONS,
 };
 const DELIVERY_QUERY: Record<string, Field> = {
   subscriptionId: opt(ID),
