@@ -5,7 +5,7 @@
  */
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import type { BusOptions } from '../bus/nats-bus';
-import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../bus/tls-files';
+import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../tls/pem-files';
 import { BridgeFailure } from '../contract/bridge';
 import { SECRET_KEYS } from '../contract/settings-descriptor';
 import { parseCidr } from '../delivery/ssrf';
