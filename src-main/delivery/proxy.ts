@@ -44,11 +44,14 @@ const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-
 export function parseProxyUrl(text: string): ProxyParse {
   const trimmed = text.trim();
   if (trimmed === '') return { ok: true, proxy: null };
+  const notUrl: ProxyParse = { ok: false, reason: `"${abbreviate(trimmed)}" is not a URL: use http://host:port` };
+  // `proxy:3128` parses as a URL of scheme "proxy"; say what is missing instead.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) return notUrl;
   let url: URL;
   try {
     url = new URL(trimmed);
   } catch {
-    return { ok: false, reason: `"${abbreviate(trimmed)}" is not a URL: use http://host:port` };
+    return notUrl;
   }
   if (url.protocol !== 'http:') {
     return {
