@@ -15,7 +15,7 @@ import {
 import WebSocket from 'ws';
 import type { BusState, BusStatus } from '../contract/views';
 import { backoffDelay } from './backoff';
-import { checkClientPair, readCaBundle, readClientCertificate, readClientKey } from './tls-files';
+import { checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../tls/pem-files';
 import {
   BusAuthError,
   combineDiagnoses,

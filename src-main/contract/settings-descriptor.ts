@@ -174,6 +174,32 @@ export const SETTINGS = {
     cliNote: "10.0.0.0/8,192.168.10.0/24; '' = none",
     layout: 'by-hand',
   }),
+  /**
+   * An HTTP CONNECT proxy every delivery goes through (http:// and https:// receivers,
+   * as a tunnel to the address the SSRF guard checked); '' = direct. No credentials: the
+   * setting is not a secret, so a proxy that wants them is refused when saved.
+   */
+  egressProxy: setting({
+    kind: 'text',
+    default: '',
+    schema: s.string({ max: 2048, trim: true }),
+    group: 'receivers',
+    label: 'egress proxy',
+    title: 'Egress proxy',
+    hint: 'http://host:port of an HTTP CONNECT proxy for every delivery; empty: direct.',
+    cliNote: "http://host:port of an HTTP CONNECT proxy; '' = direct",
+  }),
+  /** Receivers reached directly although a proxy is set, as NO_PROXY lists them. */
+  noProxy: setting({
+    kind: 'list',
+    default: [],
+    schema: s.array(s.string({ min: 1, max: 255 }), { max: 256 }),
+    group: 'receivers',
+    label: 'no-proxy list',
+    title: 'Direct, not through the proxy (one per line)',
+    hint: 'example.com (and hosts under it), .example.com (only under it), an IP or a CIDR; * for all.',
+    cliNote: "example.com,.corp.example,10.0.0.0/8; '' = none",
+  }),
   circuitThreshold: setting({
     kind: 'integer',
     default: 5,

@@ -3,17 +3,22 @@
  * (docs/design.md#ssrf-guard, docs/design.md#redirects-and-timeouts).
  *
  * Built on undici (Agent + request) rather than global fetch, which costs about ten times
- * more CPU per request. One pooled Agent keeps connections alive; its connect-time lookup
+ * more CPU per request. Pooled Agents keep connections alive; their connect-time lookup
  * goes through the guarded resolver, so every socket is opened to an address that was
  * judged, while the Host header and TLS SNI/certificate check keep the real host name.
+ * There is one Agent per route (direct, or through the egress proxy: delivery/proxy.ts)
+ * and per receiver TLS material (delivery/receiver-tls.ts).
  */
 import type { LookupAddress, LookupOptions } from 'node:dns';
+import { stat } from 'node:fs/promises';
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Agent, buildConnector, request } from 'undici';
-import { checkDestination, createGuardedResolver, type DestinationCheck, type GuardedResolver } from './ssrf';
+import { bypassesProxy, openTunnel, parseNoProxy, parseProxyUrl, ProxyError, type NoProxyEntry, type ProxyEndpoint } from './proxy';
+import { hasReceiverTls, loadReceiverTls, ReceiverTlsError, type ReceiverTls } from './receiver-tls';
+import { checkDestination, createGuardedResolver, parseDestination, type DestinationCheck, type GuardedResolver } from './ssrf';
 
 export interface AttemptRequest {
   url: string;
@@ -21,6 +26,10 @@ export interface AttemptRequest {
   headers: Record<string, string>;
   /** Total deadline for the attempt: resolution, connect, headers and body. */
   timeoutMs: number;
+  /** The subscription's own CA, client certificate and key (PEM file paths; '' = not set). */
+  tls?: ReceiverTls;
+  /** Go direct even when an egress proxy is set (the subscription's "bypass the proxy"). */
+  direct?: boolean;
 }
 
 /**
@@ -52,8 +61,16 @@ export interface EgressClientOptions {
   resolver?: GuardedResolver;
   /** Pooled connections per origin (default 10). */
   connections?: number;
-  /** Trusted CA certificates for https, replacing Node's bundled roots (a private PKI, tests). */
+  /** Trusted CA certificates for https, replacing Node's bundled roots (a private PKI, tests); a request's own CA file wins. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** The egress proxy settings, read at every request (no proxy when absent). */
+  proxy?: () => EgressProxySettings;
+}
+
+/** The `egressProxy` and `noProxy` settings. */
+export interface EgressProxySettings {
+  egressProxy: string;
+  noProxy: readonly string[];
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
@@ -67,18 +84,41 @@ const EXCERPT_CHARS = 1024;
 // UTF-8 needs at most 4 bytes per character.
 const EXCERPT_BYTES = EXCERPT_CHARS * 4;
 const MAX_ERROR_CHARS = 300;
+/** Agents kept (a route and TLS material each); beyond it the least recently used is closed. */
+const MAX_POOLS = 64;
 
 class ForbiddenDestinationError extends Error {
   readonly code = 'ERR_FORBIDDEN_DESTINATION';
+  override readonly name = 'ForbiddenDestinationError';
 }
 
 class UnresolvableDestinationError extends Error {
   readonly code = 'ERR_UNRESOLVABLE_DESTINATION';
+  override readonly name = 'UnresolvableDestinationError';
 }
 
 class AttemptTimeoutError extends Error {
   readonly code = 'ERR_ATTEMPT_TIMEOUT';
+  override readonly name = 'AttemptTimeoutError';
 }
+
+/** The egress proxy settings, parsed once per change. */
+interface ProxyState {
+  key: string;
+  /** null: no proxy. */
+  proxy: ProxyEndpoint | null;
+  /** Why the stored `egressProxy` cannot be used (the settings refuse such a value; fail closed). */
+  problem: string | null;
+  noProxy: NoProxyEntry[];
+}
+
+/** One pooled Agent; `signature` is its TLS files' mtimes and sizes, so a changed file makes a new one. */
+interface PoolEntry {
+  signature: string;
+  agent: Agent;
+}
+
+type TlsConnectOptions = { ca?: EgressClientOptions['ca']; cert?: string; key?: string };
 
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
 
@@ -87,9 +127,12 @@ export class EgressClient {
   private readonly maxResponseBytes: number;
   private readonly connections: number;
   private readonly ca: EgressClientOptions['ca'];
-  private agent: Agent;
-  /** The resolver's policy when `agent` was made: its pooled sockets were judged under it. */
-  private agentPolicy: string;
+  private readonly proxySettings: (() => EgressProxySettings) | undefined;
+  private proxyState: ProxyState = { key: '\n', proxy: null, problem: null, noProxy: [] };
+  /** Agents by route and TLS file paths, least recently used first. */
+  private readonly pools = new Map<string, PoolEntry>();
+  /** The policy (resolver and proxy) when the pools were made: their sockets were judged and routed under it. */
+  private poolsPolicy: string;
   /** Agents replaced after a policy change, closing once their in-flight requests end. */
   private readonly retiring = new Set<Promise<void>>();
   /** Remote address of the most recent socket per origin (a pooled socket keeps its address). */
@@ -107,32 +150,99 @@ export class EgressClient {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.connections = options.connections ?? DEFAULT_CONNECTIONS;
     this.ca = options.ca;
-    this.agentPolicy = this.resolver.policyKey();
-    this.agent = this.newAgent();
+    this.proxySettings = options.proxy;
+    this.poolsPolicy = this.policyKey();
   }
 
-  private newAgent(): Agent {
-    return new Agent({ connections: this.connections, connect: this.guardedConnector(this.ca) });
+  private policyKey(): string {
+    return `${this.resolver.policyKey()}\n${this.currentProxy().key}`;
+  }
+
+  /** The proxy settings in force, parsed again only when they changed. */
+  private currentProxy(): ProxyState {
+    if (this.proxySettings === undefined) return this.proxyState;
+    const { egressProxy, noProxy } = this.proxySettings();
+    const key = `${egressProxy}\n${noProxy.join('\n')}`;
+    if (key !== this.proxyState.key) {
+      const parsed = parseProxyUrl(egressProxy);
+      this.proxyState = {
+        key,
+        proxy: parsed.ok ? parsed.proxy : null,
+        problem: parsed.ok ? null : parsed.reason,
+        noProxy: parseNoProxy(noProxy),
+      };
+    }
+    return this.proxyState;
   }
 
   /**
    * The pool for the next request. A kept-alive socket was judged when it connected; if
-   * the settings changed since (private targets switched off, a CIDR removed), it may now
-   * lead somewhere forbidden while the pre-flight check judged a new DNS answer. So a
-   * policy change retires the whole pool: every later request connects anew, and its
-   * connect is judged under the policy in force.
+   * the settings changed since (private targets switched off, a CIDR removed, another
+   * proxy), it may now lead somewhere forbidden while the pre-flight check judged a new
+   * DNS answer. So a policy change retires every pool: every later request connects
+   * anew, and its connect is judged (and routed) under the policy in force.
+   *
+   * Within a policy, requests with the same route and TLS files share a pool; a file that
+   * changed (mtime or size) is read again and its old pool retired.
    */
-  private currentAgent(): Agent {
-    const policy = this.resolver.policyKey();
-    if (policy !== this.agentPolicy) {
-      const old = this.agent;
-      this.agent = this.newAgent();
-      this.agentPolicy = policy;
-      const closing = old.close().catch(() => undefined);
-      this.retiring.add(closing);
-      void closing.finally(() => this.retiring.delete(closing));
+  private agentFor(proxy: ProxyEndpoint | null, tls: ReceiverTls | undefined, signature: string): Agent {
+    const policy = this.policyKey();
+    if (policy !== this.poolsPolicy) {
+      for (const entry of this.pools.values()) this.retire(entry.agent);
+      this.pools.clear();
+      this.poolsPolicy = policy;
     }
-    return this.agent;
+    const route = proxy === null ? 'direct' : `proxy ${proxy.text}`;
+    const withTls = hasReceiverTls(tls);
+    const key = withTls ? `${route}\0${tls.caFile}\0${tls.clientCert}\0${tls.clientKey}` : route;
+    const entry = this.pools.get(key);
+    if (entry !== undefined) {
+      this.pools.delete(key);
+      if (entry.signature === signature) {
+        this.pools.set(key, entry);
+        return entry.agent;
+      }
+      this.retire(entry.agent);
+    }
+    // Throws a ReceiverTlsError naming the file; nothing is pooled for it, so the next attempt reads again.
+    const material = withTls ? loadReceiverTls(tls) : {};
+    const options: TlsConnectOptions = {
+      ...(material.ca !== undefined ? { ca: material.ca } : this.ca !== undefined ? { ca: this.ca } : {}),
+      ...(material.cert !== undefined ? { cert: material.cert } : {}),
+      ...(material.key !== undefined ? { key: material.key } : {}),
+    };
+    const connect = proxy === null ? this.guardedConnector(options) : this.proxiedConnector(options, proxy);
+    const agent = new Agent({ connections: this.connections, connect });
+    if (this.pools.size >= MAX_POOLS) {
+      const [oldestKey, oldest] = this.pools.entries().next().value as [string, PoolEntry];
+      this.pools.delete(oldestKey);
+      this.retire(oldest.agent);
+    }
+    this.pools.set(key, { signature, agent });
+    return agent;
+  }
+
+  /** Closes an Agent once its in-flight requests end. */
+  private retire(agent: Agent): void {
+    const closing = agent.close().catch(() => undefined);
+    this.retiring.add(closing);
+    void closing.finally(() => this.retiring.delete(closing));
+  }
+
+  /**
+   * The proxy this request goes through, or null for direct: none is set, the request
+   * asks to go direct, or the receiver is on the `noProxy` list (its host name, or an
+   * address it resolved to). A stored proxy URL that cannot be used fails the attempt
+   * rather than silently going direct.
+   */
+  private routeFor(req: AttemptRequest, addresses: readonly string[]): ProxyEndpoint | null {
+    if (req.direct === true) return null;
+    const state = this.currentProxy();
+    if (state.problem !== null) throw new ProxyError(`the egressProxy setting cannot be used: ${state.problem}`);
+    if (state.proxy === null) return null;
+    const parsed = parseDestination(req.url);
+    if (parsed.ok && bypassesProxy(parsed.host, addresses, state.noProxy)) return null;
+    return state.proxy;
   }
 
   checkDestination(url: string): Promise<DestinationCheck> {
@@ -157,7 +267,11 @@ export class EgressClient {
     try {
       const check = await Promise.race([this.checkDestination(req.url), expired]);
       if (!check.ok) return refusedResult(check, elapsed(started));
-      return await this.post(req, deadline.signal, started);
+      const proxy = this.routeFor(req, check.addresses);
+      const agent = hasReceiverTls(req.tls)
+        ? await Promise.race([fileSignature(req.tls).then((signature) => this.agentFor(proxy, req.tls, signature)), expired])
+        : this.agentFor(proxy, undefined, '');
+      return await this.post(req, agent, deadline.signal, started);
     } catch (error) {
       return this.failureResult(error, req, deadline.signal, started, null);
     } finally {
@@ -166,12 +280,14 @@ export class EgressClient {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), ...this.retiring]);
+    const open = [...this.pools.values()].map((entry) => entry.agent.close());
+    this.pools.clear();
+    await Promise.all([...open, ...this.retiring]);
   }
 
-  private async post(req: AttemptRequest, signal: AbortSignal, started: number): Promise<AttemptResult> {
+  private async post(req: AttemptRequest, agent: Agent, signal: AbortSignal, started: number): Promise<AttemptResult> {
     const response = await request(req.url, {
-      dispatcher: this.currentAgent(),
+      dispatcher: agent,
       method: 'POST',
       headers: req.headers,
       body: req.body,
@@ -231,11 +347,11 @@ export class EgressClient {
   }
 
   /** undici's own connector, with a guarded lookup and a note of where each socket went. */
-  private guardedConnector(ca: EgressClientOptions['ca']): buildConnector.connector {
+  private guardedConnector(tls: TlsConnectOptions): buildConnector.connector {
     const connect = buildConnector({
       lookup: this.guardedLookup,
       timeout: CONNECT_TIMEOUT_MS,
-      ...(ca === undefined ? {} : { ca }),
+      ...tls,
     });
     return (options, callback) => {
       connect(options, (...result) => {
@@ -248,6 +364,50 @@ export class EgressClient {
         }
       });
     };
+  }
+
+  /**
+   * Through the proxy: the receiver's host is resolved and judged here (a refused one
+   * never reaches the proxy), the CONNECT names the checked address, and TLS runs inside
+   * the tunnel with the real host name for SNI and the certificate check.
+   */
+  private proxiedConnector(tls: TlsConnectOptions, proxy: ProxyEndpoint): buildConnector.connector {
+    const secure = buildConnector({ timeout: CONNECT_TIMEOUT_MS, ...tls });
+    return (options, callback) => {
+      this.tunnel(options, proxy).then(
+        (tunnel) => {
+          if (options.protocol !== 'https:') {
+            callback(null, tunnel);
+            return;
+          }
+          secure({ ...options, httpSocket: tunnel }, (...result) => {
+            const [error, socket] = result;
+            if (error === null) {
+              callback(null, socket);
+            } else {
+              tunnel.destroy();
+              callback(error, null);
+            }
+          });
+        },
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
+      );
+    };
+  }
+
+  private async tunnel(options: buildConnector.Options, proxy: ProxyEndpoint): Promise<Socket> {
+    const result = await this.resolver.resolve(options.hostname);
+    if (!result.ok) {
+      const ErrorClass = result.code === 'forbidden_destination' ? ForbiddenDestinationError : UnresolvableDestinationError;
+      throw new ErrorClass(result.reason);
+    }
+    // The first answer, as a direct connect would take it; every answer was judged.
+    const address = result.addresses[0] as string;
+    const port = options.port === '' ? (options.protocol === 'https:' ? 443 : 80) : Number(options.port);
+    const socket = await openTunnel(proxy, { address, port }, CONNECT_TIMEOUT_MS);
+    // The receiver's address, not the proxy's: the one the tunnel leads to.
+    this.connectedAddresses.set(originKey(options.protocol, options.hostname, options.port), address);
+    return socket;
   }
 
   private rememberAddress(options: buildConnector.Options, socket: Socket): void {
@@ -417,7 +577,13 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 function rootCause(error: unknown): unknown {
   let current = error;
   for (let depth = 0; depth < 5; depth += 1) {
-    if (current instanceof ForbiddenDestinationError || current instanceof AttemptTimeoutError) return current;
+    if (
+      current instanceof ForbiddenDestinationError ||
+      current instanceof AttemptTimeoutError ||
+      current instanceof ProxyError ||
+      current instanceof ReceiverTlsError
+    )
+      return current;
     const next = (current as { cause?: unknown } | null)?.cause;
     if (next === undefined || next === null) return current;
     current = next;
@@ -456,6 +622,11 @@ const ERROR_PHRASES: Record<string, string> = {
 /** `ECONNREFUSED connection refused (127.0.0.1:41234)`, `CERT_HAS_EXPIRED certificate has expired`, … */
 function networkErrorText(error: unknown): string {
   if (error instanceof UnresolvableDestinationError) return error.message.slice(0, MAX_ERROR_CHARS);
+  if (error instanceof ReceiverTlsError) return `receiver TLS: ${error.message}`.slice(0, MAX_ERROR_CHARS);
+  if (error instanceof ProxyError) {
+    const cause = error.cause === undefined ? '' : `: ${networkErrorText(error.cause)}`;
+    return `${error.message}${cause}`.slice(0, MAX_ERROR_CHARS);
+  }
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
   const phrase = code === null ? message : `${code} ${ERROR_PHRASES[code] ?? message}`;
@@ -464,4 +635,20 @@ function networkErrorText(error: unknown): string {
   const host = address !== null && isIP(address) === 6 ? `[${address}]` : address;
   const where = host === null ? '' : ` (${host}${typeof port === 'number' ? `:${port}` : ''})`;
   return `${phrase}${where}`.slice(0, MAX_ERROR_CHARS);
+}
+
+/** The TLS files' mtimes and sizes: a file replaced or edited since gives another signature. */
+async function fileSignature(tls: ReceiverTls): Promise<string> {
+  const parts = await Promise.all(
+    [tls.caFile, tls.clientCert, tls.clientKey].map(async (path) => {
+      if (path === '') return '-';
+      try {
+        const info = await stat(path);
+        return `${info.mtimeMs}:${info.size}:${info.ino}`;
+      } catch (error) {
+        return `unreadable:${errorCode(error) ?? ''}`;
+      }
+    }),
+  );
+  return parts.join('|');
 }

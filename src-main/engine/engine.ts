@@ -209,6 +209,7 @@ export class Engine {
     const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
     this.egress = new EgressClient({
       allowPrivate,
+      proxy: () => this.settings,
       resolver: createGuardedResolver({
         allowPrivate,
         allowedCidrs,

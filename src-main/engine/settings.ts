@@ -5,9 +5,10 @@
  */
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import type { BusOptions } from '../bus/nats-bus';
-import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../bus/tls-files';
+import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../tls/pem-files';
 import { BridgeFailure } from '../contract/bridge';
 import { SECRET_KEYS } from '../contract/settings-descriptor';
+import { parseNoProxyEntry, parseProxyUrl } from '../delivery/proxy';
 import { parseCidr } from '../delivery/ssrf';
 import { defaultDurableName } from '../store/settings';
 
@@ -44,6 +45,17 @@ export function validateSettingsPatch(patch: Partial<Settings>, current?: Settin
     patch.allowedCidrs.forEach((entry, index) => {
       const parsed = parseCidr(entry);
       if (!parsed.ok) throw new BridgeFailure('invalid_argument', `allowedCidrs entry ${index + 1}: ${parsed.reason}`, 'allowedCidrs');
+    });
+  }
+  // The same parsers the delivery client uses, so what is saved is what is enforced.
+  if (patch.egressProxy !== undefined) {
+    const parsed = parseProxyUrl(patch.egressProxy);
+    if (!parsed.ok) throw new BridgeFailure('invalid_argument', parsed.reason, 'egressProxy');
+  }
+  if (patch.noProxy !== undefined) {
+    patch.noProxy.forEach((entry, index) => {
+      const parsed = parseNoProxyEntry(entry);
+      if (!parsed.ok) throw new BridgeFailure('invalid_argument', `noProxy entry ${index + 1}: ${parsed.reason}`, 'noProxy');
     });
   }
 }

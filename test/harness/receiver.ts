@@ -1,12 +1,14 @@
 /**
- * A real HTTP receiver on 127.0.0.1 for integration tests.
+ * A real HTTP (or, given TLS options, HTTPS) receiver on 127.0.0.1 for integration tests.
  *
  * Every request is recorded (after its body has been read) and then answered by the
  * current behavior. `close()` destroys open sockets, so a hanging or dripping behavior
  * never blocks a test's teardown.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 
@@ -18,13 +20,15 @@ export interface ReceivedRequest {
   body: Buffer;
   /** Date.now() when the request body was complete. */
   receivedAt: number;
+  /** Over TLS: the SNI name the client sent (null: none) and its certificate's CN (null: none). */
+  tls?: { servername: string | null; clientCn: string | null };
 }
 
 /** How the receiver answers; the default answers 200 "ok". */
 export type Behavior = (req: ReceivedRequest, res: ServerResponse) => void | Promise<void>;
 
 export interface Receiver {
-  /** e.g. http://127.0.0.1:41234/hook */
+  /** e.g. http://127.0.0.1:41234/hook (https:// with TLS options) */
   url: string;
   port: number;
   /** Every request received, in order. */
@@ -47,7 +51,8 @@ interface Waiter {
 const DEFAULT_WAIT_MS = 5_000;
 const CHUNK_BYTES = 64 * 1024;
 
-export async function startReceiver(behavior: Behavior = status(200, 'ok')): Promise<Receiver> {
+/** `tls`: serve HTTPS with these options (certificate and key; `requestCert` + `ca` to require client certificates). */
+export async function startReceiver(behavior: Behavior = status(200, 'ok'), options: { tls?: HttpsOptions } = {}): Promise<Receiver> {
   let current = behavior;
   let closed = false;
   const requests: ReceivedRequest[] = [];
@@ -64,9 +69,10 @@ export async function startReceiver(behavior: Behavior = status(200, 'ok')): Pro
     }
   };
 
-  const server: Server = createServer((incoming, res) => {
+  const handler = (incoming: IncomingMessage, res: ServerResponse): void => {
     void handleRequest(incoming, res);
-  });
+  };
+  const server: Server = options.tls === undefined ? createServer(handler) : createHttpsServer(options.tls, handler);
 
   const handleRequest = async (incoming: IncomingMessage, res: ServerResponse): Promise<void> => {
     let received: ReceivedRequest;
@@ -90,6 +96,8 @@ export async function startReceiver(behavior: Behavior = status(200, 'ok')): Pro
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('clientError', (_error, socket) => socket.destroy());
+  // A failed handshake never becomes a request; its socket is still closed by close().
+  server.on('tlsClientError', (_error, socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -101,7 +109,7 @@ export async function startReceiver(behavior: Behavior = status(200, 'ok')): Pro
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}/hook`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}/hook`,
     port,
     requests,
     setBehavior(b) {
@@ -144,12 +152,17 @@ export async function startReceiver(behavior: Behavior = status(200, 'ok')): Pro
 async function readRequest(incoming: IncomingMessage): Promise<ReceivedRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of incoming) chunks.push(chunk as Buffer);
+  const socket = incoming.socket as Partial<TLSSocket>;
+  const clientCn = socket.encrypted === true ? socket.getPeerCertificate?.().subject?.CN : undefined;
   return {
     method: incoming.method ?? '',
     path: incoming.url ?? '',
     headers: flattenHeaders(incoming),
     body: Buffer.concat(chunks),
     receivedAt: Date.now(),
+    ...(socket.encrypted === true
+      ? { tls: { servername: typeof socket.servername === 'string' ? socket.servername : null, clientCn: typeof clientCn === 'string' ? clientCn : null } }
+      : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * TLS for bus tests: a private CA, a server certificate for 127.0.0.1 and client
- * certificates made with the `openssl` program, and a real nats-server whose WebSocket
+ * TLS for bus and receiver tests: a private CA, server certificates for 127.0.0.1 and for
+ * a receiver host name, and client certificates made with the `openssl` program, and a real nats-server whose WebSocket
  * listener serves that certificate (`wss://`), optionally verifying clients. The server is started on random ports (`-1`) and is ready
  * when its log names the WebSocket port; it is stopped by its PID.
  */
@@ -17,6 +17,9 @@ import { findNatsServer } from '../../src-main/bus/nats-server-process';
 const run = promisify(execFile);
 const READY_TIMEOUT_MS = 15_000;
 
+/** The host name of `TestPki.namedCertFile`; tests resolve it to 127.0.0.1 with a scripted lookup. */
+export const RECEIVER_HOST = 'receiver.sluice.test';
+
 // Node 20 has no global WebSocket; without one nats-core's wsconnect hangs silently.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
@@ -29,6 +32,9 @@ export interface TestPki {
   /** Server certificate (SAN IP:127.0.0.1) and its key. */
   certFile: string;
   keyFile: string;
+  /** Server certificate for `RECEIVER_HOST` only (SAN DNS), signed by the CA, and its key. */
+  namedCertFile: string;
+  namedKeyFile: string;
   /** A client certificate signed by the CA, and its key. */
   clientCertFile: string;
   clientKeyFile: string;
@@ -57,6 +63,11 @@ export async function makeTestPki(): Promise<TestPki> {
     await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
     await openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
       '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    await openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', 'named.key', '-out', 'named.csr', '-subj', `/CN=${RECEIVER_HOST}`);
+    await writeFile(join(dir, 'named.ext'), `subjectAltName=DNS:${RECEIVER_HOST}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+    await openssl(dir, 'x509', '-req', '-in', 'named.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', 'named.pem', '-days', '2', '-extfile', 'named.ext');
     await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
     for (const [name, ca] of [['client', 'ca'], ['stranger', 'other-ca']] as const) {
       await openssl(dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
@@ -74,6 +85,8 @@ export async function makeTestPki(): Promise<TestPki> {
     otherCaFile: join(dir, 'other-ca.pem'),
     certFile: join(dir, 'server.pem'),
     keyFile: join(dir, 'server.key'),
+    namedCertFile: join(dir, 'named.pem'),
+    namedKeyFile: join(dir, 'named.key'),
     clientCertFile: join(dir, 'client.pem'),
     clientKeyFile: join(dir, 'client.key'),
     strangerCertFile: join(dir, 'stranger.pem'),

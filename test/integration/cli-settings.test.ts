@@ -88,6 +88,8 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   natsClientKeyFile: ['client.key', {}],
   allowPrivate: ['true', { allowPrivate: true }],
   allowedCidrs: ['10.20.0.0/16, 192.168.10.0/24', { allowedCidrs: ['10.20.0.0/16', '192.168.10.0/24'] }],
+  egressProxy: ['http://127.0.0.1:3128', { egressProxy: 'http://127.0.0.1:3128' }],
+  noProxy: ['siem.corp.example, .corp.example, 10.0.0.0/8', { noProxy: ['siem.corp.example', '.corp.example', '10.0.0.0/8'] }],
   circuitThreshold: ['3', { circuitThreshold: 3 }],
   concurrency: ['4', { concurrency: 4 }],
   timeoutMs: ['2500', { timeoutMs: 2500 }],

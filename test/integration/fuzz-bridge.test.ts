@@ -195,6 +195,8 @@ const SETTINGS_PATCH: Record<string, Field> = {
   natsClientKeyFile: opt(str(0, 4096, { trim: true })),
   allowPrivate: opt(bool),
   allowedCidrs: opt({ t: 'array', item: str(1, 64), max: 256 }),
+  egressProxy: opt(str(0, 2048, { trim: true })),
+  noProxy: opt({ t: 'array', item: str(1, 255), max: 256 }),
   circuitThreshold: opt(int(1, 1000)),
   concurrency: opt(int(1, 256)),
   timeoutMs: opt(int(100, 120_000)),
@@ -680,6 +682,21 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
             ['/dev/null', /not a regular file/],
           ]);
           return bad(`${field} ${JSON.stringify(path)}`, [{ [field]: path }], { code: 'invalid_argument', field, message: why });
+        },
+        () => {
+          const [egressProxy, why] = rng.pick<[string, RegExp]>([
+            ['proxy.example:3128', /is not a URL: use http:\/\/host:port/],
+            ['https://proxy.example:3128', /https:\/\/ proxies are not supported/],
+            ['socks5://127.0.0.1:1080', /socks5:\/\/ proxies are not supported/],
+            ['http://user:pw@proxy.example:3128', /credentials/],
+            ['http://proxy.example:3128/path', /without a path/],
+            ['not a url', /is not a URL/],
+          ]);
+          return bad(`egressProxy ${JSON.stringify(egressProxy)}`, [{ egressProxy }], { code: 'invalid_argument', field: 'egressProxy', message: why });
+        },
+        () => {
+          const entry = rng.pick(['example.com:443', '10.0.0.1/8', 'under_score!', '-bad.example', '999.1.1.1/8']);
+          return bad(`noProxy ${JSON.stringify(entry)}`, [{ noProxy: ['example.com', entry] }], { code: 'invalid_argument', field: 'noProxy', message: /entry 2/ });
         },
       ],
     },

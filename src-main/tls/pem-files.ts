@@ -1,8 +1,9 @@
 /**
- * The PEM files behind a `wss://` bus (a private CA, a client certificate and its key),
- * read and checked synchronously: the same checks refuse a settings change before it is
- * saved and explain a failed connection when a file changed since. Each error names the
- * file and what is wrong with it.
+ * PEM files for TLS (a private CA bundle, a client certificate and its key), read and
+ * checked synchronously: the `wss://` bus's settings and a receiver's TLS material
+ * (delivery/receiver-tls.ts) both use them, so the same checks refuse a change before it
+ * is saved and explain a failed connection when a file changed since. Each error names
+ * the file and what is wrong with it.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -52,17 +53,17 @@ function readCertificates(path: string, what: string): string {
   return blocks.join('\n');
 }
 
-/** A PEM bundle of CA certificates (`natsCaFile`). */
+/** A PEM bundle of CA certificates (`natsCaFile`, a receiver's CA file). */
 export function readCaBundle(path: string): string {
   return readCertificates(path, 'CA file');
 }
 
-/** A PEM client certificate, its chain after it if any (`natsClientCertFile`). */
+/** A PEM client certificate, its chain after it if any (`natsClientCertFile`, a receiver's client certificate). */
 export function readClientCertificate(path: string): string {
   return readCertificates(path, 'client certificate file');
 }
 
-/** An unencrypted PEM private key (`natsClientKeyFile`): Sluice runs unattended, with no one to type a passphrase. */
+/** An unencrypted PEM private key (`natsClientKeyFile`, a receiver's client key): Sluice runs unattended, with no one to type a passphrase. */
 export function readClientKey(path: string): string {
   const pem = PEM_PRIVATE_KEY.exec(readTlsFile(path, 'client key file'))?.[0];
   if (!pem) throw new TlsFileError(`client key file ${path} is not a PEM private key (no "-----BEGIN PRIVATE KEY-----" block)`);
