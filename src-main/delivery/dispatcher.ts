@@ -11,6 +11,7 @@
  */
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
+import type { ReceiverTls } from './receiver-tls';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import type { ExtraHeader } from '../contract/subscription-options';
@@ -42,6 +43,9 @@ export interface Destination {
   /** Its own request headers: plain ones, and secret ones (masked wherever a request is recorded). */
   headers?: readonly ExtraHeader[];
   secretHeaders?: readonly ExtraHeader[];
+  /** Its own TLS files (a private CA, a client certificate), and whether it bypasses the egress proxy. */
+  tls?: ReceiverTls;
+  direct?: boolean;
 }
 
 export interface DeliveryJob {
@@ -275,7 +279,14 @@ export class Dispatcher {
       });
       // What is recorded and shown never holds a secret header's value.
       state.lastHeaders = maskHeaders(headers, destination.secretHeaders ?? []);
-      result = await this.sendSafely({ url: destination.url, body: job.body, headers, timeoutMs: this.deps.settings().timeoutMs });
+      result = await this.sendSafely({
+        url: destination.url,
+        body: job.body,
+        headers,
+        timeoutMs: this.deps.settings().timeoutMs,
+        ...(destination.tls ? { tls: destination.tls } : {}),
+        ...(destination.direct ? { direct: true } : {}),
+      });
     } finally {
       release();
     }

@@ -28,6 +28,7 @@ import type {
 import type { BusOptions } from '../bus/nats-bus';
 import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
+import { checkReceiverTls, hasReceiverTls } from '../delivery/receiver-tls';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
@@ -259,6 +260,7 @@ export class Engine {
     this.service = new SubscriptionService({
       store,
       checkDestination: (url) => this.egress.checkDestination(url),
+      checkTlsFiles: (files) => (hasReceiverTls(files) ? checkReceiverTls(files) : null),
     });
     this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
     this.handlers = createHandlers({

@@ -96,6 +96,8 @@ export class LiveSubscriptions {
         retrySchedule: sub.retrySchedule ?? defaultRetrySchedule,
         headers: sub.options.headers,
         secretHeaders: sub.secretHeaders,
+        tls: { caFile: sub.options.caFile, clientCert: sub.options.clientCert, clientKey: sub.options.clientKey },
+        direct: sub.options.direct,
       }
     );
   }
