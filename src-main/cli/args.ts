@@ -11,12 +11,17 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/**
+ * Bad input (exit 2, the default) or a failure the message explains (exit 1), as every
+ * entry point reports it: `sluice`, `npm run serve` and `npm run demo` (see usage.ts).
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT_USAGE,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'CliError';
   }
 }

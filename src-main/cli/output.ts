@@ -6,7 +6,7 @@ import type { BridgeError, Result } from '../contract/bridge';
 import type { DeliveryView, SubscriptionView } from '../contract/views';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './args';
 
-export function out(line: string): void {
+export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
