@@ -31,7 +31,7 @@ export function createSafeStorageCipher(): SecretCipher {
       try {
         return safeStorage.decryptString(Buffer.from(stored.slice(OS_KEYCHAIN_PREFIX.length), 'base64'));
       } catch (error) {
-        throw new SecretKeyError(`the OS key store cannot open them: ${(error as Error).message}`);
+        throw new SecretKeyError(`the OS key store cannot open them: ${(error as Error).message}`, { cause: error });
       }
     },
   };

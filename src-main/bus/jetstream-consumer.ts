@@ -303,7 +303,7 @@ export class JetStreamConsumer {
   private async bind(nc: NatsConnection): Promise<Consumer> {
     const { stream } = this.options;
     const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS }).catch((error: unknown) => {
-      throw new Error(`JetStream is not available: ${errorMessage(error)}`);
+      throw new Error(`JetStream is not available: ${errorMessage(error)}`, { cause: error });
     });
     let info: ConsumerInfo;
     try {

@@ -423,7 +423,7 @@ function loadTlsMaterial({ caFile, clientCertFile, clientKeyFile }: BusOptions):
     try {
       return reader();
     } catch (error) {
-      throw new Error(`${setting}: ${errorMessage(error)}`);
+      throw new Error(`${setting}: ${errorMessage(error)}`, { cause: error });
     }
   };
   if (caFile) material.ca = read('natsCaFile', () => readCaBundle(caFile));

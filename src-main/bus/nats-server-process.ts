@@ -18,10 +18,20 @@ const START_ATTEMPTS = 3;
 const LOG_TAIL_LINES = 40;
 
 /** No usable nats-server program; the message says where it looked. */
-export class NatsServerMissing extends Error {}
+export class NatsServerMissing extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NatsServerMissing';
+  }
+}
 
 /** nats-server exited, failed to spawn or was not ready in time; the message ends with its last log lines. */
-export class NatsServerNotReady extends Error {}
+export class NatsServerNotReady extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NatsServerNotReady';
+  }
+}
 
 /** `$NATS_SERVER_BIN`, else the first nats-server on PATH or in `extraDirs`. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): string {

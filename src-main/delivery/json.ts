@@ -59,6 +59,7 @@ export function jsonNesting(bytes: Uint8Array, limit = MAX_DEPTH): number {
 export class JsonDepthError extends Error {
   constructor() {
     super(`nested deeper than ${MAX_DEPTH} levels`);
+    this.name = 'JsonDepthError';
   }
 }
 

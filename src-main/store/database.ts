@@ -140,6 +140,7 @@ class CorruptDatabaseError extends StoreError {
       .replace(/:; /g, ': ');
     const short = line.length > 200 ? `${line.slice(0, 200)}…` : line;
     super(`corrupt database: ${short}`, options);
+    this.name = 'CorruptDatabaseError';
     this.reason = short;
   }
 }

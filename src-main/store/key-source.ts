@@ -108,7 +108,7 @@ function readKeyFile(path: string, label: string, missingOk = false): { key: Buf
     const code = (error as NodeJS.ErrnoException).code;
     // Not there (ENOTDIR: a folder on the way is a file; making it says why).
     if (missingOk && (code === 'ENOENT' || code === 'ENOTDIR')) return null;
-    throw new SecretKeySourceError(`${label}: cannot read it: ${(error as Error).message}`);
+    throw new SecretKeySourceError(`${label}: cannot read it: ${(error as Error).message}`, { cause: error });
   }
   return { key: parseKey(data, label), warnings };
 }
@@ -268,6 +268,7 @@ function makeKeyFile(dir: string, path: string, label: string): { key: Buffer; m
   } catch (error) {
     throw new SecretKeySourceError(
       `cannot make the default key ${path}: ${(error as Error).message}; give a key with --secret-key-file PATH or ${SECRET_KEY_ENV}, or choose a writable folder with ${CONFIG_DIR_ENV}`,
+      { cause: error },
     );
   } finally {
     rmSync(tmp, { force: true });
@@ -282,6 +283,7 @@ function ensureConfigDir(dir: string): void {
   } catch (error) {
     throw new SecretKeySourceError(
       `cannot make the folder ${dir} for the default key: ${(error as Error).message}; give a key with --secret-key-file PATH or ${SECRET_KEY_ENV}, or choose a writable folder with ${CONFIG_DIR_ENV}`,
+      { cause: error },
     );
   }
 }
@@ -304,7 +306,12 @@ function syncDir(dir: string): void {
 // ----- the OS key store ------------------------------------------------------------
 
 /** The store cannot be reached at all (no binding, no session bus, no Secret Service): the key file is the default. */
-export class OsKeyStoreUnavailable extends Error {}
+export class OsKeyStoreUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OsKeyStoreUnavailable';
+  }
+}
 
 /** A time-bounded OS key store holding one value. */
 export interface OsKeyStore {
@@ -327,7 +334,7 @@ async function makeInOsStore(store: OsKeyStore, dir: string, value: string, wait
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new SecretKeySourceError(`cannot make ${lock}: ${(error as Error).message}; choose a writable folder with ${CONFIG_DIR_ENV}`);
+        throw new SecretKeySourceError(`cannot make ${lock}: ${(error as Error).message}; choose a writable folder with ${CONFIG_DIR_ENV}`, { cause: error });
     }
     // Another process is making it: use its key once it is there.
     const found = await store.read();
@@ -431,7 +438,7 @@ export function systemKeyStore(account: string, env: NodeJS.ProcessEnv = process
       });
       worker.once('error', (error) => {
         done();
-        reject(new OsKeyStoreUnavailable(error.message));
+        reject(new OsKeyStoreUnavailable(error.message, { cause: error }));
       });
       worker.once('exit', () => {
         done();

@@ -30,16 +30,16 @@ export const SECRET_KEY_ENV = 'SLUICE_SECRET_KEY';
 
 /** A stored secret that this process cannot turn back into the secret. */
 export class SecretKeyError extends Error {
-  constructor(detail: string) {
-    super(`cannot decrypt subscription secrets: wrong or missing key (${detail})`);
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`cannot decrypt subscription secrets: wrong or missing key (${detail})`, options);
     this.name = 'SecretKeyError';
   }
 }
 
 /** A key that cannot be used (unreadable, malformed, world-readable). */
 export class SecretKeySourceError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'SecretKeySourceError';
   }
 }
