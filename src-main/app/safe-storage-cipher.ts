@@ -12,13 +12,13 @@ import { safeStorage } from 'electron';
 import { PLAINTEXT_CIPHER, type SecretCipher } from '../store/database';
 import { OS_KEYCHAIN_PREFIX, SecretKeyError, isEncrypted } from '../store/secret-cipher';
 
-export interface OsCipherChoice {
+interface OsCipherChoice {
   cipher: SecretCipher;
   /** Why secrets are stored unprotected, when they are. */
   reason: string | null;
 }
 
-export function createSafeStorageCipher(): SecretCipher {
+function createSafeStorageCipher(): SecretCipher {
   return {
     kind: 'os-keychain',
     encrypt(secret) {

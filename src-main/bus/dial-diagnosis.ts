@@ -25,7 +25,7 @@ export type SocketObservation =
     };
 
 /** The settings a diagnosis names in its fix. */
-export interface DiagnosisOptions {
+interface DiagnosisOptions {
   caFile?: string | undefined;
   clientCertFile?: string | undefined;
   token?: string | undefined;

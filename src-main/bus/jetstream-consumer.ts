@@ -37,7 +37,7 @@ export interface JetStreamConsumerOptions {
   onError?: (error: unknown, subject: string) => void;
 }
 
-export type JetStreamState = 'idle' | 'binding' | 'consuming' | 'error';
+type JetStreamState = 'idle' | 'binding' | 'consuming' | 'error';
 
 export interface JetStreamConsumerStatus {
   state: JetStreamState;

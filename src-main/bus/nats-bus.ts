@@ -54,9 +54,9 @@ export interface BusOptions {
 }
 
 /** Receives the raw subject and payload; `data` is never parsed or copied here. */
-export type MessageHandler = (subject: string, data: Uint8Array) => void;
+type MessageHandler = (subject: string, data: Uint8Array) => void;
 
-export interface BusSubscription {
+interface BusSubscription {
   readonly pattern: string;
   unsubscribe(): void;
 }

@@ -62,7 +62,7 @@ const VALUE_OPTIONS = [
   'out',
 ];
 
-export interface CommandLine {
+interface CommandLine {
   /** The leading positional words (`subs`, `add`, an id…), in order, with their argv index. */
   words: { value: string; index: number }[];
   help: boolean;
@@ -91,14 +91,14 @@ export function withoutWords(argv: string[], indexes: number[]): string[] {
 }
 
 /** An option as a command declares it (the shape `node:util` parseArgs takes). */
-export interface OptionSpec {
+interface OptionSpec {
   type: 'string' | 'boolean';
   multiple?: boolean;
   short?: string;
 }
 type OptionsConfig = Record<string, OptionSpec>;
 /** The values of a parse, typed by the options declared. */
-export type OptionValues<O extends OptionsConfig> = {
+type OptionValues<O extends OptionsConfig> = {
   [K in keyof O]?: O[K] extends { type: 'string' }
     ? O[K] extends { multiple: true }
       ? string[]
@@ -160,7 +160,7 @@ export class Problems {
   }
 }
 
-export interface ParsedCommand<O extends OptionsConfig> {
+interface ParsedCommand<O extends OptionsConfig> {
   values: OptionValues<O>;
   positionals: string[];
   /** The problems found so far; the command adds its own and calls `done()`. */

@@ -92,7 +92,7 @@ function containsNumber(value: unknown, depth: number): boolean {
  * A strict JSON parser (RFC 8259) that keeps every number that is not a safe integer
  * as a {@link JsonNumber}.
  */
-export function parseLossless(text: string): JsonValue {
+function parseLossless(text: string): JsonValue {
   let i = 0;
   const fail = (what: string): never => {
     throw new SyntaxError(`${what} at position ${i}`);

@@ -58,7 +58,7 @@ export class ClaimError extends StoreError {
 }
 
 /** `pid 1234 (sluice run), since 2026-12-06T03:12:00Z`, with the host when it is not this one. */
-export function describeHolder(holder: ClaimHolder): string {
+function describeHolder(holder: ClaimHolder): string {
   const host = holder.host !== hostname() ? ` on ${holder.host}` : '';
   return `pid ${holder.pid}${host} (${holder.command}), since ${holder.since}`;
 }

@@ -61,7 +61,7 @@ export const PLAINTEXT_CIPHER: SecretCipher = {
   decrypt: (stored) => stored,
 };
 
-export interface StoreOptions {
+interface StoreOptions {
   /** See `Store.open`. */
   ifCorrupt?: 'move-aside' | 'refuse';
   /**
@@ -85,7 +85,7 @@ export class StoreError extends Error {
 }
 
 /** Where a database path points, judged before anything opens it. */
-export interface DatabaseLocation {
+interface DatabaseLocation {
   /** The path made absolute, for messages. */
   absolute: string;
   /** A file is there (opening it opens that database; else a new one is created). */

@@ -43,14 +43,14 @@ import {
 } from './secret-cipher';
 
 /** Overrides the config folder that holds the default key (operators, tests). */
-export const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
+const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
 /** `file` keeps the default key in the key file even where an OS key store answers; `auto` (default) prefers the store. */
-export const KEY_STORE_ENV = 'SLUICE_KEY_STORE';
-export const DEFAULT_KEY_FILE = 'secret.key';
+const KEY_STORE_ENV = 'SLUICE_KEY_STORE';
+const DEFAULT_KEY_FILE = 'secret.key';
 /** The OS key store entry's service name (its account is the config folder). */
-export const OS_KEY_STORE_SERVICE = 'sluice';
+const OS_KEY_STORE_SERVICE = 'sluice';
 /** How long one OS key store call may take: a store that never answers must not hang a run. */
-export const OS_KEY_STORE_TIMEOUT_MS = 5_000;
+const OS_KEY_STORE_TIMEOUT_MS = 5_000;
 /** A lock older than this was left by a process that died while making the key. */
 const STALE_LOCK_MS = 60_000;
 
@@ -126,7 +126,7 @@ export function envKeyCipher(value: string): KeySource {
   return fixedSource(createKeyFileCipher(parseKey(Buffer.from(value.trim(), 'latin1'), source), source), source);
 }
 
-export interface DefaultKeyOptions {
+interface DefaultKeyOptions {
   /** The OS key store to try; null for none. Default: this machine's, when it can be reached. */
   osKeyStore?: OsKeyStore | null;
   /** How long to wait for another process that is making the key in the OS key store. */
