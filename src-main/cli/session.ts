@@ -10,7 +10,7 @@ import { NatsBus } from '../bus/nats-bus';
 import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
-import { locateDatabase } from '../store/database';
+import { locateDatabase } from '../store/database-file';
 import { VERSION } from '../version';
 import { CliError, EXIT_FAILURE, type Problems } from './args';
 import { err, unwrap } from './output';

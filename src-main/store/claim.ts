@@ -25,7 +25,7 @@ import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import { checkDatabaseFolder, StoreError } from './database';
+import { checkDatabaseFolder, StoreError } from './database-file';
 
 /**
  * How long taking or reading the claim waits for another engine that is taking it at

@@ -14,7 +14,7 @@ import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
 import { ClaimError, takeoverNote } from '../store/claim';
-import { locateDatabase } from '../store/database';
+import { locateDatabase } from '../store/database-file';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
