@@ -1,3 +1,13 @@
+/**
+ * A durable pull consumer on the operator's JetStream stream: bind it (never create the
+ * stream), fetch, hand each message to the engine and ack it only once it is stored,
+ * nak with a delay on failure, and bind again after a reconnect, with one status.
+ *
+ * Over 500 lines: JetStreamConsumer is one loop (bind, fetch, dispatch, ack, back off)
+ * over a session that ends with its connection; the steps share the session, the
+ * messages in flight and the status, so splitting them would hand that state to another
+ * module. The few free functions at the end (nak delay, API error codes) are its own.
+ */
 import {
   AckPolicy,
   DeliverPolicy,
