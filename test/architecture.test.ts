@@ -29,6 +29,8 @@ const importsOf = (file: string): string[] =>
   );
 
 const rel = (file: string): string => relative(root, file);
+/** What a main-process module over 500 lines says in its opening comment, before why it stays whole. */
+const OVER_500 = 'Over 500 lines:';
 const all = [...sourceFiles(join(root, 'src-main')), ...sourceFiles(join(root, 'src-preload')), ...sourceFiles(join(root, 'src-renderer/src')), ...sourceFiles(join(root, 'test'))];
 
 /** Tracked files (git ls-files), or, without git, every file outside build output and dependencies. */
@@ -145,7 +147,8 @@ describe('architecture', () => {
 
   it('keeps the contract free of Node and Electron imports', () => {
     const offenders = all
-      .filter((f) => rel(f).startsWith('src-main/contract/'))
+      // Its tests are not bundled: they may use vitest.
+      .filter((f) => rel(f).startsWith('src-main/contract/') && !f.endsWith('.test.ts'))
       .flatMap((f) => importsOf(f).filter((i) => !i.startsWith('.')).map((i) => `${rel(f)} → ${i}`));
     expect(offenders).toEqual([]);
   });
@@ -187,6 +190,37 @@ describe('architecture', () => {
           .filter((i) => (i.startsWith('.') && !rel(join(f, '..', i)).startsWith('src-renderer/')) || (i.startsWith('@match/') && i !== '@match/pattern'))
           .map((i) => `${rel(f)} → ${i}`),
       );
+    expect(offenders).toEqual([]);
+  });
+
+  /**
+   * A main-process module grows past 500 lines only on purpose: split at a seam, or say in
+   * its opening comment, after OVER_500, why it stays whole (and where it would split).
+   */
+  it('keeps main-process modules under 500 lines, or says in their opening comment why not', () => {
+    const offenders = all
+      .filter((f) => rel(f).startsWith('src-main/') && f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .flatMap((f) => {
+        const text = readFileSync(f, 'utf8');
+        const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+        if (lines <= 500) return [];
+        const opening = /^\s*\/\*\*?([\s\S]*?)\*\//.exec(text)?.[1] ?? '';
+        return opening.includes(OVER_500) ? [] : [`${rel(f)}: ${lines} lines, and its opening comment does not say "${OVER_500}" why`];
+      });
+    expect(offenders).toEqual([]);
+  });
+
+  /** An error names its class (in logs and stacks), so `Error: …` never hides which one it was. */
+  it('has every error class in src-main and the renderer set its name', () => {
+    const offenders = all
+      .filter((f) => /^src-(main|renderer)\//.test(rel(f)) && !/\.test\.ts$/.test(f))
+      .flatMap((f) => {
+        const text = readFileSync(f, 'utf8');
+        return [...text.matchAll(/\bclass (\w+) extends (\w*Error|\w+Failure)\b/g)]
+          .map((m) => m[1] as string)
+          .filter((name) => !new RegExp(`name = '${name}'`).test(text))
+          .map((name) => `${rel(f)}: ${name}`);
+      });
     expect(offenders).toEqual([]);
   });
 

@@ -30,7 +30,7 @@ export interface ElectronParts {
 
 export type WindowPart = Pick<BrowserWindow, 'setTitle' | 'isDestroyed' | 'isMinimized' | 'restore' | 'show' | 'focus'>;
 
-export interface AttentionShellOptions {
+interface AttentionShellOptions {
   electron: ElectronParts;
   platform: NodeJS.Platform;
   /** The bridge, in-process: Pause all and Resume all go through it like the console's clicks. */

@@ -13,7 +13,7 @@ export type InvokeEvent = IpcMainInvokeEvent;
 export type AppContents = WebContents;
 
 export const callChannel = (name: string): string => `sluice:call:${name}`;
-export const eventChannel = (name: string): string => `sluice:event:${name}`;
+const eventChannel = (name: string): string => `sluice:event:${name}`;
 
 export interface IpcMainLike {
   handle(channel: string, listener: (event: IpcMainInvokeEvent, ...args: unknown[]) => Promise<unknown>): void;
@@ -24,7 +24,7 @@ export interface IpcMainLike {
  * Is this the app's own top-level frame showing the app's own page? A page that got
  * navigated elsewhere, or an embedded frame, gets nothing.
  */
-export type SenderCheck = (event: IpcMainInvokeEvent) => boolean;
+type SenderCheck = (event: IpcMainInvokeEvent) => boolean;
 
 export function trustedSender(isAppUrl: (url: string) => boolean, appContents: () => WebContents | null): SenderCheck {
   return (event) => {

@@ -12,13 +12,13 @@ import { safeStorage } from 'electron';
 import { PLAINTEXT_CIPHER, type SecretCipher } from '../store/database';
 import { OS_KEYCHAIN_PREFIX, SecretKeyError, isEncrypted } from '../store/secret-cipher';
 
-export interface OsCipherChoice {
+interface OsCipherChoice {
   cipher: SecretCipher;
   /** Why secrets are stored unprotected, when they are. */
   reason: string | null;
 }
 
-export function createSafeStorageCipher(): SecretCipher {
+function createSafeStorageCipher(): SecretCipher {
   return {
     kind: 'os-keychain',
     encrypt(secret) {
@@ -31,7 +31,7 @@ export function createSafeStorageCipher(): SecretCipher {
       try {
         return safeStorage.decryptString(Buffer.from(stored.slice(OS_KEYCHAIN_PREFIX.length), 'base64'));
       } catch (error) {
-        throw new SecretKeyError(`the OS key store cannot open them: ${(error as Error).message}`);
+        throw new SecretKeyError(`the OS key store cannot open them: ${(error as Error).message}`, { cause: error });
       }
     },
   };

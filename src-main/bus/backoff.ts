@@ -2,7 +2,7 @@
  * Reconnect pacing for the bus (docs/design.md#bus-connection: faster than the origin's
  * 60 s, with backoff).
  */
-export interface BackoffPolicy {
+interface BackoffPolicy {
   /** Delay before the first retry. */
   initialMs: number;
   /** Upper bound of the un-jittered delay. */

@@ -25,7 +25,7 @@ export type SocketObservation =
     };
 
 /** The settings a diagnosis names in its fix. */
-export interface DiagnosisOptions {
+interface DiagnosisOptions {
   caFile?: string | undefined;
   clientCertFile?: string | undefined;
   token?: string | undefined;
@@ -34,13 +34,28 @@ export interface DiagnosisOptions {
 }
 
 /** A dial that failed before NATS spoke: the message names the server, the cause and the fix. */
-export class BusDialError extends Error {}
+export class BusDialError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BusDialError';
+  }
+}
 
 /** A TLS handshake with a bus server that failed. */
-export class BusTlsError extends BusDialError {}
+export class BusTlsError extends BusDialError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BusTlsError';
+  }
+}
 
 /** The server refused Sluice's credentials (or asked for some and got none). */
-export class BusAuthError extends Error {}
+export class BusAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusAuthError';
+  }
+}
 
 /** The port the README's `nats.conf` gives the WebSocket listener. */
 const README_WS_PORT = 9222;
@@ -107,10 +122,12 @@ export function diagnoseSocketFailure(seen: SocketObservation, options: Diagnosi
       return new BusDialError(
         `${server}: ${host} answers with the NATS client protocol: it is nats-server's plain client port, not its WebSocket ` +
           `listener. Point the URL at ${WEBSOCKET_BLOCK}; if its config has no such block, add one`,
+        { cause: error },
       );
     return new BusDialError(
       `${server}: ${host} answers, but not with HTTP (${code}): it is not a NATS WebSocket listener. ` +
         `Point the URL at ${WEBSOCKET_BLOCK}`,
+      { cause: error },
     );
   }
   switch (code) {
@@ -119,25 +136,28 @@ export function diagnoseSocketFailure(seen: SocketObservation, options: Diagnosi
         `${server}: nothing is listening at ${host} (connection refused). Start nats-server with a WebSocket listener ` +
           `there: a \`websocket { listen: "${host}", ${secure ? 'tls { cert_file: …, key_file: … }' : 'no_tls: true'} }\` block ` +
           'in its config, as in the README\'s nats.conf (`nats-server -c nats.conf`); or try `npm run demo`, which runs its own bus',
+        { cause: error },
       );
     case 'ENOTFOUND':
-      return new BusDialError(`${server}: the host "${hostname}" was not found (ENOTFOUND): check the host name in the bus URL`);
+      return new BusDialError(`${server}: the host "${hostname}" was not found (ENOTFOUND): check the host name in the bus URL`, { cause: error });
     case 'EAI_AGAIN':
       return new BusDialError(
         `${server}: the host name "${hostname}" could not be resolved now (EAI_AGAIN: the DNS did not answer): ` +
           "check the name and this machine's DNS",
+        { cause: error },
       );
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'ETIMEDOUT':
-      return new BusDialError(`${server}: ${host} cannot be reached (${code}): check the address in the bus URL and the network to it`);
+      return new BusDialError(`${server}: ${host} cannot be reached (${code}): check the address in the bus URL and the network to it`, { cause: error });
     case 'ECONNRESET':
       return new BusDialError(
         `${server}: ${host} closed the connection during the WebSocket handshake (ECONNRESET): it is not a NATS WebSocket ` +
           `listener, or it refused this client. Point the URL at ${WEBSOCKET_BLOCK}`,
+        { cause: error },
       );
     default:
-      return new BusDialError(`${server}: ${error.message.split('\n', 1)[0] ?? error.message}`);
+      return new BusDialError(`${server}: ${error.message.split('\n', 1)[0] ?? error.message}`, { cause: error });
   }
 }
 
@@ -156,20 +176,21 @@ function describeTlsFailure(
     return new BusTlsError(
       `TLS: ${server}: the server at ${host} does not speak TLS (${why}): it is a WebSocket listener with no_tls, or not a ` +
         `WebSocket listener at all. Use ws://${host}, or give the listener a \`tls { cert_file: …, key_file: … }\` block`,
+      { cause: error },
     );
   if (UNTRUSTED_CHAIN.has(code)) {
     const hint = options.caFile
       ? `the CA file ${options.caFile} (natsCaFile) does not hold the CA that signed it`
       : `if a private CA signed it, set natsCaFile to that CA's PEM file`;
-    return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`);
+    return new BusTlsError(`TLS: ${server}: server certificate not trusted: ${why}; ${hint}`, { cause: error });
   }
   if (CLIENT_CERT_REFUSED.test(code)) {
     const hint = options.clientCertFile
       ? `the server does not accept the client certificate ${options.clientCertFile} (natsClientCertFile)`
       : 'the server asks for a client certificate: set natsClientCertFile and natsClientKeyFile';
-    return new BusTlsError(`TLS: ${server}: client certificate refused by the server: ${why}; ${hint}`);
+    return new BusTlsError(`TLS: ${server}: client certificate refused by the server: ${why}; ${hint}`, { cause: error });
   }
-  return new BusTlsError(`TLS: ${server}: ${why}`);
+  return new BusTlsError(`TLS: ${server}: ${why}`, { cause: error });
 }
 
 /**

@@ -18,7 +18,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 const HEADER_SAFE = /^[\x21-\x7e]{1,256}$/;
 const HEADER_SAFE_SUBJECT = /^[\x21-\x7e]{1,1024}$/;
 
-export type IntakeResult = { ok: true; event: WireEvent } | { ok: false; reason: string };
+type IntakeResult = { ok: true; event: WireEvent } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

@@ -1,3 +1,13 @@
+/**
+ * A durable pull consumer on the operator's JetStream stream: bind it (never create the
+ * stream), fetch, hand each message to the engine and ack it only once it is stored,
+ * nak with a delay on failure, and bind again after a reconnect, with one status.
+ *
+ * Over 500 lines: JetStreamConsumer is one loop (bind, fetch, dispatch, ack, back off)
+ * over a session that ends with its connection; the steps share the session, the
+ * messages in flight and the status, so splitting them would hand that state to another
+ * module. The few free functions at the end (nak delay, API error codes) are its own.
+ */
 import {
   AckPolicy,
   DeliverPolicy,
@@ -37,7 +47,7 @@ export interface JetStreamConsumerOptions {
   onError?: (error: unknown, subject: string) => void;
 }
 
-export type JetStreamState = 'idle' | 'binding' | 'consuming' | 'error';
+type JetStreamState = 'idle' | 'binding' | 'consuming' | 'error';
 
 export interface JetStreamConsumerStatus {
   state: JetStreamState;
@@ -303,7 +313,7 @@ export class JetStreamConsumer {
   private async bind(nc: NatsConnection): Promise<Consumer> {
     const { stream } = this.options;
     const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS }).catch((error: unknown) => {
-      throw new Error(`JetStream is not available: ${errorMessage(error)}`);
+      throw new Error(`JetStream is not available: ${errorMessage(error)}`, { cause: error });
     });
     let info: ConsumerInfo;
     try {

@@ -1,3 +1,15 @@
+/**
+ * The connection to the NATS bus over WebSocket: dial every configured server in turn,
+ * reconnect with backoff, subscribe again after a reconnect, drain on close, and report
+ * one status (with a diagnosis from dial-diagnosis.ts when a dial fails). The socket
+ * factory, the TLS files and the credentials below the class are its dial.
+ *
+ * Over 500 lines: NatsBus is one state machine (dialling, connected, reconnecting,
+ * closed) whose states share its private fields (the current connection, the
+ * registrations to restore, the backoff attempt, the status listeners); cut apart, those
+ * fields would have to be exposed to another module. The seam when it grows is the dial
+ * (socketFactory, loadTlsMaterial, loadCredsAuthenticator), which needs none of them.
+ */
 import { readFile } from 'node:fs/promises';
 import {
   AuthorizationError,
@@ -54,9 +66,9 @@ export interface BusOptions {
 }
 
 /** Receives the raw subject and payload; `data` is never parsed or copied here. */
-export type MessageHandler = (subject: string, data: Uint8Array) => void;
+type MessageHandler = (subject: string, data: Uint8Array) => void;
 
-export interface BusSubscription {
+interface BusSubscription {
   readonly pattern: string;
   unsubscribe(): void;
 }
@@ -423,7 +435,7 @@ function loadTlsMaterial({ caFile, clientCertFile, clientKeyFile }: BusOptions):
     try {
       return reader();
     } catch (error) {
-      throw new Error(`${setting}: ${errorMessage(error)}`);
+      throw new Error(`${setting}: ${errorMessage(error)}`, { cause: error });
     }
   };
   if (caFile) material.ca = read('natsCaFile', () => readCaBundle(caFile));

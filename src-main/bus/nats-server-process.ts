@@ -11,17 +11,27 @@ import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /** Debian installs nats-server in /usr/sbin, which is not on every user's PATH. */
-export const EXTRA_DIRS: readonly string[] = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/opt/homebrew/bin'];
+const EXTRA_DIRS: readonly string[] = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/opt/homebrew/bin'];
 const READY_TIMEOUT_MS = 15_000;
 const KILL_AFTER_MS = 5_000;
 const START_ATTEMPTS = 3;
 const LOG_TAIL_LINES = 40;
 
 /** No usable nats-server program; the message says where it looked. */
-export class NatsServerMissing extends Error {}
+export class NatsServerMissing extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NatsServerMissing';
+  }
+}
 
 /** nats-server exited, failed to spawn or was not ready in time; the message ends with its last log lines. */
-export class NatsServerNotReady extends Error {}
+export class NatsServerNotReady extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NatsServerNotReady';
+  }
+}
 
 /** `$NATS_SERVER_BIN`, else the first nats-server on PATH or in `extraDirs`. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env, extraDirs: readonly string[] = EXTRA_DIRS): string {
@@ -65,7 +75,7 @@ export function freePort(): Promise<number> {
 }
 
 /** What goes into nats.conf. Both listeners are on 127.0.0.1; the WebSocket one without TLS. */
-export interface NatsServerConfig {
+interface NatsServerConfig {
   /** The plain NATS client port. */
   port: number;
   wsPort: number;
@@ -98,7 +108,7 @@ function quote(value: string): string {
   return JSON.stringify(value);
 }
 
-export interface LaunchOptions {
+interface LaunchOptions {
   /** Its own process group: a Ctrl-C in the terminal then reaches only the parent, which stops it in turn. */
   detached?: boolean;
   /** Called right after the spawn, before it is ready: for a caller that kills what is left at exit. */
@@ -126,7 +136,7 @@ export async function launch(
   }
 }
 
-export interface Launched {
+interface Launched {
   child: ChildProcess;
   port: number;
   wsPort: number;

@@ -12,12 +12,17 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/**
+ * Bad input (exit 2, the default) or a failure the message explains (exit 1), as every
+ * entry point reports it: `sluice`, `npm run serve` and `npm run demo` (see usage.ts).
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT_USAGE,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'CliError';
   }
 }
@@ -59,7 +64,7 @@ const VALUE_OPTIONS = [
   ...OPTION_VALUE_FLAGS,
 ];
 
-export interface CommandLine {
+interface CommandLine {
   /** The leading positional words (`subs`, `add`, an id…), in order, with their argv index. */
   words: { value: string; index: number }[];
   help: boolean;
@@ -95,7 +100,7 @@ export interface OptionSpec {
 }
 type OptionsConfig = Record<string, OptionSpec>;
 /** The values of a parse, typed by the options declared. */
-export type OptionValues<O extends OptionsConfig> = {
+type OptionValues<O extends OptionsConfig> = {
   [K in keyof O]?: O[K] extends { type: 'string' }
     ? O[K] extends { multiple: true }
       ? string[]
@@ -157,7 +162,7 @@ export class Problems {
   }
 }
 
-export interface ParsedCommand<O extends OptionsConfig> {
+interface ParsedCommand<O extends OptionsConfig> {
   values: OptionValues<O>;
   positionals: string[];
   /** The problems found so far; the command adds its own and calls `done()`. */

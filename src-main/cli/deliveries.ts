@@ -9,7 +9,7 @@ import { EXIT_OK, GLOBAL_OPTIONS, expectOperands, oneOf, parseCommand, parseInte
 import { DELIVERY_COLUMNS, deliveryLine, out, printJson, printJsonLine, printTable, unwrap } from './output';
 import { database, resolveSubscription, withApi } from './session';
 
-export const FOLLOW_POLL_MS = 500;
+const FOLLOW_POLL_MS = 500;
 const DEFAULT_LIMIT = 50;
 const DEFAULT_FOLLOW_BACKLOG = 20;
 /** The contract's page size limit. */

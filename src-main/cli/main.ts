@@ -5,9 +5,8 @@
  * message is the console's.
  */
 import { OUTCOMES } from '../contract/views';
-import { CliError, EXIT_FAILURE, EXIT_OK, orList, scanCommandLine, suggest, unknownSubcommand, withoutWords } from './args';
+import { CliError, EXIT_OK, orList, scanCommandLine, suggest, unknownSubcommand, withoutWords } from './args';
 import { deliveriesCommand } from './deliveries';
-import { err } from './output';
 import { publishCommand } from './publish';
 import { replayCommand } from './replay';
 import { runCommand } from './run';
@@ -15,6 +14,7 @@ import { keygenCommand, takeSecretKeyFile } from './secrets';
 import { settingsCommand, settingsKeysHelp } from './settings';
 import { subsCommand } from './subs';
 import { optionsHelp } from './subscription-options';
+import { exitWhenFlushed, reportFailure } from './usage';
 
 export const USAGE = `Usage: sluice <command> [options]
        (in the project folder: npx sluice …, or npm run -s sluice -- …)
@@ -139,18 +139,4 @@ export async function main(commandLine: string[]): Promise<number> {
   }
 }
 
-function exit(code: number): void {
-  // Exit once everything written has been flushed (stdout may be a pipe).
-  process.stdout.write('', () => process.exit(code));
-}
-
-main(process.argv.slice(2)).then(exit, (error: unknown) => {
-  if (error instanceof CliError) {
-    err(`sluice: ${error.message}`);
-    exit(error.exitCode);
-  } else {
-    err(`sluice: ${error instanceof Error ? error.message : String(error)}`);
-    if (process.env['SLUICE_DEBUG'] && error instanceof Error && error.stack) err(error.stack);
-    exit(EXIT_FAILURE);
-  }
-});
+main(process.argv.slice(2)).then(exitWhenFlushed, (error: unknown) => exitWhenFlushed(reportFailure({ command: 'sluice', stack: 'debug' }, error)));

@@ -6,7 +6,7 @@ import type { BridgeError, Result } from '../contract/bridge';
 import type { DeliveryView, SubscriptionView } from '../contract/views';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './args';
 
-export function out(line: string): void {
+export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
@@ -24,7 +24,7 @@ export function printJsonLine(value: unknown): void {
   out(JSON.stringify(value));
 }
 
-export interface Column<T> {
+interface Column<T> {
   header: string;
   value: (row: T) => string;
   /** Cut longer values with an ellipsis. */
@@ -126,7 +126,7 @@ export function deliveryLine(d: DeliveryView): string {
 const INPUT_ERRORS = new Set<BridgeError['code']>(['invalid_argument', 'conflict', 'forbidden_destination', 'not_found']);
 
 /** The bridge's error as a CLI failure: input errors exit 2, the rest exit 1. */
-export function bridgeError(error: BridgeError): CliError {
+function bridgeError(error: BridgeError): CliError {
   const field = error.field && !error.message.includes(error.field) ? `${error.field}: ` : '';
   const exitCode = INPUT_ERRORS.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
   return new CliError(`${field}${error.message} (${error.code})`, exitCode);

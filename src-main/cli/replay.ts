@@ -20,7 +20,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
 } as const;
 
-export const REPLAY_FORMS =
+const REPLAY_FORMS =
   '--id DELIVERY_ID | --subscription ID|NAME --dead [--since TIME] | --subscription ID|NAME --pattern P --from TIME --to TIME';
 
 /** What was asked for, before the subscription name is resolved. */
@@ -62,7 +62,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
  * Exactly one selection form; anything else is a problem naming the valid forms. Every
  * TIME given is checked, whatever the form. With problems, the selection is a placeholder.
  */
-export function selectionOf(
+function selectionOf(
   values: {
     id?: string | undefined;
     subscription?: string | undefined;

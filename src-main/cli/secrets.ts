@@ -9,7 +9,7 @@ import { newKeyText, SecretKeySourceError } from '../store/secret-cipher';
 import { CliError, EXIT_OK, expectOperands, parseCommand } from './args';
 import { err, out } from './output';
 
-export const SECRET_KEY_FILE_OPTION = '--secret-key-file';
+const SECRET_KEY_FILE_OPTION = '--secret-key-file';
 
 let keyFile: string | undefined;
 let resolved: KeySource | undefined;

@@ -10,14 +10,14 @@ import { NatsBus } from '../bus/nats-bus';
 import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
-import { locateDatabase } from '../store/database';
+import { locateDatabase } from '../store/database-file';
 import { VERSION } from '../version';
 import { CliError, EXIT_FAILURE, type Problems } from './args';
 import { err, unwrap } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 
 /** How long a change waits for the bus before giving up on the reload signal. */
-export const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
+const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
 const RELOAD_CLOSE_TIMEOUT_MS = 1_000;
 
 /**
@@ -25,10 +25,10 @@ const RELOAD_CLOSE_TIMEOUT_MS = 1_000;
  * (`subs add`, `settings set`, `run`). `existing`: refuses (exit 2), since it could only
  * answer from, or change, an empty new database (every other command).
  */
-export type DatabaseUse = 'create' | 'existing';
+type DatabaseUse = 'create' | 'existing';
 
 /** The database a command works on, judged (see {@link database}). */
-export interface DatabaseFile {
+interface DatabaseFile {
   /** As given: what the engine opens and the messages name. */
   path: string;
   absolute: string;
@@ -65,7 +65,7 @@ export function sayIfCreated(db: DatabaseFile): void {
   if (db.isNew) err(`note: created a new database at ${db.absolute}`);
 }
 
-export interface SessionOptions {
+interface SessionOptions {
   db: DatabaseFile;
   /** `--nats`: where to send the reload signal instead of the stored bus URL. */
   nats?: string | undefined;
@@ -153,7 +153,7 @@ function internalFailure(call: string, error: unknown): CliError {
  * Announce a change on the bus (empty JSON object on RELOAD_SUBJECT). Never throws:
  * an unreachable bus only costs the running engine its ~1 s database poll.
  */
-export async function publishReload(settings: Settings): Promise<boolean> {
+async function publishReload(settings: Settings): Promise<boolean> {
   return (await publishOnce(settings, RELOAD_SUBJECT, new TextEncoder().encode('{}'))).sent;
 }
 

@@ -27,7 +27,7 @@ import { database, withApi } from './session';
 
 type Key = SettingKey;
 
-export const SETTINGS_COMMANDS = ['get', 'set', 'unset'] as const;
+const SETTINGS_COMMANDS = ['get', 'set', 'unset'] as const;
 
 export async function settingsCommand(sub: string | undefined, argv: string[]): Promise<number> {
   switch (sub) {
@@ -116,7 +116,7 @@ function checkKey(problems: Problems, key: string): key is Key {
 }
 
 /** `KEY VALUE` → a one-key patch, the value parsed by the setting's kind. */
-export function parseSetting(key: string, raw: string): SettingsPatch {
+function parseSetting(key: string, raw: string): SettingsPatch {
   if (!isKey(key)) throw new CliError(unknownKey(key));
   return { [key]: parseValue(key, raw) };
 }

@@ -13,11 +13,20 @@ import type { LookupAddress, LookupOptions } from 'node:dns';
 import { stat } from 'node:fs/promises';
 import { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { pipeline, type Readable, type Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { Agent, buildConnector, request } from 'undici';
 import { bypassesProxy, openTunnel, parseNoProxy, parseProxyUrl, ProxyError, type NoProxyEntry, type ProxyEndpoint } from './proxy';
-import { hasReceiverTls, loadReceiverTls, ReceiverTlsError, type ReceiverTls } from './receiver-tls';
+import {
+  AttemptTimeoutError,
+  ForbiddenDestinationError,
+  UnresolvableDestinationError,
+  errorAddress,
+  errorCode,
+  isUndiciTimeout,
+  networkErrorText,
+  rootCause,
+} from './attempt-errors';
+import { hasReceiverTls, loadReceiverTls, type ReceiverTls } from './receiver-tls';
+import { parseRetryAfter, readExcerpt, statusError } from './response-body';
 import { checkDestination, createGuardedResolver, parseDestination, type DestinationCheck, type GuardedResolver } from './ssrf';
 
 export interface AttemptRequest {
@@ -80,27 +89,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 // fire up to a tick early, so they sit behind the attempt's own deadline (a plain timer,
 // the one that counts) as a backstop only.
 const UNDICI_TIMER_SLACK_MS = 1_000;
-const EXCERPT_CHARS = 1024;
-// UTF-8 needs at most 4 bytes per character.
-const EXCERPT_BYTES = EXCERPT_CHARS * 4;
-const MAX_ERROR_CHARS = 300;
 /** Agents kept (a route and TLS material each); beyond it the least recently used is closed. */
 const MAX_POOLS = 64;
-
-class ForbiddenDestinationError extends Error {
-  readonly code = 'ERR_FORBIDDEN_DESTINATION';
-  override readonly name = 'ForbiddenDestinationError';
-}
-
-class UnresolvableDestinationError extends Error {
-  readonly code = 'ERR_UNRESOLVABLE_DESTINATION';
-  override readonly name = 'UnresolvableDestinationError';
-}
-
-class AttemptTimeoutError extends Error {
-  readonly code = 'ERR_ATTEMPT_TIMEOUT';
-  override readonly name = 'AttemptTimeoutError';
-}
 
 /** The egress proxy settings, parsed once per change. */
 interface ProxyState {
@@ -465,87 +455,6 @@ function refusedResult(check: Exclude<DestinationCheck, { ok: true }>, latencyMs
 }
 
 // ---------------------------------------------------------------------------------------
-// Response body
-
-/**
- * Reads at most `maxBytes` of the decoded body and returns its first characters.
- * A body that decodes beyond the cap is destroyed (the connection is dropped); the
- * decoder is streamed with backpressure, so a compression bomb never inflates in memory.
- * A body that cannot be decoded yields what was decoded so far: the status still counts.
- */
-async function readExcerpt(body: Readable, contentEncoding: string | null, maxBytes: number): Promise<string> {
-  // A failure spreads through the whole pipeline; the stream that failed first says why.
-  let firstFailure: 'transport' | 'decoding' | null = null;
-  body.once('error', () => (firstFailure ??= 'transport'));
-  const decoders = decodersFor(contentEncoding);
-  for (const decoder of decoders) decoder.once('error', () => (firstFailure ??= 'decoding'));
-  const decoded = decoders.reduce<Readable>((stream, decoder) => pipeline(stream, decoder, () => undefined), body);
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let total = 0;
-  try {
-    for await (const chunk of decoded) {
-      const buffer = chunk as Buffer;
-      total += buffer.length;
-      if (keptBytes < EXCERPT_BYTES) {
-        const slice = buffer.subarray(0, EXCERPT_BYTES - keptBytes);
-        kept.push(slice);
-        keptBytes += slice.length;
-      }
-      if (total > maxBytes) break;
-    }
-  } catch (error) {
-    if (firstFailure !== 'decoding') throw error;
-  } finally {
-    if (!body.readableEnded) body.destroy();
-    if (!decoded.destroyed) decoded.destroy();
-  }
-  return excerptText(Buffer.concat(kept));
-}
-
-function decodersFor(contentEncoding: string | null): Transform[] {
-  if (contentEncoding === null) return [];
-  const codings = contentEncoding
-    .split(',')
-    .map((coding) => coding.trim().toLowerCase())
-    .filter((coding) => coding !== '' && coding !== 'identity');
-  // Codings are listed in the order they were applied, so they are undone in reverse.
-  const decoders: Transform[] = [];
-  for (const coding of codings.reverse()) {
-    const decoder = decoderFor(coding);
-    if (decoder === null) return [];
-    decoders.push(decoder);
-  }
-  return decoders;
-}
-
-function decoderFor(coding: string): Transform | null {
-  switch (coding) {
-    case 'gzip':
-    case 'x-gzip':
-      return createGunzip();
-    case 'deflate':
-      return createInflate();
-    case 'br':
-      return createBrotliDecompress();
-    default:
-      return null;
-  }
-}
-
-function excerptText(bytes: Buffer): string {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  if (text.length <= EXCERPT_CHARS) return text;
-  // Cut on a code point boundary, never between the halves of a surrogate pair.
-  let excerpt = '';
-  for (const char of text) {
-    if (excerpt.length + char.length > EXCERPT_CHARS) break;
-    excerpt += char;
-  }
-  return excerpt;
-}
-
-// ---------------------------------------------------------------------------------------
 // Small helpers
 
 function elapsed(started: number): number {
@@ -555,86 +464,6 @@ function elapsed(started: number): number {
 function headerValue(value: string | string[] | undefined): string | null {
   if (value === undefined) return null;
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function statusError(statusCode: number): string | null {
-  if (statusCode >= 200 && statusCode < 300) return null;
-  // Redirects are never followed: a receiver that moved must be updated by the analyst.
-  if (statusCode >= 300 && statusCode < 400) return `redirect ${statusCode} not followed`;
-  return `http ${statusCode}`;
-}
-
-/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); null when absent or malformed. */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
-  if (value === null) return null;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at) || !/[a-z]/i.test(trimmed)) return null;
-  return Math.max(0, at - now);
-}
-
-function rootCause(error: unknown): unknown {
-  let current = error;
-  for (let depth = 0; depth < 5; depth += 1) {
-    if (
-      current instanceof ForbiddenDestinationError ||
-      current instanceof AttemptTimeoutError ||
-      current instanceof ProxyError ||
-      current instanceof ReceiverTlsError
-    )
-      return current;
-    const next = (current as { cause?: unknown } | null)?.cause;
-    if (next === undefined || next === null) return current;
-    current = next;
-  }
-  return current;
-}
-
-function isUndiciTimeout(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || error instanceof AttemptTimeoutError;
-}
-
-function errorCode(error: unknown): string | null {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : null;
-}
-
-function errorAddress(error: unknown): string | null {
-  const address = (error as { address?: unknown } | null)?.address;
-  return typeof address === 'string' && isIP(address) !== 0 ? address : null;
-}
-
-const ERROR_PHRASES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset by peer',
-  EPIPE: 'connection closed while sending',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  EAI_AGAIN: 'temporary DNS failure',
-  ENOTFOUND: 'host not found',
-  UND_ERR_SOCKET: 'connection closed by the receiver',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timeout',
-};
-
-/** `ECONNREFUSED connection refused (127.0.0.1:41234)`, `CERT_HAS_EXPIRED certificate has expired`, … */
-function networkErrorText(error: unknown): string {
-  if (error instanceof UnresolvableDestinationError) return error.message.slice(0, MAX_ERROR_CHARS);
-  if (error instanceof ReceiverTlsError) return `receiver TLS: ${error.message}`.slice(0, MAX_ERROR_CHARS);
-  if (error instanceof ProxyError) {
-    const cause = error.cause === undefined ? '' : `: ${networkErrorText(error.cause)}`;
-    return `${error.message}${cause}`.slice(0, MAX_ERROR_CHARS);
-  }
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const phrase = code === null ? message : `${code} ${ERROR_PHRASES[code] ?? message}`;
-  const address = errorAddress(error);
-  const port = (error as { port?: unknown } | null)?.port;
-  const host = address !== null && isIP(address) === 6 ? `[${address}]` : address;
-  const where = host === null ? '' : ` (${host}${typeof port === 'number' ? `:${port}` : ''})`;
-  return `${phrase}${where}`.slice(0, MAX_ERROR_CHARS);
 }
 
 /** The TLS files' mtimes and sizes: a file replaced or edited since gives another signature. */

@@ -59,6 +59,7 @@ export function jsonNesting(bytes: Uint8Array, limit = MAX_DEPTH): number {
 export class JsonDepthError extends Error {
   constructor() {
     super(`nested deeper than ${MAX_DEPTH} levels`);
+    this.name = 'JsonDepthError';
   }
 }
 
@@ -91,7 +92,7 @@ function containsNumber(value: unknown, depth: number): boolean {
  * A strict JSON parser (RFC 8259) that keeps every number that is not a safe integer
  * as a {@link JsonNumber}.
  */
-export function parseLossless(text: string): JsonValue {
+function parseLossless(text: string): JsonValue {
   let i = 0;
   const fail = (what: string): never => {
     throw new SyntaxError(`${what} at position ${i}`);

@@ -10,14 +10,14 @@ import { SETTINGS } from '../contract/settings-descriptor';
 /** The global retrySchedule setting's default. */
 export const DEFAULT_RETRY_SCHEDULE_S = [...SETTINGS.retrySchedule.default];
 /** Jitter is mandatory: synchronized retries from many senders are a DoS. */
-export const JITTER_LOW = 0.8;
-export const JITTER_HIGH = 1.2;
+const JITTER_LOW = 0.8;
+const JITTER_HIGH = 1.2;
 /** A receiver's Retry-After may stretch a wait, up to this, never shorten it below the schedule. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
-export type AttemptVerdict = 'success' | 'retryable' | 'terminal';
+type AttemptVerdict = 'success' | 'retryable' | 'terminal';
 
-export interface AttemptOutcome {
+interface AttemptOutcome {
   kind: 'response' | 'network_error' | 'timeout' | 'blocked';
   statusCode: number | null;
 }

@@ -13,7 +13,7 @@
 import { Rng } from './random';
 
 /** A DECNET envelope as published on the bus (`ts`: epoch seconds, or ISO-8601 from some workers). */
-export interface DemoEnvelope {
+interface DemoEnvelope {
   v: 1;
   id: string;
   type: string;
@@ -31,7 +31,7 @@ export interface DemoEvent {
   note?: string;
 }
 
-export interface GeneratorOptions {
+interface GeneratorOptions {
   seed: number;
   /** Wall-clock time (epoch ms) of the start: an event's `ts` is startMs + atMs. */
   startMs: number;
@@ -43,8 +43,8 @@ export interface GeneratorOptions {
   firstWaveMs?: number;
 }
 
-export const DEFAULT_BASELINE_PER_SECOND = 2.5;
-export const DEFAULT_WAVE_GAP_MS = 60_000;
+const DEFAULT_BASELINE_PER_SECOND = 2.5;
+const DEFAULT_WAVE_GAP_MS = 60_000;
 
 interface Decky {
   id: string;

@@ -15,8 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { NatsBus } from '../bus/nats-bus';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../cli/args';
+import { err, out } from '../cli/output';
+import { exitOnStrayErrors, exitWhenFlushed, parseEntryOptions, parsePort, reportFailure } from '../cli/usage';
 import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import type { Result, SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
@@ -33,9 +35,7 @@ import { seedFrom } from './random';
 import { startFlakyReceiver, startHealthyReceiver } from './receivers';
 import { SIEM, SOAR } from './subscriptions';
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
+/** nats-server is missing (the message says how to install it). */
 const EXIT_NO_NATS = 3;
 
 const PROGRESS_EVERY_MS = 10_000;
@@ -69,9 +69,13 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends Error {}
 /** Ctrl-C arrived while starting: stop what is up and leave. */
-class Interrupted extends Error {}
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted while starting');
+    this.name = 'Interrupted';
+  }
+}
 
 interface DemoOptions {
   seed: number;
@@ -81,33 +85,16 @@ interface DemoOptions {
 }
 
 function parseCommandLine(argv: string[]): DemoOptions | 'help' {
-  let values;
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const values = parseEntryOptions(argv, OPTIONS);
   if (values.help) return 'help';
-  let port = 0;
-  if (values.port !== undefined) {
-    port = /^\d{1,5}$/.test(values.port) ? Number(values.port) : NaN;
-    if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port: "${values.port}" is not a port number (0–65535)`);
-  }
-  if (values.seed !== undefined && values.seed.trim() === '') throw new UsageError('--seed: give a number or a word');
+  const port = values.port === undefined ? 0 : parsePort(values.port);
+  if (values.seed !== undefined && values.seed.trim() === '') throw new CliError('--seed: give a number or a word');
   return {
     seed: values.seed !== undefined ? seedFrom(values.seed) : randomBytes(4).readUInt32BE(0) % 1_000_000,
     port,
     open: values['no-open'] !== true,
     scale: values.fast ? FAST_SCALE : 1,
   };
-}
-
-function out(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
-
-function err(line: string): void {
-  process.stderr.write(`${line}\n`);
 }
 
 function unwrap<T>(result: Result<T>): T {
@@ -253,7 +240,7 @@ async function run(
   // ----- the console ----------------------------------------------------------------
   const host = await startWebHost({ engine, port: options.port, rendererDir }).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
-      throw new UsageError(`--port: ${options.port} on 127.0.0.1 is already in use; choose another, or leave it out for any free port`);
+      throw new CliError(`--port: ${options.port} on 127.0.0.1 is already in use; choose another, or leave it out for any free port`, EXIT_USAGE, { cause: error });
     throw error;
   });
   teardown.add(() => host.close());
@@ -479,25 +466,20 @@ function safeUser(): string {
   }
 }
 
-function exit(code: number): void {
-  // Exit once everything written has been flushed (stdout may be a pipe).
-  process.stdout.write('', () => process.exit(code));
-}
-
 // What must never outlive the demo goes at exit, however it exits.
 process.on('exit', () => teardown.runNow());
-const fatal = (error: unknown): void => {
-  err(`sluice demo: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  teardown.runNow();
-  process.exit(EXIT_FAILURE);
-};
-process.on('uncaughtException', fatal);
-process.on('unhandledRejection', fatal);
+exitOnStrayErrors('sluice demo', () => teardown.runNow());
 
-main(process.argv.slice(2)).then(exit, async (error: unknown) => {
-  if (error instanceof UsageError) err(`sluice demo: ${error.message}\n(see --help)`);
-  else if (error instanceof ClaimError) err(`sluice demo: ${error.message}`);
-  else err(`sluice demo: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+main(process.argv.slice(2)).then(exitWhenFlushed, async (error: unknown) => {
+  const code = reportFailure(
+    {
+      command: 'sluice demo',
+      seeHelp: '(see --help)',
+      stack: 'always',
+      expected: (e) => (e instanceof ClaimError ? { message: e.message, exitCode: EXIT_USAGE } : null),
+    },
+    error,
+  );
   await teardown.runAll();
-  exit(error instanceof UsageError || error instanceof ClaimError ? EXIT_USAGE : EXIT_FAILURE);
+  exitWhenFlushed(code);
 });

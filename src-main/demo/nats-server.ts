@@ -22,7 +22,7 @@ export const INSTALL_HINT = [
 /** Demo events are small; this just keeps a flood from a wrong tool bounded. */
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-export interface RunningNats {
+interface RunningNats {
   pid: number;
   /** Where Sluice connects: ws://127.0.0.1:<port>. */
   wsUrl: string;

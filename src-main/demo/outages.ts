@@ -6,7 +6,7 @@
  */
 import { Rng } from './random';
 
-export interface Stretch {
+interface Stretch {
   down: boolean;
   /** Milliseconds since the start of the run. */
   fromMs: number;
@@ -17,8 +17,8 @@ export interface Stretch {
 export const FAST_SCALE = 0.4;
 /** Stretch lengths at scale 1. */
 export const FIRST_OUTAGE_MS = 45_000;
-export const UP_MS: readonly [number, number] = [60_000, 120_000];
-export const DOWN_MS: readonly [number, number] = [20_000, 40_000];
+const UP_MS: readonly [number, number] = [60_000, 120_000];
+const DOWN_MS: readonly [number, number] = [20_000, 40_000];
 
 export class OutageSchedule {
   private readonly rng: Rng;

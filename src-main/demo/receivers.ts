@@ -17,7 +17,7 @@ import { Rng } from './random';
 /** Bodies larger than this are refused (DECNET events are small). */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-export interface ReceiverStats {
+interface ReceiverStats {
   received: number;
   /** Signature checked and valid. */
   verified: number;
@@ -27,16 +27,16 @@ export interface ReceiverStats {
   unavailable: number;
 }
 
-export interface DemoReceiver {
+interface DemoReceiver {
   url: string;
   stats: ReceiverStats;
   close(): Promise<void>;
 }
 
-export type SignatureCheck = 'valid' | 'missing' | 'invalid';
+type SignatureCheck = 'valid' | 'missing' | 'invalid';
 
 /** What a receiver does with `X-DECNET-Signature` (and `-Previous` during a rotation). */
-export function checkSignature(secret: string, body: Buffer, headers: IncomingMessage['headers']): SignatureCheck {
+function checkSignature(secret: string, body: Buffer, headers: IncomingMessage['headers']): SignatureCheck {
   const given = [headers['x-decnet-signature'], headers['x-decnet-signature-previous']].filter((h): h is string => typeof h === 'string');
   if (given.length === 0) return 'missing';
   const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
@@ -48,7 +48,7 @@ export function checkSignature(secret: string, body: Buffer, headers: IncomingMe
     : 'invalid';
 }
 
-export interface HealthyOptions {
+interface HealthyOptions {
   path: string;
   secret: string;
 }
@@ -66,7 +66,7 @@ export function startHealthyReceiver(options: HealthyOptions): Promise<DemoRecei
   });
 }
 
-export interface FlakyOptions extends HealthyOptions {
+interface FlakyOptions extends HealthyOptions {
   schedule: OutageSchedule;
   /** Time since the run started: the schedule counts from it. */
   elapsedMs: () => number;

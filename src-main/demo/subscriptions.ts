@@ -2,7 +2,7 @@
 import type { PresetName } from '../contract/views';
 import { expandPatterns } from '../match/pattern';
 
-export interface DemoSubscription {
+interface DemoSubscription {
   name: string;
   presets: PresetName[];
   patterns: string[];

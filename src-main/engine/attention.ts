@@ -23,13 +23,13 @@ import type { SubscriptionView } from '../contract/views';
 /** Trips this close to the first of a series are announced together. */
 export const COALESCE_WINDOW_MS = 2_000;
 /** From this many trips in one window, one summary instead of one notification each. */
-export const COALESCE_MIN = 3;
+const COALESCE_MIN = 3;
 /** Notification bodies keep the last error short: a pop-up, not the delivery log. */
 export const ERROR_MAX_CHARS = 160;
 /** Windows cuts tray tooltips at 127 characters. */
 export const TOOLTIP_MAX_CHARS = 127;
 
-export const PRODUCT_TITLE = 'Sluice';
+const PRODUCT_TITLE = 'Sluice';
 
 /** What the engine does with events that match a tripped subscription (its settings). */
 export interface HeldPolicy {

@@ -6,11 +6,10 @@
  * (store/subscriptions.ts); its threshold is a setting (store/settings.ts).
  */
 import { SETTINGS } from '../contract/settings-descriptor';
-import type { SubscriptionState } from '../contract/views';
 import type { BreakerFields } from '../store/subscriptions';
 
 export const DEFAULT_CIRCUIT_THRESHOLD = SETTINGS.circuitThreshold.default;
-export const MAX_ERROR_LENGTH = 512;
+const MAX_ERROR_LENGTH = 512;
 
 export function truncateError(error: string): string {
   return error.length <= MAX_ERROR_LENGTH ? error : `${error.slice(0, MAX_ERROR_LENGTH - 1)}…`;

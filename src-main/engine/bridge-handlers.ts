@@ -18,7 +18,7 @@ import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
 import type { SubscriptionService } from './subscription-service';
 
-export interface HandlerDeps {
+interface HandlerDeps {
   store: Store;
   service: SubscriptionService;
   /** Every subscription as the console sees it. */

@@ -19,7 +19,7 @@ import { Router } from './router';
  */
 export const RELOAD_SUBJECT = 'system.webhook.subscriptions_changed';
 
-export interface BusLinkDeps {
+interface BusLinkDeps {
   /** How to reach the bus, from the settings as they are now. */
   options: () => BusOptions;
   /** The JetStream stream to consume ('' for core NATS) and the durable to bind. */

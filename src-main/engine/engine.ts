@@ -55,13 +55,13 @@ import { defaultActor, testFire } from './test-fire';
 
 export { RELOAD_SUBJECT } from './bus-link';
 /** A lost reload signal costs at most this much latency. */
-export const RELOAD_FALLBACK_MS = 60_000;
+const RELOAD_FALLBACK_MS = 60_000;
 /** How often the database is checked for changes made by another process (the CLI). */
-export const EXTERNAL_CHANGE_POLL_MS = 500;
+const EXTERNAL_CHANGE_POLL_MS = 500;
 /** How often held events are checked against their count and age bounds. */
-export const HELD_BOUNDS_INTERVAL_MS = 30_000;
+const HELD_BOUNDS_INTERVAL_MS = 30_000;
 /** How often finished records are pruned (retention settings). */
-export const RETENTION_INTERVAL_MS = 10 * 60_000;
+const RETENTION_INTERVAL_MS = 10 * 60_000;
 
 export type { EngineRecord } from './records';
 

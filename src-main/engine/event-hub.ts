@@ -8,10 +8,10 @@
 import type { EventName, EventPayloads } from '../contract/bridge';
 import type { DeliveryView, EngineStatus, SubscriptionView } from '../contract/views';
 
-export const FLUSH_INTERVAL_MS = 200;
-export const STATUS_INTERVAL_MS = 1000;
+const FLUSH_INTERVAL_MS = 200;
+const STATUS_INTERVAL_MS = 1000;
 
-export type HubListener = <E extends EventName>(event: E, payload: EventPayloads[E]) => void;
+type HubListener = <E extends EventName>(event: E, payload: EventPayloads[E]) => void;
 
 export class EventHub {
   private readonly deliveries = new Map<number, DeliveryView>();

@@ -29,14 +29,14 @@ import type { HealthReport, HealthSeries, HealthWindow, SubscriptionHealth } fro
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
-export const HOUR_BUCKETS = 60;
-export const DAY_BUCKETS = 24;
+const HOUR_BUCKETS = 60;
+const DAY_BUCKETS = 24;
 
 /** Histogram buckets per doubling of latency. */
 const PER_DOUBLING = 4;
 /** Latencies from 2^17 ms (≈ 131 s) on share the overflow bucket. */
 const TOP_EXPONENT = 17;
-export const LATENCY_OVERFLOW = 1 + PER_DOUBLING * TOP_EXPONENT;
+const LATENCY_OVERFLOW = 1 + PER_DOUBLING * TOP_EXPONENT;
 export const LATENCY_BUCKETS = LATENCY_OVERFLOW + 1;
 /** The documented bound on a percentile's relative error (before rounding to whole ms). */
 export const PERCENTILE_RELATIVE_ERROR = 2 ** (1 / (2 * PER_DOUBLING)) - 1;
@@ -179,7 +179,7 @@ class Tracker {
 }
 
 /** One aggregated row of the seed: `count` deliveries of a subscription that ended in the same minute alike. */
-export interface HealthSeedRow {
+interface HealthSeedRow {
   subscriptionId: string;
   /** Epoch ms within the minute they ended. */
   atMs: number;

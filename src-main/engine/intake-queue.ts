@@ -13,7 +13,7 @@
  * handled in place, one for one (the loop is held meanwhile, so it sits well above what
  * a burst brings).
  */
-export interface IntakeQueueOptions {
+interface IntakeQueueOptions {
   /** Longest stretch of handling before yielding to the event loop. */
   sliceMs?: number;
   /** At this many waiting, `onFull` is called (at every push until it drains): stop the producer. */
@@ -27,10 +27,10 @@ export interface IntakeQueueOptions {
   now?: () => number;
 }
 
-export const DEFAULT_SLICE_MS = 4;
-export const DEFAULT_HIGH_WATER = 5_000;
-export const DEFAULT_LOW_WATER = 1_000;
-export const DEFAULT_MAX_QUEUED = 200_000;
+const DEFAULT_SLICE_MS = 4;
+const DEFAULT_HIGH_WATER = 5_000;
+const DEFAULT_LOW_WATER = 1_000;
+const DEFAULT_MAX_QUEUED = 200_000;
 
 export class IntakeQueue<T> {
   private items: (T | undefined)[] = [];

@@ -19,7 +19,7 @@ import { IntakeQueue } from './intake-queue';
 import type { EngineRecords } from './records';
 import type { OutboxScheduler } from './scheduler';
 
-export interface IntakeDeps {
+interface IntakeDeps {
   store: Store;
   feed: DeliveryFeed;
   hub: EventHub;

@@ -16,7 +16,7 @@ import type { OutboxScheduler } from './scheduler';
 const LOST_WORK_RETRY_MS = 1_000;
 const LOST_WORK_RETRY_MAX_MS = 30_000;
 
-export interface MaintenanceDeps {
+interface MaintenanceDeps {
   store: Store;
   /** The deliveries the dispatcher holds in memory (in someone's hands: not lost). */
   inMemory: () => readonly number[];

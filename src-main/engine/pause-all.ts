@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import type { SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
 
-export interface PausedEntry {
+interface PausedEntry {
   id: string;
   name: string;
   /** The subscription's `updatedAt` right after Pause all paused it. */
@@ -28,7 +28,7 @@ export interface PauseLedger {
 
 export const EMPTY_LEDGER: PauseLedger = { entries: [] };
 
-export type PauseApi = Pick<SluiceApi, 'subscriptions.list' | 'subscriptions.setEnabled'>;
+type PauseApi = Pick<SluiceApi, 'subscriptions.list' | 'subscriptions.setEnabled'>;
 
 export interface BulkResult {
   ledger: PauseLedger;

@@ -20,7 +20,7 @@ import type { OutboxScheduler } from './scheduler';
 /** Held events released per turn of the event loop at a re-enable (100,000 in one statement held it ~0.75 s). */
 const RELEASE_SLICE = 5_000;
 
-export interface ReplayDeps {
+interface ReplayDeps {
   store: Store;
   feed: DeliveryFeed;
   hub: EventHub;

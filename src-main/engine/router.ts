@@ -18,13 +18,13 @@
 import type { Subscription } from '../store/subscriptions';
 import { PatternIndex } from '../match/pattern-index';
 
-export interface RouterBus {
+interface RouterBus {
   subscribe(pattern: string, handler: (subject: string, data: Uint8Array) => void): { unsubscribe(): void };
   /** Resolves once the server has confirmed every subscription made so far. */
   ready(): Promise<void>;
 }
 
-export type RoutedMessage = (subject: string, data: Uint8Array, targets: Subscription[]) => void;
+type RoutedMessage = (subject: string, data: Uint8Array, targets: Subscription[]) => void;
 
 export class Router {
   private readonly subscriptions = new Map<string, Subscription>();

@@ -12,7 +12,7 @@ import { parseNoProxyEntry, parseProxyUrl } from '../delivery/proxy';
 import { parseCidr } from '../delivery/ssrf';
 import { defaultDurableName } from '../store/settings';
 
-export function splitNatsUrls(natsUrl: string): string[] {
+function splitNatsUrls(natsUrl: string): string[] {
   return natsUrl
     .split(',')
     .map((u) => u.trim())
@@ -109,7 +109,7 @@ export function settingsView(settings: Settings, installId: string, overrides: S
 }
 
 /** The settings a command-line flag can override for one run, and that flag. */
-export interface RunOverrideOptions {
+interface RunOverrideOptions {
   natsUrl?: string | undefined;
   allowPrivate?: boolean | undefined;
   /** What to name as their source instead of the flags (e.g. `npm run demo`). */
@@ -117,7 +117,7 @@ export interface RunOverrideOptions {
 }
 
 /** The command-line flag that overrides each setting it can, for one run (`sluice run`, `npm run serve`). */
-export const RUN_OVERRIDE_FLAGS = { natsUrl: '--nats', allowPrivate: '--allow-private' } as const;
+const RUN_OVERRIDE_FLAGS = { natsUrl: '--nats', allowPrivate: '--allow-private' } as const;
 
 /**
  * This run's overrides, each with what set it: one place for the flags, so every one

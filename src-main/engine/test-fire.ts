@@ -12,7 +12,7 @@ import { insertDelivery, insertEvent } from '../store/deliveries';
 import type { Subscription } from '../store/subscriptions';
 import type { DeliveryFeed } from './delivery-feed';
 
-export interface TestFireDeps {
+interface TestFireDeps {
   store: Store;
   feed: DeliveryFeed;
   /** Hand the delivery to the dispatcher; resolves with its one outcome. */

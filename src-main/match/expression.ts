@@ -98,7 +98,7 @@ export function compileExpression(text: string, kind: ExpressionKind): Compiled 
 
 /** JsonNumbers (kept lossless for the wire) become numbers expressions can compare. */
 function plain(value: JsonValue): unknown {
-  if (value instanceof JsonNumber) return Number(value.text);
+  if (value instanceof JsonNumber) return Number(value.literal);
   if (Array.isArray(value)) return value.map(plain);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};

@@ -6,7 +6,7 @@
  */
 import { PRESETS, type PresetName } from '../contract/views';
 
-export const MAX_PATTERN_LENGTH = 256;
+const MAX_PATTERN_LENGTH = 256;
 
 /** Why a pattern is invalid, or null when it is valid. */
 export function patternError(pattern: string): string | null {

@@ -25,7 +25,7 @@ import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import { checkDatabaseFolder, StoreError } from './database';
+import { checkDatabaseFolder, StoreError } from './database-file';
 
 /**
  * How long taking or reading the claim waits for another engine that is taking it at
@@ -58,7 +58,7 @@ export class ClaimError extends StoreError {
 }
 
 /** `pid 1234 (sluice run), since 2026-12-06T03:12:00Z`, with the host when it is not this one. */
-export function describeHolder(holder: ClaimHolder): string {
+function describeHolder(holder: ClaimHolder): string {
   const host = holder.host !== hostname() ? ` on ${holder.host}` : '';
   return `pid ${holder.pid}${host} (${holder.command}), since ${holder.since}`;
 }

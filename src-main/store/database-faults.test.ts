@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DatabaseClaim } from './claim';
-import { locateDatabase, Store, StoreError } from './database';
+import { Store } from './database';
+import { locateDatabase, StoreError } from './database-file';
 import { insertEvent } from './deliveries';
 
 let dir: string;

@@ -5,11 +5,11 @@ import { matchesPattern } from '../match/pattern';
 import type { Durability, SqlParam, Store } from './database';
 import type { DeliveryRow } from './schema';
 
-export const DEFAULT_PAGE = 200;
+const DEFAULT_PAGE = 200;
 /** A pattern filter scans at most this many rows per page asked for. */
 const MAX_PATTERN_SCAN = 20_000;
 
-export interface NewEvent {
+interface NewEvent {
   eventId: string;
   topic: string;
   type: string;
@@ -61,7 +61,7 @@ export function insertDelivery(store: Store, d: NewDelivery): number {
   return Number(result.lastInsertRowid);
 }
 
-export interface DeliveryProgress {
+interface DeliveryProgress {
   outcome: Outcome;
   attempts: number;
   statusCode: number | null;

@@ -14,7 +14,7 @@ import { PAUSED, TRIPPED } from '../delivery/dispatcher';
 import type { Store } from './database';
 
 /** What the engine's health tracker counts (engine/health), row by row. */
-export interface HealthAggregate {
+interface HealthAggregate {
   subscriptionId: string;
   /** Epoch ms of the start of the minute (or, before `minutesFrom`, the hour) they ended in. */
   atMs: number;

@@ -43,14 +43,14 @@ import {
 } from './secret-cipher';
 
 /** Overrides the config folder that holds the default key (operators, tests). */
-export const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
+const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
 /** `file` keeps the default key in the key file even where an OS key store answers; `auto` (default) prefers the store. */
-export const KEY_STORE_ENV = 'SLUICE_KEY_STORE';
-export const DEFAULT_KEY_FILE = 'secret.key';
+const KEY_STORE_ENV = 'SLUICE_KEY_STORE';
+const DEFAULT_KEY_FILE = 'secret.key';
 /** The OS key store entry's service name (its account is the config folder). */
-export const OS_KEY_STORE_SERVICE = 'sluice';
+const OS_KEY_STORE_SERVICE = 'sluice';
 /** How long one OS key store call may take: a store that never answers must not hang a run. */
-export const OS_KEY_STORE_TIMEOUT_MS = 5_000;
+const OS_KEY_STORE_TIMEOUT_MS = 5_000;
 /** A lock older than this was left by a process that died while making the key. */
 const STALE_LOCK_MS = 60_000;
 
@@ -108,7 +108,7 @@ function readKeyFile(path: string, label: string, missingOk = false): { key: Buf
     const code = (error as NodeJS.ErrnoException).code;
     // Not there (ENOTDIR: a folder on the way is a file; making it says why).
     if (missingOk && (code === 'ENOENT' || code === 'ENOTDIR')) return null;
-    throw new SecretKeySourceError(`${label}: cannot read it: ${(error as Error).message}`);
+    throw new SecretKeySourceError(`${label}: cannot read it: ${(error as Error).message}`, { cause: error });
   }
   return { key: parseKey(data, label), warnings };
 }
@@ -126,7 +126,7 @@ export function envKeyCipher(value: string): KeySource {
   return fixedSource(createKeyFileCipher(parseKey(Buffer.from(value.trim(), 'latin1'), source), source), source);
 }
 
-export interface DefaultKeyOptions {
+interface DefaultKeyOptions {
   /** The OS key store to try; null for none. Default: this machine's, when it can be reached. */
   osKeyStore?: OsKeyStore | null;
   /** How long to wait for another process that is making the key in the OS key store. */
@@ -268,6 +268,7 @@ function makeKeyFile(dir: string, path: string, label: string): { key: Buffer; m
   } catch (error) {
     throw new SecretKeySourceError(
       `cannot make the default key ${path}: ${(error as Error).message}; give a key with --secret-key-file PATH or ${SECRET_KEY_ENV}, or choose a writable folder with ${CONFIG_DIR_ENV}`,
+      { cause: error },
     );
   } finally {
     rmSync(tmp, { force: true });
@@ -282,6 +283,7 @@ function ensureConfigDir(dir: string): void {
   } catch (error) {
     throw new SecretKeySourceError(
       `cannot make the folder ${dir} for the default key: ${(error as Error).message}; give a key with --secret-key-file PATH or ${SECRET_KEY_ENV}, or choose a writable folder with ${CONFIG_DIR_ENV}`,
+      { cause: error },
     );
   }
 }
@@ -304,7 +306,12 @@ function syncDir(dir: string): void {
 // ----- the OS key store ------------------------------------------------------------
 
 /** The store cannot be reached at all (no binding, no session bus, no Secret Service): the key file is the default. */
-export class OsKeyStoreUnavailable extends Error {}
+export class OsKeyStoreUnavailable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OsKeyStoreUnavailable';
+  }
+}
 
 /** A time-bounded OS key store holding one value. */
 export interface OsKeyStore {
@@ -327,7 +334,7 @@ async function makeInOsStore(store: OsKeyStore, dir: string, value: string, wait
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new SecretKeySourceError(`cannot make ${lock}: ${(error as Error).message}; choose a writable folder with ${CONFIG_DIR_ENV}`);
+        throw new SecretKeySourceError(`cannot make ${lock}: ${(error as Error).message}; choose a writable folder with ${CONFIG_DIR_ENV}`, { cause: error });
     }
     // Another process is making it: use its key once it is there.
     const found = await store.read();
@@ -431,7 +438,7 @@ export function systemKeyStore(account: string, env: NodeJS.ProcessEnv = process
       });
       worker.once('error', (error) => {
         done();
-        reject(new OsKeyStoreUnavailable(error.message));
+        reject(new OsKeyStoreUnavailable(error.message, { cause: error }));
       });
       worker.once('exit', () => {
         done();

@@ -32,7 +32,7 @@ export const KEPT_OUTCOMES = ['pending', 'retrying', 'held', 'dead', 'blocked'] 
 type AssertNever<T extends never> = T;
 export type UnclassifiedOutcome = AssertNever<Exclude<Outcome, (typeof FINISHED_OUTCOMES)[number] | (typeof KEPT_OUTCOMES)[number]>>;
 
-export interface RetentionPolicy {
+interface RetentionPolicy {
   /** Finished deliveries last updated longer ago than this are pruned. */
   retentionDays: number;
   /** At most this many finished deliveries are kept; the oldest (by id) beyond it go. */
@@ -51,10 +51,10 @@ export interface PruneResult {
   more: boolean;
 }
 
-export const DEFAULT_PRUNE_BATCH = 5000;
-export const DEFAULT_RECLAIM_PAGES = 2000;
+const DEFAULT_PRUNE_BATCH = 5000;
+const DEFAULT_RECLAIM_PAGES = 2000;
 /** The sweep for unreferenced events looks at `batchSize` times this many events per call. */
-export const SWEEP_WINDOW_PER_BATCH = 5;
+const SWEEP_WINDOW_PER_BATCH = 5;
 const DAY_MS = 86_400_000;
 
 /** Where the sweep for unreferenced events stopped (in events_by_received_at order), per store. */

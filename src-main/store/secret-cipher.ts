@@ -18,11 +18,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { SecretCipher } from './database';
 
-export const ENCRYPTED_PREFIX = 'enc:';
+const ENCRYPTED_PREFIX = 'enc:';
 export const KEY_FILE_PREFIX = 'enc:v1:';
 export const OS_KEYCHAIN_PREFIX = 'enc:os:';
-export const ESCAPED_PLAIN_PREFIX = 'enc:plain:';
-export const KEY_BYTES = 32;
+const ESCAPED_PLAIN_PREFIX = 'enc:plain:';
+const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** The environment variable holding the key (base64 of 32 bytes). */
@@ -30,16 +30,16 @@ export const SECRET_KEY_ENV = 'SLUICE_SECRET_KEY';
 
 /** A stored secret that this process cannot turn back into the secret. */
 export class SecretKeyError extends Error {
-  constructor(detail: string) {
-    super(`cannot decrypt subscription secrets: wrong or missing key (${detail})`);
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`cannot decrypt subscription secrets: wrong or missing key (${detail})`, options);
     this.name = 'SecretKeyError';
   }
 }
 
 /** A key that cannot be used (unreadable, malformed, world-readable). */
 export class SecretKeySourceError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'SecretKeySourceError';
   }
 }
@@ -69,7 +69,7 @@ export function openSecret(cipher: SecretCipher, stored: string): string {
   return cipher.decrypt(stored);
 }
 
-export interface KeyCipherOptions {
+interface KeyCipherOptions {
   /** What status shows: 'os-keychain' when the key itself lives in the OS key store. */
   kind?: 'key-file' | 'os-keychain';
   /** Said after "<source> does not open them" (e.g. how to give the right key). */

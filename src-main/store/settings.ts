@@ -11,7 +11,7 @@ import type { Store } from './database';
 export { DEFAULT_SETTINGS, SETTING_KEYS };
 
 /** The one durable name every installation used before each had its own (see `ensureInstallId`). */
-export const LEGACY_DURABLE = 'sluice';
+const LEGACY_DURABLE = 'sluice';
 
 /**
  * An installation's own durable: `sluice-` and 12 hex digits of its install id (48 random

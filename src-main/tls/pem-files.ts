@@ -47,7 +47,7 @@ function readCertificates(path: string, what: string): string {
     try {
       new X509Certificate(block);
     } catch (error) {
-      throw new TlsFileError(`${what} ${path}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(error)})`);
+      throw new TlsFileError(`${what} ${path}: certificate ${index + 1} of ${blocks.length} is not a valid X.509 certificate (${errorMessage(error)})`, { cause: error });
     }
   });
   return blocks.join('\n');
@@ -73,7 +73,7 @@ export function readClientKey(path: string): string {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ERR_MISSING_PASSPHRASE' || pem.includes('ENCRYPTED'))
       throw new TlsFileError(`client key file ${path} is encrypted; Sluice needs it without a passphrase (protect it by file permissions)`);
-    throw new TlsFileError(`client key file ${path} is not a valid private key (${errorMessage(error)})`);
+    throw new TlsFileError(`client key file ${path} is not a valid private key (${errorMessage(error)})`, { cause: error });
   }
   return pem;
 }

@@ -14,8 +14,8 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43,256}$/;
 
 /** A token file that cannot be used: the message names the file, what is wrong and the fix. */
 export class ConsoleTokenError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ConsoleTokenError';
   }
 }
@@ -43,7 +43,7 @@ export function keepConsoleToken(path: string): KeptToken {
     return { token: made, path, created: true, warnings: [] };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST') throw new ConsoleTokenError(`--keep-token: cannot create the console token file ${path}: ${(error as Error).message}`);
+    if (code !== 'EEXIST') throw new ConsoleTokenError(`--keep-token: cannot create the console token file ${path}: ${(error as Error).message}`, { cause: error });
   }
   return { ...readConsoleToken(path), created: false };
 }
@@ -66,7 +66,7 @@ function readConsoleToken(path: string): Omit<KeptToken, 'created'> {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if (error instanceof ConsoleTokenError) throw error;
-    throw new ConsoleTokenError(`--keep-token: cannot read the console token file ${path}: ${(error as Error).message}`);
+    throw new ConsoleTokenError(`--keep-token: cannot read the console token file ${path}: ${(error as Error).message}`, { cause: error });
   }
   const token = text.trim();
   if (!TOKEN_SHAPE.test(token))

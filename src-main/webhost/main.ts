@@ -7,21 +7,19 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../cli/args';
+import { err } from '../cli/output';
+import { exitOnStrayErrors, exitWhenFlushed, parseEntryOptions, parsePort, reportFailure } from '../cli/usage';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
 import { validateSettingsPatch } from '../engine/settings';
 import { ClaimError, takeoverNote } from '../store/claim';
-import { locateDatabase } from '../store/database';
+import { locateDatabase } from '../store/database-file';
 import { resolveKeySource, type KeySource } from '../store/key-source';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
 import { VERSION } from '../version';
 import { CONSOLE_TOKEN_SUFFIX, ConsoleTokenError, consoleTokenPath, keepConsoleToken, type KeptToken } from './console-token';
 import { DEFAULT_PORT, startWebHost, type WebHost } from './server';
-
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 const USAGE = `Usage: npm run serve -- [options]   (or: node out/main/serve.js [options])
 
@@ -61,8 +59,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends Error {}
-
 interface ServeOptions {
   port: number;
   db: string;
@@ -74,31 +70,23 @@ interface ServeOptions {
   keepToken: boolean;
 }
 
-function strictParse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-}
-
 function parseCommandLine(argv: string[]): ServeOptions | 'help' {
-  const values = strictParse(argv);
+  const values = parseEntryOptions(argv, OPTIONS);
   if (values.help) return 'help';
   const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port);
   if (values.nats !== undefined) {
     try {
       validateSettingsPatch({ natsUrl: values.nats });
     } catch (error) {
-      if (error instanceof BridgeFailure) throw new UsageError(`--nats: ${error.message}`);
+      if (error instanceof BridgeFailure) throw new CliError(`--nats: ${error.message}`, EXIT_USAGE, { cause: error });
       throw error;
     }
   }
   const db = values.db ?? process.env['SLUICE_DB'] ?? './sluice.db';
-  if (db.trim() === '') throw new UsageError('--db: the database path must not be empty');
+  if (db.trim() === '') throw new CliError('--db: the database path must not be empty');
   // A new database is made (and said), but never a missing folder: a typo in --db.
   const where = locateDatabase(db);
-  if (where.problem) throw new UsageError(`--db: ${where.problem}`);
+  if (where.problem) throw new CliError(`--db: ${where.problem}`);
   return {
     port,
     db,
@@ -108,16 +96,6 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
     ...(values['secret-key-file'] !== undefined ? { keyFile: values['secret-key-file'] } : {}),
     keepToken: values['keep-token'] === true,
   };
-}
-
-function parsePort(text: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port: "${text}" is not a port number (0–65535)`);
-  return port;
-}
-
-function err(line: string): void {
-  process.stderr.write(`${line}\n`);
 }
 
 /** One compact stderr line per engine record worth reading; null for the rest. */
@@ -175,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     keys = await resolveKeySource(options.keyFile);
   } catch (error) {
-    if (error instanceof SecretKeySourceError) throw new UsageError(error.message);
+    if (error instanceof SecretKeySourceError) throw new CliError(error.message, EXIT_USAGE, { cause: error });
     throw error;
   }
   for (const warning of keys.warnings) err(`warning: ${warning}`);
@@ -193,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
     keys.ensureKey();
   } catch (error) {
     await engine.stop();
-    throw error instanceof SecretKeySourceError ? new UsageError(error.message) : error;
+    throw error instanceof SecretKeySourceError ? new CliError(error.message, EXIT_USAGE, { cause: error }) : error;
   }
   engine.onRecord((record) => {
     const line = recordLine(record);
@@ -258,30 +236,22 @@ async function main(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-function exit(code: number): void {
-  // Exit once everything written has been flushed (stdout may be a pipe).
-  process.stdout.write('', () => process.exit(code));
-}
+exitOnStrayErrors('sluice serve');
 
-const fatal = (error: unknown): void => {
-  err(`sluice serve: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exit(EXIT_FAILURE);
-};
-process.on('uncaughtException', fatal);
-process.on('unhandledRejection', fatal);
-
-main(process.argv.slice(2)).then(exit, (error: unknown) => {
-  if (error instanceof UsageError) {
-    err(`sluice serve: ${error.message}\n(see --help)`);
-    exit(EXIT_USAGE);
-  } else if (error instanceof ClaimError) {
-    err(`sluice serve: ${error.message}. One engine per database: stop that one first, or serve another --db`);
-    exit(EXIT_USAGE);
-  } else if (error instanceof SecretKeyError || error instanceof SecretKeySourceError || error instanceof ConsoleTokenError) {
-    err(`sluice serve: ${error.message}`);
-    exit(EXIT_FAILURE);
-  } else {
-    err(`sluice serve: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    exit(EXIT_FAILURE);
-  }
-});
+main(process.argv.slice(2)).then(exitWhenFlushed, (error: unknown) =>
+  exitWhenFlushed(
+    reportFailure(
+      {
+        command: 'sluice serve',
+        seeHelp: '(see --help)',
+        stack: 'always',
+        expected: (e) => {
+          if (e instanceof ClaimError) return { message: `${e.message}. One engine per database: stop that one first, or serve another --db`, exitCode: EXIT_USAGE };
+          if (e instanceof SecretKeyError || e instanceof SecretKeySourceError || e instanceof ConsoleTokenError) return { message: e.message, exitCode: EXIT_FAILURE };
+          return null;
+        },
+      },
+      error,
+    ),
+  ),
+);

@@ -24,22 +24,22 @@ import { TOKEN_REFUSED_CLOSE_CODE, TOKEN_REFUSED_REASON, calls, dispatchCall, ty
 import type { Engine } from '../engine/engine';
 
 export const DEFAULT_PORT = 7870;
-export const RPC_PATH = '/rpc';
+const RPC_PATH = '/rpc';
 /** The largest JSON-RPC message accepted; a bigger frame closes the socket (1009). */
 export const MAX_PAYLOAD_BYTES = 32 * 1024 * 1024;
 /** Past this much unsent data a client misses events (it refetches when it reconnects). */
-export const EVENT_BACKLOG_LIMIT_BYTES = 8 * 1024 * 1024;
+const EVENT_BACKLOG_LIMIT_BYTES = 8 * 1024 * 1024;
 /** Past this much unsent data a client that keeps asking without reading is cut off. */
-export const CLIENT_BACKLOG_LIMIT_BYTES = 64 * 1024 * 1024;
+const CLIENT_BACKLOG_LIMIT_BYTES = 64 * 1024 * 1024;
 /** How long `close()` waits for clients to finish the WebSocket closing handshake. */
 const CLOSE_GRACE_MS = 1000;
 
 /** JSON-RPC 2.0 error codes for faults of the protocol itself (not of a call). */
-export const RPC_PARSE_ERROR = -32700;
-export const RPC_INVALID_REQUEST = -32600;
-export const RPC_METHOD_NOT_FOUND = -32601;
+const RPC_PARSE_ERROR = -32700;
+const RPC_INVALID_REQUEST = -32600;
+const RPC_METHOD_NOT_FOUND = -32601;
 
-export interface WebHostOptions {
+interface WebHostOptions {
   engine: Engine;
   /** 0 picks a free port. Default {@link DEFAULT_PORT}. */
   port?: number;
@@ -298,7 +298,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
  * before resolving, and the result must stay inside the directory: `..`, `%2e%2e`,
  * encoded slashes and NUL bytes cannot climb out.
  */
-export function staticFile(rendererDir: string, requestUrl: string): string | null {
+function staticFile(rendererDir: string, requestUrl: string): string | null {
   const rawPath = requestUrl.split(/[?#]/, 1)[0] ?? '';
   if (!rawPath.startsWith('/')) return null;
   let path: string;

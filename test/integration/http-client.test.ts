@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EgressClient, parseRetryAfter, type AttemptRequest } from '../../src-main/delivery/http-client';
+import { EgressClient, type AttemptRequest } from '../../src-main/delivery/http-client';
+import { parseRetryAfter } from '../../src-main/delivery/response-body';
 import { createGuardedResolver } from '../../src-main/delivery/ssrf';
 import {
   drip,

@@ -1,7 +1,7 @@
 /**
  * What a payload format is: how an event becomes the request a product expects, how that
  * request is signed, and how the product's answer is read. One module per format; the
- * dispatcher knows only this interface (docs/design.md#formats).
+ * dispatcher will know only this interface.
  */
 import type { JsonValue } from '../json';
 

@@ -95,4 +95,9 @@ export function indentJson(text: string, indent = '  '): string | null {
   }
 }
 
-class NotJson extends Error {}
+class NotJson extends Error {
+  constructor() {
+    super('not JSON');
+    this.name = 'NotJson';
+  }
+}
