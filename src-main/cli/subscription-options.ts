@@ -15,7 +15,7 @@ import {
   type SubscriptionOptions,
 } from '../contract/subscription-options';
 import type { SubscriptionView } from '../contract/views';
-import { CliError, type Problems } from './args';
+import { CliError, oneOf, type Problems } from './args';
 
 import { OPTION_FLAGS } from './subscription-flags';
 
@@ -43,7 +43,20 @@ export function optionChanges(problems: Problems, values: FlagValues, current?: 
     }
     const raw = values[cli];
     if (typeof raw !== 'string') continue;
-    const value = problems.check(() => (kind === 'path' ? parsePath(raw) : parseNumber(`--${cli}`, raw)));
+    const value = problems.check(() => {
+      switch (kind) {
+        case 'path':
+          return parsePath(raw);
+        case 'number':
+          return parseNumber(`--${cli}`, raw);
+        case 'choice':
+          return oneOf(`--${cli}`, raw.trim(), SUBSCRIPTION_OPTIONS[key].choices ?? []);
+        case 'text':
+          return raw.trim();
+        case 'expression':
+          return raw;
+      }
+    });
     if (value !== undefined) record[key] = value;
   }
   headerChanges(problems, values, current, changes);
@@ -129,9 +142,11 @@ export function optionsHelp(): string {
         : d.kind === 'boolean'
           ? `--${d.cli} | --no-${d.cli}`
           : `--${d.cli} ${d.kind === 'path' ? 'PATH' : (d.cliValue ?? 'N')}`;
-    return [flag, d.hint];
+    const choices = d.kind === 'choice' ? ` One of: ${(d.choices ?? []).join(', ')}.` : '';
+    const formats = 'formats' in d && d.formats ? ` (${d.formats.join(', ')})` : '';
+    return [flag, `${d.hint}${choices}${formats}`];
   });
-  lines.splice(1, 0,
+  lines.splice(OPTION_KEYS.indexOf('headers') + 1, 0,
     ["--secret-header 'NAME: VALUE'", 'A header whose value is a credential: stored encrypted, never shown again (repeatable).'],
     ['--bearer TOKEN | --basic USER:PASSWORD', "Shortcuts for a secret 'Authorization: Bearer …' / 'Basic …' header."],
     ['--remove-header NAME', '(subs update) Stop sending a header, plain or secret.'],

@@ -26,11 +26,17 @@ interface KindValue {
   boolean: boolean;
   /** A number, or null for "no limit / the default". */
   number: number | null;
+  /** One of the descriptor's `choices`. */
+  choice: string;
+  /** Free text ('' = not set), kept trimmed. */
+  text: string;
+  /** A JSONata expression ('' = none), checked when saved. */
+  expression: string;
 }
 export type OptionKind = keyof KindValue;
 
 /** Where the form shows an option. */
-export type OptionGroup = 'headers' | 'tls' | 'network' | 'pacing';
+export type OptionGroup = 'format' | 'filter' | 'headers' | 'tls' | 'network' | 'pacing';
 
 export interface OptionDescriptor<Kind extends OptionKind = OptionKind> {
   kind: Kind;
@@ -46,12 +52,33 @@ export interface OptionDescriptor<Kind extends OptionKind = OptionKind> {
   hint: string;
   /** The option of `sluice subs add` / `subs update`, without its dashes. */
   cli: string;
-  /** For `number`: the CLI's value name in help (`N`). */
+  /** For `number` and `text`: the CLI's value name in help (`N`). */
   cliValue?: string;
+  /** For `choice`: the values allowed, the first the default. */
+  choices?: readonly string[];
+  /** The formats this option belongs to (the form shows it with them only); absent: every format. */
+  formats?: readonly FormatName[];
 }
+
+/**
+ * What a subscription sends (docs/design.md#formats): DECNET's envelope signed DECNET's
+ * way, or the shape and signature a product expects.
+ */
+export const FORMAT_NAMES = ['decnet', 'standard-webhooks', 'splunk-hec', 'elasticsearch', 'thehive', 'chat'] as const;
+export type FormatName = (typeof FORMAT_NAMES)[number];
+/** Formats whose product takes several events in one request. */
+export const BATCH_FORMATS: readonly FormatName[] = ['splunk-hec', 'elasticsearch'];
+export const CHAT_STYLES = ['slack', 'teams'] as const;
 
 function option<Kind extends OptionKind>(descriptor: OptionDescriptor<Kind>): OptionDescriptor<Kind> {
   return descriptor;
+}
+
+/** A choice keeps its values' type, so the options type says which strings it may hold. */
+function choiceOption<const C extends readonly string[]>(
+  descriptor: Omit<OptionDescriptor<'choice'>, 'default' | 'schema' | 'choices'> & { choices: C; default: C[number] },
+): OptionDescriptor<'choice'> & { default: C[number]; schema: s.Schema<C[number]>; choices: C } {
+  return { ...descriptor, schema: s.literal(...descriptor.choices) };
 }
 
 /** The most extra headers (plain and secret together) a subscription may send. */
@@ -64,9 +91,177 @@ export const headerSchema = s.object({
   value: s.string({ max: HEADER_VALUE_MAX }),
 });
 const pathSchema = s.string({ max: 4096, trim: true });
+const textSchema = (max: number): s.Schema<string> => s.string({ max, trim: true });
+/** JSONata: its syntax is checked by the engine when saved (the contract bundles no parser). */
+const expressionSchema = s.string({ max: 4096 });
 
 /** In this order in the form and in `sluice subs add --help`. */
 export const SUBSCRIPTION_OPTIONS = {
+  format: choiceOption({
+    kind: 'choice',
+    default: 'decnet',
+    choices: FORMAT_NAMES,
+    group: 'format',
+    label: 'format',
+    title: 'Format',
+    hint: 'What is sent: DECNET’s envelope, Standard Webhooks, or the shape a product takes (Splunk HEC, Elasticsearch, TheHive, a chat message).',
+    cli: 'format',
+    cliValue: 'FORMAT',
+  }),
+  hecIndex: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(256),
+    group: 'format',
+    label: 'HEC index',
+    title: 'Index',
+    hint: 'The Splunk index; empty: the token’s default index.',
+    cli: 'hec-index',
+    cliValue: 'NAME',
+    formats: ['splunk-hec'],
+  }),
+  hecSourcetype: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(256),
+    group: 'format',
+    label: 'HEC sourcetype',
+    title: 'Sourcetype',
+    hint: 'Empty: _json.',
+    cli: 'hec-sourcetype',
+    cliValue: 'NAME',
+    formats: ['splunk-hec'],
+  }),
+  hecSource: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(256),
+    group: 'format',
+    label: 'HEC source',
+    title: 'Source',
+    hint: 'Empty: decnet:<topic>.',
+    cli: 'hec-source',
+    cliValue: 'NAME',
+    formats: ['splunk-hec'],
+  }),
+  hecHost: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(256),
+    group: 'format',
+    label: 'HEC host',
+    title: 'Host',
+    hint: 'Empty: the collector sets it.',
+    cli: 'hec-host',
+    cliValue: 'NAME',
+    formats: ['splunk-hec'],
+  }),
+  esIndex: option({
+    kind: 'text',
+    default: '',
+    schema: s.string({ max: 255, trim: true, pattern: /^(?:[a-z0-9][a-z0-9._+-]*)?$/, patternMessage: 'an index name is lowercase letters, digits and . _ + - (not first)' }),
+    group: 'format',
+    label: 'Elasticsearch index',
+    title: 'Index',
+    hint: 'Documents go to /<index>/_doc/<event id>; empty: decnet-events.',
+    cli: 'es-index',
+    cliValue: 'NAME',
+    formats: ['elasticsearch'],
+  }),
+  thehiveType: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(128),
+    group: 'format',
+    label: 'alert type',
+    title: 'Alert type',
+    hint: 'Empty: decnet. With source and the event id, what TheHive keeps unique.',
+    cli: 'thehive-type',
+    cliValue: 'TYPE',
+    formats: ['thehive'],
+  }),
+  thehiveSource: option({
+    kind: 'text',
+    default: '',
+    schema: textSchema(128),
+    group: 'format',
+    label: 'alert source',
+    title: 'Alert source',
+    hint: 'Empty: sluice.',
+    cli: 'thehive-source',
+    cliValue: 'NAME',
+    formats: ['thehive'],
+  }),
+  thehiveSeverity: option({
+    kind: 'number',
+    default: null,
+    schema: s.nullable(s.number({ min: 1, max: 4, integer: true })),
+    group: 'format',
+    label: 'alert severity',
+    title: 'Severity (1–4)',
+    hint: '1 low, 2 medium, 3 high, 4 critical. Empty: canary hits high, the rest medium.',
+    cli: 'thehive-severity',
+    cliValue: 'N',
+    formats: ['thehive'],
+  }),
+  chatStyle: choiceOption({
+    kind: 'choice',
+    default: 'slack',
+    choices: CHAT_STYLES,
+    group: 'format',
+    label: 'chat style',
+    title: 'Chat',
+    hint: 'Slack incoming webhooks take text; Teams workflows take an Adaptive Card.',
+    cli: 'chat-style',
+    cliValue: 'STYLE',
+    formats: ['chat'],
+  }),
+  batch: option({
+    kind: 'number',
+    default: null,
+    schema: s.nullable(s.number({ min: 1, max: 1000, integer: true })),
+    group: 'format',
+    label: 'batch size',
+    title: 'Events per request',
+    hint: 'Send up to this many events in one request (each still recorded on its own). Empty: one per request.',
+    cli: 'batch',
+    cliValue: 'N',
+    formats: BATCH_FORMATS,
+  }),
+  batchMs: option({
+    kind: 'number',
+    default: null,
+    schema: s.nullable(s.number({ min: 0, max: 60_000, integer: true })),
+    group: 'format',
+    label: 'batch wait',
+    title: 'Longest wait for a batch (ms)',
+    hint: 'A batch leaves when full or when its first event has waited this long. Empty: 1000 ms.',
+    cli: 'batch-ms',
+    cliValue: 'T',
+    formats: BATCH_FORMATS,
+  }),
+  filter: option({
+    kind: 'expression',
+    default: '',
+    schema: expressionSchema,
+    group: 'filter',
+    label: 'filter',
+    title: 'Filter (JSONata)',
+    hint: 'Only events for which this is true are sent, e.g. payload.score > 70 and payload.decky in ["fin-01","fin-02"]. Fields: id, topic, type, ts, payload.',
+    cli: 'filter',
+    cliValue: 'EXPR',
+  }),
+  transform: option({
+    kind: 'expression',
+    default: '',
+    schema: expressionSchema,
+    group: 'filter',
+    label: 'transform',
+    title: 'Transform (JSONata)',
+    hint: 'Builds the body from the event, for a receiver no format fits, e.g. {"text": topic & " from " & payload.ip}.',
+    cli: 'transform',
+    cliValue: 'EXPR',
+  }),
   headers: option({
     kind: 'headers',
     default: [],

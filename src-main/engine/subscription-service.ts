@@ -13,7 +13,9 @@ import {
   type SubscriptionView,
 } from '../contract/views';
 import {
+  BATCH_FORMATS,
   OPTION_KEYS,
+  type FormatName,
   defaultOptions,
   headerNameError,
   headerValueError,
@@ -23,7 +25,9 @@ import {
   type OptionKey,
   type SubscriptionOptions,
 } from '../contract/subscription-options';
+import { generateWebhookSecret, webhookSecretError } from '../delivery/formats/standard-webhooks';
 import type { DestinationCheck } from '../delivery/ssrf';
+import { compileExpression } from '../match/expression';
 import { expandPatterns, patternError } from '../match/pattern';
 import type { Store } from '../store/database';
 import {
@@ -87,9 +91,14 @@ export class SubscriptionService {
   async create(input: SubscriptionInput): Promise<CreatedSubscription> {
     const name = this.checkName(input.name);
     const patterns = checkPatterns(input.presets ?? [], input.patterns ?? []);
-    const secret = input.secret === undefined || input.secret.trim() === '' ? generateSecret() : checkSecret(input.secret);
     const { url, warnings } = await this.checkUrl(input.url);
     const options = this.checkOptions(defaultOptions(), input);
+    const secret =
+      input.secret === undefined || input.secret.trim() === ''
+        ? options.format === 'standard-webhooks'
+          ? generateWebhookSecret()
+          : generateSecret()
+        : checkSecret(input.secret, options.format);
     const secretHeaders = checkSecretHeaders(input.secretHeaders ?? [], [], options.headers);
     const now = this.now();
     const sub: Subscription = {
@@ -128,6 +137,13 @@ export class SubscriptionService {
     Object.assign(changes, this.rotation(current, patch));
     if (patch.retrySchedule !== undefined) changes.retrySchedule = checkSchedule(patch.retrySchedule);
     if (OPTION_KEYS.some((key) => patch[key] !== undefined)) changes.options = this.checkOptions(current.options, patch);
+    const format = (changes.options ?? current.options).format;
+    // A Standard Webhooks receiver verifies with a whsec_ key: switching to it needs one.
+    if (format === 'standard-webhooks' && current.options.format !== format && (patch.secret ?? '').trim() === '') {
+      const problem = webhookSecretError(current.secret);
+      if (problem)
+        throw new BridgeFailure('invalid_argument', `the Standard Webhooks format needs a whsec_ secret: give a new one (${problem})`, 'secret');
+    }
     if (patch.secretHeaders !== undefined || changes.options !== undefined)
       changes.secretHeaders = checkSecretHeaders(
         patch.secretHeaders ?? current.secretHeaders.map((h) => ({ name: h.name })),
@@ -162,7 +178,7 @@ export class SubscriptionService {
         throw new BridgeFailure('invalid_argument', 'keeping the previous secret valid goes with a new secret', 'previousSecretValidHours');
       return current.previousSecret === null ? {} : { previousSecret: null, previousSecretUntil: null };
     }
-    const secret = checkSecret(patch.secret);
+    const secret = checkSecret(patch.secret, patch.format ?? current.options.format);
     if (secret === current.secret) return {};
     if (hours === undefined || hours === 0) return { secret, previousSecret: null, previousSecretUntil: null };
     const until = new Date(Date.parse(this.now()) + Math.round(hours * 3_600_000)).toISOString();
@@ -187,6 +203,17 @@ export class SubscriptionService {
   private checkOptions(base: SubscriptionOptions, given: Partial<Record<OptionKey, unknown>>): SubscriptionOptions {
     const options = withOptions(base, given);
     options.headers = checkHeaders(options.headers, 'headers');
+    for (const kind of ['filter', 'transform'] as const) {
+      if (options[kind] === '') continue;
+      const compiled = compileExpression(options[kind], kind);
+      if (!compiled.ok) throw new BridgeFailure('invalid_argument', compiled.message, kind);
+    }
+    if ((options.batch !== null || options.batchMs !== null) && !BATCH_FORMATS.includes(options.format))
+      throw new BridgeFailure(
+        'invalid_argument',
+        `batching is for the ${BATCH_FORMATS.join(' and ')} formats, whose products take several events per request`,
+        options.batch !== null ? 'batch' : 'batchMs',
+      );
     if (options.burst !== null && options.rate === null)
       throw new BridgeFailure('invalid_argument', 'a burst goes with a rate limit: set the rate too', 'burst');
     const tls = this.deps.checkTlsFiles?.(options);
@@ -271,7 +298,12 @@ function checkSecretHeaders(
   return checked;
 }
 
-function checkSecret(secret: string): string {
+function checkSecret(secret: string, format: FormatName = 'decnet'): string {
+  if (format === 'standard-webhooks') {
+    const problem = webhookSecretError(secret);
+    if (problem) throw new BridgeFailure('invalid_argument', problem, 'secret');
+    return secret;
+  }
   if (secret.length < SECRET_MIN || secret.length > SECRET_MAX)
     throw new BridgeFailure(
       'invalid_argument',
