@@ -22,7 +22,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Result, SluiceApi } from '../../src-main/contract/bridge';
-import type { DeliveryView, SubscriptionView } from '../../src-main/contract/views';
+import { authorizationHeader, MASKED_VALUE } from '../../src-main/contract/subscription-options';
+import type { DeliveryDetail, DeliveryView, SubscriptionView } from '../../src-main/contract/views';
 import { sign } from '../../src-main/delivery/wire';
 import { Engine } from '../../src-main/engine/engine';
 import { envKeyCipher, keyFileCipher, resolveKeySource } from '../../src-main/store/key-source';
@@ -424,6 +425,148 @@ describe('a canary secret', () => {
     expect(verified.ok).toBeGreaterThanOrEqual(7);
     expectNotOnDisk(CANARY, 'at the end');
     expectNotOnDisk(NEXT, 'at the end (the new secret)');
+  }, 120_000);
+});
+
+describe('a canary secret header', () => {
+  it('reaches the receiver on every request and appears nowhere else: store, WAL, records, logs, bridge answers, web-host frames; shown as ••••••••', async () => {
+    const CANARY = `CANARY-HDR-${randomBytes(12).toString('hex')}`;
+    const PASSWORD = `CANARY-PW-${randomBytes(12).toString('hex')}`;
+    const basic = authorizationHeader('basic', `soc:${PASSWORD}`);
+    // The values, and the Basic header as it goes on the wire (its base64 is not the password's).
+    const secrets = [CANARY, PASSWORD, basic.value];
+    const leaked = (haystack: string | Buffer): string[] => secrets.flatMap((secret) => leaks(haystack, secret));
+    const notOnDisk = (when: string): void => secrets.forEach((secret) => expectNotOnDisk(secret, when));
+    expect((await cli(['keygen', '--out', keyPath])).code).toBe(0);
+    const keySource = keyFileCipher(keyPath);
+
+    // Answers 200 only to a request with both credentials: a header lost on the way fails the test.
+    const seen = { ok: 0, bad: 0 };
+    const checking: Behavior = (req, res) => {
+      const good = req.headers['x-api-key'] === CANARY && req.headers['authorization'] === basic.value;
+      if (good) seen.ok++;
+      else seen.bad++;
+      res.writeHead(good ? 200 : 401, { 'content-type': 'text/plain' });
+      res.end(good ? 'ok' : 'credentials missing');
+    };
+    const r = await receiver(checking);
+
+    // ----- the engine, in process, through the bridge ------------------------------
+    const t = await engineOn({ engine: { cipher: keySource.cipher }, settings: { circuitThreshold: 50, allowPrivate: true } });
+    const { api, answers } = recording(t.api);
+    const { subscription } = unwrap(
+      await api['subscriptions.create']({
+        name: 'canary-headers',
+        url: r.url,
+        presets: [],
+        patterns: ['attacker.>'],
+        enabled: true,
+        headers: [{ name: 'X-Tenant', value: 'soc-1' }],
+        secretHeaders: [{ name: 'X-Api-Key', value: CANARY }, basic],
+      }),
+    );
+    expect(subscription.secretHeaderNames).toEqual(['X-Api-Key', 'Authorization']);
+    await t.engine.busReady();
+    for (let i = 0; i < 2; i++) await t.publish('attacker.observed', envelope('sighting', { i }, `hdr-${i}`));
+    await t.waitForFinal(2, (d) => d.outcome === 'delivered');
+
+    // An edit as the console sends it: the secret headers by name only, their values kept.
+    const updated = unwrap(
+      await api['subscriptions.update'](subscription.id, {
+        headers: [{ name: 'X-Tenant', value: 'soc-2' }],
+        secretHeaders: [{ name: 'X-Api-Key' }, { name: 'Authorization' }],
+      }),
+    );
+    expect([updated.headers, updated.secretHeaderNames]).toEqual([[{ name: 'X-Tenant', value: 'soc-2' }], ['X-Api-Key', 'Authorization']]);
+    await t.publish('attacker.observed', envelope('sighting', {}, 'hdr-after-update'));
+    await t.waitForDelivery((d) => d.eventId === 'hdr-after-update' && d.outcome === 'delivered');
+    expect(r.requests.at(-1)?.headers['x-tenant']).toBe('soc-2');
+    expect(unwrap(await api['subscriptions.testFire'](subscription.id)).delivered).toBe(true);
+
+    // Retries, a dead letter, its replay: every attempt carries them, every record masks them.
+    r.setBehavior(status(503));
+    await t.publish('attacker.observed', envelope('sighting', {}, 'hdr-dead'));
+    const [dead] = await t.waitForFinal(1, (d) => d.eventId === 'hdr-dead');
+    expect([dead?.outcome, dead?.attempts]).toEqual(['dead', 3]);
+    r.setBehavior(checking);
+    expect(unwrap(await api['deliveries.replay']({ subscriptionId: subscription.id, dead: true })).count).toBe(1);
+    await t.waitForDelivery((d) => d.replayOf === dead?.id && d.outcome === 'delivered');
+
+    const details: DeliveryDetail[] = [];
+    for (const d of unwrap(await api['deliveries.list']({ limit: 1000 }))) details.push(unwrap(await api['deliveries.get'](d.id)));
+    const recorded = details.filter((d) => d.requestHeaders !== null);
+    expect(recorded.length).toBeGreaterThanOrEqual(5);
+    for (const d of recorded) {
+      expect(d.requestHeaders?.['X-Api-Key'], `delivery ${d.id}`).toBe(MASKED_VALUE);
+      expect(d.requestHeaders?.['Authorization'], `delivery ${d.id}`).toBe(MASKED_VALUE);
+      expect(d.requestHeaders?.['X-Tenant']).toMatch(/^soc-[12]$/);
+    }
+    expect(unwrap(await api['subscriptions.list']())[0]?.secretHeaderNames).toEqual(['X-Api-Key', 'Authorization']);
+    unwrap(await api['status.get']());
+    expect(answers.length).toBeGreaterThan(recorded.length);
+    for (const answer of answers) expect(leaked(answer)).toEqual([]);
+    expect(t.records.length).toBeGreaterThan(0);
+    expect(leaked(JSON.stringify(t.records))).toEqual([]);
+    notOnDisk('with the engine running');
+    await stopEngine(t);
+    notOnDisk('after the engine stopped');
+
+    // ----- `sluice run`: the JSON-lines log --------------------------------------------
+    const run = spawnNode(CLI, ['run', '--db', db, '--secret-key-file', keyPath, '--nats', nats.wsUrl, '--allow-private']);
+    await run.waitFor((out) => out.includes('"kind":"bus"') && out.includes('"state":"connected"'));
+    const publisher = await nats.client();
+    publisher.publish('attacker.observed', new TextEncoder().encode(JSON.stringify(envelope('x', {}, 'hdr-run'))));
+    await publisher.flush();
+    await run.waitFor((out) => /"eventId":"hdr-run"[^\n]*"outcome":"delivered"|"outcome":"delivered"[^\n]*"eventId":"hdr-run"/.test(out));
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(leaked(run.stdout() + run.stderr())).toEqual([]);
+    await publisher.close();
+
+    // ----- the web host: every JSON-RPC frame ------------------------------------------
+    const serve = spawnNode(SERVE, ['--db', db, '--secret-key-file', keyPath, '--port', '0', '--nats', nats.wsUrl, '--allow-private']);
+    await serve.waitFor((out) => out.includes('#token='));
+    const rpc = await RpcSession.open(/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(serve.stdout())?.[1] as string);
+    const view = (await rpc.call<SubscriptionView[]>('subscriptions.list')).find((v) => v.name === 'canary-headers') as SubscriptionView;
+    expect(view.secretHeaderNames).toEqual(['X-Api-Key', 'Authorization']);
+    const edited = await rpc.call<SubscriptionView>('subscriptions.update', view.id, {
+      headers: [{ name: 'X-Tenant', value: 'soc-web' }],
+      secretHeaders: view.secretHeaderNames.map((name) => ({ name })),
+    });
+    expect(edited.secretHeaderNames).toEqual(['X-Api-Key', 'Authorization']);
+    expect((await rpc.call<{ delivered: boolean }>('subscriptions.testFire', view.id)).delivered).toBe(true);
+    const listed = await rpc.call<DeliveryView[]>('deliveries.list', { limit: 1000 });
+    for (const d of listed) {
+      const detail = await rpc.call<DeliveryDetail>('deliveries.get', d.id);
+      if (detail.requestHeaders) expect(detail.requestHeaders['X-Api-Key']).toBe(MASKED_VALUE);
+    }
+    notOnDisk('with the web host running');
+    rpc.close();
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toBe(0);
+    expect(rpc.frames.length).toBeGreaterThan(listed.length);
+    for (const frame of rpc.frames) expect(leaked(frame)).toEqual([]);
+    expect(rpc.frames.some((frame) => frame.includes(MASKED_VALUE))).toBe(true);
+    expect(leaked(serve.stdout() + serve.stderr())).toEqual([]);
+
+    // ----- one-shot commands: an edit that keeps them, a test fire, the listing ---------
+    const key = ['--db', db, '--secret-key-file', keyPath];
+    for (const args of [
+      ['subs', 'update', 'canary-headers', '--header', 'X-Tenant: soc-cli', '--nats', nats.wsUrl],
+      ['subs', 'test', 'canary-headers'],
+      ['subs', 'list', '--json'],
+      ['deliveries', '--limit', '1000', '--json'],
+    ]) {
+      const result = await cli([...args, ...key]);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(leaked(result.stdout + result.stderr)).toEqual([]);
+    }
+    expect(r.requests.at(-1)?.headers['x-tenant']).toBe('soc-cli');
+
+    // Every request that reached the receiver with it answering carried both credentials.
+    expect(seen.bad).toBe(0);
+    expect(seen.ok).toBeGreaterThanOrEqual(8);
+    notOnDisk('at the end');
   }, 120_000);
 });
 
