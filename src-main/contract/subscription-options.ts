@@ -61,7 +61,7 @@ export interface OptionDescriptor<Kind extends OptionKind = OptionKind> {
 }
 
 /**
- * What a subscription sends (docs/design.md#formats): DECNET's envelope signed DECNET's
+ * What a subscription sends: DECNET's envelope signed DECNET's
  * way, or the shape and signature a product expects.
  */
 export const FORMAT_NAMES = ['decnet', 'standard-webhooks', 'splunk-hec', 'elasticsearch', 'thehive', 'chat'] as const;

@@ -43,10 +43,10 @@ import {
 } from './secret-cipher';
 
 /** Overrides the config folder that holds the default key (operators, tests). */
-const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
+export const CONFIG_DIR_ENV = 'SLUICE_CONFIG_DIR';
 /** `file` keeps the default key in the key file even where an OS key store answers; `auto` (default) prefers the store. */
 const KEY_STORE_ENV = 'SLUICE_KEY_STORE';
-const DEFAULT_KEY_FILE = 'secret.key';
+export const DEFAULT_KEY_FILE = 'secret.key';
 /** The OS key store entry's service name (its account is the config folder). */
 const OS_KEY_STORE_SERVICE = 'sluice';
 /** How long one OS key store call may take: a store that never answers must not hang a run. */
