@@ -81,6 +81,22 @@ describe('the delivery options form', () => {
     expect(hasOptions(viewOf())).toBe(false);
   });
 
+  it('reads a view held in a proxy (the console keeps its views reactive)', () => {
+    const view = viewOf({ headers: [{ name: 'X-Tenant', value: 'blue' }], secretHeaderNames: ['Authorization'] });
+    // Deep, as Svelte's $state proxies are: every object read through it is a proxy too.
+    const deep = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get: (t, key) => {
+          const value = Reflect.get(t, key) as unknown;
+          return typeof value === 'object' && value !== null ? deep(value) : value;
+        },
+      });
+    const proxied = deep(view);
+    expect(() => structuredClone(proxied.headers)).toThrow();
+    expect(draftOf(proxied)).toEqual(draftOf(view));
+    expect(pendingOf(proxied, draftOf(view)).fields).toEqual({});
+  });
+
   it('parses number fields: empty is no limit, others are checked against the schema', () => {
     expect(parseNumber('rate', '')).toEqual({ ok: true, value: null });
     expect(parseNumber('rate', ' 0.5 ')).toEqual({ ok: true, value: 0.5 });

@@ -89,7 +89,11 @@ export interface OptionsPending {
 export function optionsOf(view: SubscriptionView | null): SubscriptionOptions {
   if (!view) return defaultOptions();
   const out: Record<string, unknown> = {};
-  for (const key of OPTION_KEYS) out[key] = structuredClone(view[key]);
+  // Copied by hand: the console's views are reactive proxies, which structuredClone refuses.
+  for (const key of OPTION_KEYS) {
+    const value = view[key];
+    out[key] = Array.isArray(value) ? value.map((h: ExtraHeader) => ({ name: h.name, value: h.value })) : value;
+  }
   return out as SubscriptionOptions;
 }
 
