@@ -46,6 +46,11 @@ describe('delivery options in the console', () => {
   const form = (): Locator => page.getByTestId('subscription-form');
   const options = (): Locator => form().getByTestId('delivery-options');
   const row = (name: string): Locator => page.locator(`[data-testid="subscription-row"][data-name="${name}"]`);
+  /** Everything the page holds: its markup, and the values of its fields (a typed value is not in the markup). */
+  const pageContents = (): Promise<string> =>
+    page.evaluate<string>(
+      "document.documentElement.outerHTML + [...document.querySelectorAll('input, textarea, select')].map((e) => '\\n' + e.value).join('')",
+    );
   const view = async (name: string) => unwrap(await t.api['subscriptions.list']()).find((s) => s.name === name);
 
   it('creates a subscription with a header, a Bearer secret header and a rate; the token is never shown again', async () => {
@@ -76,6 +81,9 @@ describe('delivery options in the console', () => {
     await options().locator('input[name="rate"]').fill('5');
     expect(await options().getByTestId('options-summary').textContent()).toContain('1 header · 1 secret header · 5/s');
     if (process.env['SLUICE_SHOTS']) await form().screenshot({ path: join(process.env['SLUICE_SHOTS'], 'sluice-delivery-options.png') });
+
+    // The probe sees a typed value (so its "not there" below means something).
+    expect(await pageContents()).toContain(`Bearer ${TOKEN}`);
 
     await form().getByTestId('confirm-unprotected').check();
     await form().getByTestId('save').click();
@@ -113,7 +121,7 @@ describe('delivery options in the console', () => {
     expect(await subDetail.getByTestId('detail-option-caFile').count()).toBe(0);
 
     // Nothing the console was sent or shows carries the token.
-    expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(TOKEN);
+    expect(await pageContents()).not.toContain(TOKEN);
     expect(frames.length).toBeGreaterThan(0);
     expect(frames.filter((f) => f.includes(TOKEN))).toEqual([]);
   });
@@ -133,7 +141,7 @@ describe('delivery options in the console', () => {
     await expect.poll(() => options().getAttribute('open')).toBe('');
     const secretRow = options().locator('[data-testid="secret-header-row"][data-name="Authorization"]');
     expect(await secretRow.getByTestId('secret-header-state').textContent()).toBe('SET');
-    expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(TOKEN);
+    expect(await pageContents()).not.toContain(TOKEN);
 
     // A name with a space: refused at its field, nothing sent.
     await options().getByTestId('header-add').click();
@@ -167,7 +175,7 @@ describe('delivery options in the console', () => {
     const [request] = await receiver.waitForRequests(1);
     expect(request!.headers['authorization']).toBe(`Bearer ${TOKEN}`);
     expect(request!.headers['x-tenant']).toBeUndefined();
-    expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(TOKEN);
+    expect(await pageContents()).not.toContain(TOKEN);
   });
 
   it('replaces and removes a secret header; a burst without a rate is refused at its field', async () => {
