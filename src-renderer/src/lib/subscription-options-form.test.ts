@@ -51,7 +51,31 @@ describe('the delivery options form', () => {
   it('starts a new subscription at the defaults, every option a field of its kind, and sends nothing', () => {
     const draft = draftOf(null);
     expect(Object.keys(draft).sort()).toEqual([...OPTION_KEYS, 'secretHeaders'].sort());
-    expect(draft).toEqual({ headers: [], caFile: '', clientCert: '', clientKey: '', direct: false, rate: '', burst: '', concurrency: '', secretHeaders: [] });
+    expect(draft).toEqual({
+      format: 'decnet',
+      hecIndex: '',
+      hecSourcetype: '',
+      hecSource: '',
+      hecHost: '',
+      esIndex: '',
+      thehiveType: '',
+      thehiveSource: '',
+      thehiveSeverity: '',
+      chatStyle: 'slack',
+      batch: '',
+      batchMs: '',
+      filter: '',
+      transform: '',
+      headers: [],
+      caFile: '',
+      clientCert: '',
+      clientKey: '',
+      direct: false,
+      rate: '',
+      burst: '',
+      concurrency: '',
+      secretHeaders: [],
+    });
     const pending = pendingOf(null, draft);
     expect(pending.fields).toEqual({});
     expect(pending.problems).toEqual({});
@@ -61,6 +85,8 @@ describe('the delivery options form', () => {
 
   it('lays the options out in the groups of the table, in its order', () => {
     expect(OPTION_GROUPS.map((g) => [g.group, g.keys])).toEqual([
+      ['format', ['format', 'hecIndex', 'hecSourcetype', 'hecSource', 'hecHost', 'esIndex', 'thehiveType', 'thehiveSource', 'thehiveSeverity', 'chatStyle', 'batch', 'batchMs']],
+      ['filter', ['filter', 'transform']],
       ['headers', ['headers']],
       ['tls', ['caFile', 'clientCert', 'clientKey']],
       ['network', ['direct']],

@@ -181,7 +181,12 @@ export function pendingOf(saved: SubscriptionView | null, draft: OptionsDraft): 
         break;
       }
       case 'path':
+      case 'text':
+      case 'choice':
         values[key] = (input as string).trim();
+        break;
+      case 'expression':
+        values[key] = input;
         break;
       case 'boolean':
         values[key] = input;
@@ -269,6 +274,8 @@ export function draftSummary(saved: SubscriptionView | null, draft: OptionsDraft
 
 /** The groups of the form, in the table's order, with the options each holds. */
 export const GROUP_TITLES: Record<OptionGroup, string> = {
+  format: 'Format',
+  filter: 'Filter and transform',
   headers: 'Headers',
   tls: 'TLS',
   network: 'Network',
