@@ -19,6 +19,8 @@ import {
   type DeliveryView,
   type EngineStatus,
   type HealthReport,
+  type PreviewResult,
+  type RecentEvent,
   type SettingsView,
   type SubscriptionView,
   type TestFireResult,
@@ -126,6 +128,32 @@ export const deliveryQuery = s.object({
   excludeHeld: s.optional(s.boolean),
 });
 
+/**
+ * What the form would send, for the live preview: the subscription's fields as typed
+ * (`subscriptionId` when editing, so its stored secret and secret headers sign and go
+ * along), and the event — a stored one by id, or one pasted as JSON; neither: the newest
+ * stored event its patterns match.
+ */
+export const previewRequest = s.object({
+  subscriptionId: s.optional(id),
+  url: s.optional(url),
+  secret: s.optional(secret),
+  presets: s.optional(presets),
+  patterns: s.optional(patterns),
+  secretHeaders: s.optional(secretHeaderChanges),
+  ...optionFields,
+  eventId: s.optional(s.string({ min: 1, max: 256 })),
+  /** A DECNET envelope as JSON text (`topic` included), as an analyst would paste one. */
+  eventJson: s.optional(s.string({ min: 1, max: 256 * 1024 })),
+});
+
+/** The recent stored events whose topic matches these patterns (the preview's picker). */
+export const recentEventsQuery = s.object({
+  presets: s.optional(presets),
+  patterns: s.optional(patterns),
+  limit: s.optional(s.number({ min: 1, max: 100, integer: true })),
+});
+
 /** `settings.update`'s argument, derived from the settings' descriptors. */
 export { settingsPatch };
 
@@ -137,6 +165,8 @@ export type SubscriptionInput = s.Infer<typeof subscriptionInput>;
 export type SubscriptionPatch = s.Infer<typeof subscriptionPatch>;
 export type ReplayRequest = s.Infer<typeof replayRequest>;
 export type DeliveryQuery = s.Infer<typeof deliveryQuery>;
+export type PreviewRequest = s.Infer<typeof previewRequest>;
+export type RecentEventsQuery = s.Infer<typeof recentEventsQuery>;
 /** A change to the global settings: only the fields that change. */
 export type SettingsPatch = s.Infer<typeof settingsPatch>;
 
@@ -150,6 +180,9 @@ export const calls = {
   'subscriptions.testFire': { args: s.tuple(id) },
   /** Success rate and p50/p95 latency of every subscription, last hour and last day. */
   'subscriptions.health': { args: s.tuple() },
+  /** The exact request a subscription (saved or as typed) would send for an event. */
+  'subscriptions.preview': { args: s.tuple(previewRequest) },
+  'events.recent': { args: s.tuple(recentEventsQuery) },
   'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
   'deliveries.get': { args: s.tuple(deliveryId) },
   'deliveries.replay': { args: s.tuple(replayRequest) },
@@ -167,6 +200,8 @@ export interface CallValues {
   'subscriptions.setEnabled': SubscriptionView;
   'subscriptions.testFire': TestFireResult;
   'subscriptions.health': HealthReport;
+  'subscriptions.preview': PreviewResult;
+  'events.recent': RecentEvent[];
   'deliveries.list': DeliveryView[];
   'deliveries.get': DeliveryDetail;
   'deliveries.replay': ReplayResult;

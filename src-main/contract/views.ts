@@ -161,6 +161,31 @@ export interface DeliveryDetail extends DeliveryView {
   attemptLog: AttemptRecord[];
 }
 
+/** A stored event, as the preview's picker lists it. */
+export interface RecentEvent {
+  eventId: string;
+  topic: string;
+  type: string;
+  ts: string;
+  receivedAt: string;
+}
+
+/**
+ * What a subscription would send for one event, computed by the code that sends:
+ * whether its patterns match the topic, the filter's verdict, and the request itself —
+ * every header as sent (secret values masked) and the body byte for byte.
+ */
+export interface PreviewResult {
+  event: RecentEvent | null;
+  /** Whether the subscription's patterns match the event's topic. */
+  matches: boolean;
+  /** null: no filter. */
+  filter: { pass: boolean; error: string | null } | null;
+  request: { method: 'POST'; url: string; headers: Record<string, string>; body: string } | null;
+  /** Why there is no request (no event, a transform that fails on this event, an option refused), or null. */
+  problem: { message: string; field?: string } | null;
+}
+
 export interface TestFireResult {
   delivered: boolean;
   statusCode: number | null;

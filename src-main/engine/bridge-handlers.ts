@@ -16,6 +16,7 @@ import type {
 } from '../contract/views';
 import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
+import type { Preview } from './preview';
 import type { SubscriptionService } from './subscription-service';
 
 interface HandlerDeps {
@@ -29,6 +30,8 @@ interface HandlerDeps {
   releaseHeld: (id: string, held: HeldAction) => Promise<void>;
   replay: (request: ReplayRequest) => ReplayResult;
   testFire: (id: string) => Promise<TestFireResult>;
+  /** What a subscription would send (the form's live preview), and the events to try it on. */
+  preview: Preview;
   health: () => HealthReport;
   status: () => EngineStatus;
   settings: () => SettingsView;
@@ -82,6 +85,8 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'deliveries.replay': (request) => deps.replay(request),
     'subscriptions.testFire': (id) => deps.testFire(id),
     'subscriptions.health': () => deps.health(),
+    'subscriptions.preview': (request) => deps.preview.preview(request),
+    'events.recent': (query) => deps.preview.recent(query),
     'deliveries.list': (query) => listDeliveries(deps.store, query ?? {}),
     'deliveries.get': (id) => {
       const detail = getDeliveryDetail(deps.store, id);

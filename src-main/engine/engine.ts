@@ -29,6 +29,7 @@ import type { BusOptions } from '../bus/nats-bus';
 import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/dispatcher';
 import { EgressClient } from '../delivery/http-client';
 import { checkReceiverTls, hasReceiverTls } from '../delivery/receiver-tls';
+import { Preview } from './preview';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
@@ -271,6 +272,7 @@ export class Engine {
       releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
       replay: (request) => this.replays.replay(request),
       testFire: (id) => this.testFire(id),
+      preview: new Preview({ store, service: this.service, userAgent: USER_AGENT }),
       health: () => this.outcomes.health.report(this.subscriptions.ids(), Date.now()),
       status: () => this.status(),
       settings: () => settingsView(this.settings, this.installId, this.runOverrides()),

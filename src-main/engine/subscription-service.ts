@@ -200,7 +200,7 @@ export class SubscriptionService {
    * The options given over `base`, checked as a whole: the contract has checked each
    * value's bounds; here, what depends on several (headers, TLS files, pacing).
    */
-  private checkOptions(base: SubscriptionOptions, given: Partial<Record<OptionKey, unknown>>): SubscriptionOptions {
+  checkOptions(base: SubscriptionOptions, given: Partial<Record<OptionKey, unknown>>): SubscriptionOptions {
     const options = withOptions(base, given);
     options.headers = checkHeaders(options.headers, 'headers');
     for (const kind of ['filter', 'transform'] as const) {
@@ -280,7 +280,7 @@ function checkHeaders(headers: readonly ExtraHeader[], field: string, taken: rea
  * The secret headers after a save: an entry with a value sets it; one without keeps the
  * value stored under that name (the console never has it to send back).
  */
-function checkSecretHeaders(
+export function checkSecretHeaders(
   given: readonly { name: string; value?: string | undefined }[],
   stored: readonly ExtraHeader[],
   plain: readonly ExtraHeader[],

@@ -227,3 +227,48 @@ function parseJsonOr<T>(text: string | null, fallback: T): T {
     return fallback;
   }
 }
+
+/** A stored event: its canonical body and what the preview's picker shows of it. */
+export interface StoredEvent {
+  eventId: string;
+  topic: string;
+  type: string;
+  ts: string;
+  receivedAt: string;
+  body: string;
+}
+
+/** How far back the picker looks for events a subscription's patterns match. */
+const RECENT_SCAN = 5_000;
+
+/** The newest stored events whose topic passes `matches` (newest first), from the last few thousand. */
+export function recentEvents(store: Store, matches: (topic: string) => boolean, limit: number): StoredEvent[] {
+  const rows = store.all(
+    store.kysely
+      .selectFrom('events')
+      .select(['event_id as eventId', 'topic', 'type', 'ts', 'received_at as receivedAt', 'body'])
+      .orderBy('seq', 'desc')
+      .limit(RECENT_SCAN),
+  );
+  const out: StoredEvent[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    // A replayed or test event may be stored again under its id: list it once.
+    if (seen.has(row.eventId) || !matches(row.topic)) continue;
+    seen.add(row.eventId);
+    out.push(row);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** The newest stored copy of an event, by its id. */
+export function findEvent(store: Store, eventId: string): StoredEvent | undefined {
+  return store.first(
+    store.kysely
+      .selectFrom('events')
+      .select(['event_id as eventId', 'topic', 'type', 'ts', 'received_at as receivedAt', 'body'])
+      .where('event_id', '=', eventId)
+      .orderBy('seq', 'desc'),
+  );
+}

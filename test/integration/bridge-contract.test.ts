@@ -113,6 +113,8 @@ describe('hostile arguments', () => {
     'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'nope', dead: true }], [{ pattern: 'a.>' }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'x', to: 'y' }], [{ id: 1, dead: true }], [polluted], [{ since: huge }]],
     'status.get': [[1]],
     'subscriptions.health': [[1], ['x'], [{}], [null]],
+    'subscriptions.preview': [[], [null], [42], [{ url: 5 }], [{ rate: 'fast' }], [{ extra: 1 }], [polluted], [deep], [{ eventJson: huge }], [{ format: 'xml' }]],
+    'events.recent': [[], [null], [{ limit: 0 }], [{ limit: 101 }], [{ patterns: 'a.b' }], [{ extra: 1 }], [deep]],
     'settings.get': [[{}]],
     'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }], [{ natsCaFile: 7 }], [{ natsCaFile: '/nonexistent/bus-ca.pem' }], [{ natsCaFile: 'relative-ca.pem' }], [{ natsClientCertFile: '/nonexistent/client.pem' }], [{ natsClientKeyFile: false }]],
   };

@@ -133,6 +133,20 @@ const SECRET_HEADER_CHANGES: Spec = {
 };
 /** contract/subscription-options.ts */
 const DELIVERY_OPTIONS: Record<string, Field> = {
+  format: opt({ t: 'literal', values: ['decnet', 'standard-webhooks', 'splunk-hec', 'elasticsearch', 'thehive', 'chat'] }),
+  hecIndex: opt(str(0, 256, { trim: true })),
+  hecSourcetype: opt(str(0, 256, { trim: true })),
+  hecSource: opt(str(0, 256, { trim: true })),
+  hecHost: opt(str(0, 256, { trim: true })),
+  esIndex: opt(str(0, 255, { trim: true, pattern: /^(?:[a-z0-9][a-z0-9._+-]*)?$/ })),
+  thehiveType: opt(str(0, 128, { trim: true })),
+  thehiveSource: opt(str(0, 128, { trim: true })),
+  thehiveSeverity: opt(int(1, 4), true),
+  chatStyle: opt({ t: 'literal', values: ['slack', 'teams'] }),
+  batch: opt(int(1, 1000), true),
+  batchMs: opt(int(0, 60_000), true),
+  filter: opt(str(0, 4096)),
+  transform: opt(str(0, 4096)),
   headers: opt(HEADERS),
   caFile: opt(str(0, 4096, { trim: true })),
   clientCert: opt(str(0, 4096, { trim: true })),
@@ -165,6 +179,22 @@ const SUBSCRIPTION_PATCH: Record<string, Field> = {
   retrySchedule: opt(SCHEDULE, true),
   secretHeaders: opt(SECRET_HEADER_CHANGES),
   ...DELIVERY_OPTIONS,
+};
+const PREVIEW_REQUEST: Record<string, Field> = {
+  subscriptionId: opt(ID),
+  url: opt(URL_SPEC),
+  secret: opt(SECRET),
+  presets: opt(PRESETS),
+  patterns: opt(PATTERNS),
+  secretHeaders: opt(SECRET_HEADER_CHANGES),
+  ...DELIVERY_OPTIONS,
+  eventId: opt(str(1, 256)),
+  eventJson: opt(str(1, 256 * 1024)),
+};
+const RECENT_EVENTS: Record<string, Field> = {
+  presets: opt(PRESETS),
+  patterns: opt(PATTERNS),
+  limit: opt(int(1, 100)),
 };
 const DELIVERY_QUERY: Record<string, Field> = {
   subscriptionId: opt(ID),
@@ -609,6 +639,14 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
           return bad('setEnabled of an id that names nothing', args, { code: 'not_found' });
         },
       ],
+    },
+    'subscriptions.preview': {
+      args: [{ spec: { t: 'object', fields: PREVIEW_REQUEST }, valid: () => ({ subscriptionId: fx.a.id, format: 'splunk-hec' }) }],
+      semantic: [() => bad('preview of an id that names nothing', [{ subscriptionId: unknownId(rng, fx) }], { code: 'not_found' })],
+    },
+    'events.recent': {
+      args: [{ spec: { t: 'object', fields: RECENT_EVENTS }, valid: () => ({ patterns: ['fixture.>'], limit: 5 }) }],
+      semantic: [],
     },
     'subscriptions.testFire': {
       args: [{ spec: ID, valid: () => fx.a.id }],

@@ -405,6 +405,8 @@ describe('JSON-RPC', () => {
       'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'a', to: 'b' }], [polluted], [deep]],
       'status.get': [[1]],
       'subscriptions.health': [[1], [null], [deep]],
+      'subscriptions.preview': [[], [null], [{ url: 5 }], [{ format: 'xml' }], [polluted], [deep]],
+      'events.recent': [[], [null], [{ limit: 0 }], [deep]],
       'settings.get': [[{}]],
       'settings.update': [[], [null], [{ concurrency: 0 }], [{ concurrency: 1e9 }], [{ timeoutMs: 'fast' }], [{ retrySchedule: [-1] }], [{ retrySchedule: 'x' }], [{ unknownKey: 1 }], [polluted], [{ allowPrivate: 'yes' }], [{ natsUrl: 'http://not-ws' }], [{ natsUrl: '' }]],
     };
