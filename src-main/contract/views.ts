@@ -64,6 +64,8 @@ export interface SubscriptionView extends SubscriptionOptions {
   previousSecretUntil: string | null;
   /** Names of its secret headers (their values are write-only). */
   secretHeaderNames: string[];
+  /** Events its filter kept out of its outbox (never sent, never held). */
+  filteredCount: number;
 }
 
 /** The longest overlap of a rotated-out secret. */

@@ -112,6 +112,7 @@ export class SubscriptionService {
       retrySchedule: checkSchedule(input.retrySchedule),
       options,
       secretHeaders,
+      filteredCount: 0,
       enabled: input.enabled ?? true,
       consecutiveFailures: 0,
       lastSuccessAt: null,
