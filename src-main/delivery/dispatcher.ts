@@ -11,6 +11,7 @@
  */
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
+import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import { buildHeaders } from './wire';
@@ -54,30 +55,11 @@ export interface DeliveryJob {
   attemptLog?: AttemptRecord[];
 }
 
-/** What happens to a job that must stop before it ends on its own. */
-export interface Cancellation {
-  /** For a job never attempted: held (its subscription tripped or paused), failed (deleted), or back to the store as pending. */
-  untried: Extract<Outcome, 'held' | 'failed' | 'pending'>;
-  /** For a job attempted before: dead (tripped), held (paused), failed (deleted), or back to the store as retrying. */
-  retried: Extract<Outcome, 'dead' | 'held' | 'failed' | 'retrying'>;
-  reason: string;
-}
-
-/**
- * Why a subscription's work stops, and the one place its reason is worded (the store's
- * health figures recognise a cancelled delivery by it). A trip holds what was never tried and ends waiting
- * retries dead (the receiver is known to fail); a pause holds both (the analyst expects
- * its events to wait); a delete ends everything failed (nowhere to send it).
- */
-export const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
-export const PAUSED: Cancellation = { untried: 'held', retried: 'held', reason: 'subscription paused' };
-export const DELETED: Cancellation = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
-
 /** How a delivery ended, as far as the breaker is concerned. */
 export type FinalOutcome = Extract<Outcome, 'delivered' | 'dead' | 'blocked' | 'failed' | 'test'>;
 
-export interface DeliveryUpdate {
-  outcome: Outcome;
+/** What every update carries: the delivery's record as it now stands. */
+interface UpdateRecord {
   attempts: number;
   statusCode: number | null;
   latencyMs: number | null;
@@ -85,12 +67,23 @@ export interface DeliveryUpdate {
   requestHeaders: Record<string, string> | null;
   responseExcerpt: string | null;
   attemptLog: AttemptRecord[];
-  /** Whether this ends the delivery, and whether its end counts for the breaker. */
-  final: boolean;
-  countsForBreaker: boolean;
-  /** Epoch ms when a job handed back to the store is due again (retrying, requeued). */
-  nextAttemptAt: number | null;
 }
+
+/**
+ * What the dispatcher reports as a job leaves memory, by what it means:
+ * - `ended`: the delivery is over with its final outcome; `countsForBreaker` says whether
+ *   that end moves its subscription's breaker (a test fire, a stopped subscription do not);
+ * - `due`: it waits in the store until `nextAttemptAt` (epoch ms): a retry after a failed
+ *   attempt (`retrying`), or put back as it was (the engine stopping: `pending` or `retrying`);
+ * - `held`: it waits for the analyst (its subscription tripped or was paused).
+ * `final` is the same as `kind === 'ended'`, kept for the records and their readers.
+ */
+export type DeliveryUpdate = UpdateRecord &
+  (
+    | { kind: 'ended'; outcome: FinalOutcome; countsForBreaker: boolean; final: true }
+    | { kind: 'due'; outcome: Extract<Outcome, 'pending' | 'retrying'>; cause: 'retry' | 'requeued'; nextAttemptAt: number; final: false }
+    | { kind: 'held'; outcome: 'held'; final: false }
+  );
 
 export interface DispatcherDeps {
   send(request: AttemptRequest): Promise<AttemptResult>;
@@ -117,9 +110,6 @@ interface JobState {
   done: (update: DeliveryUpdate) => void;
   promise: Promise<DeliveryUpdate>;
 }
-
-/** Engine stopping: jobs not yet on the wire go back to the store unchanged. */
-const REQUEUE_ON_STOP: Cancellation = { untried: 'pending', retried: 'retrying', reason: 'engine stopping' };
 
 export class Dispatcher {
   private readonly semaphore: Semaphore;
@@ -338,62 +328,64 @@ export class Dispatcher {
       });
     }
     const verdict = judgeAttempt(result);
-    const base = {
+    const record: UpdateRecord = {
       attempts: state.attempts,
       statusCode: result.statusCode,
       latencyMs: Math.round(result.latencyMs),
+      error: result.error,
       requestHeaders: blocked ? null : state.lastHeaders,
       responseExcerpt: result.responseExcerpt,
       attemptLog: [...state.log],
-      nextAttemptAt: null,
     };
-    if (job.test) {
-      this.finish(state, { ...base, outcome: 'test', error: result.error, final: true, countsForBreaker: false });
-      return;
-    }
-    if (verdict === 'success') {
-      this.finish(state, { ...base, outcome: 'delivered', error: null, final: true, countsForBreaker: true });
-      return;
-    }
-    if (blocked) {
-      this.finish(state, { ...base, outcome: 'blocked', error: result.error, final: true, countsForBreaker: true });
-      return;
-    }
+    const ended = (outcome: FinalOutcome, error: string | null, countsForBreaker: boolean): void =>
+      this.finish(state, { ...record, error, kind: 'ended', outcome, countsForBreaker, final: true });
+    if (job.test) return ended('test', result.error, false);
+    if (verdict === 'success') return ended('delivered', null, true);
+    if (blocked) return ended('blocked', result.error, true);
     const error =
       verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed');
     const delay =
       verdict === 'retryable' ? retryDelayMs(state.attempts, schedule, this.random, result.retryAfterMs) : null;
-    if (delay === null) {
-      this.finish(state, { ...base, outcome: 'dead', error, final: true, countsForBreaker: true });
-      return;
-    }
-    if (state.cancelled && state.cancelled !== REQUEUE_ON_STOP) {
-      this.finishCancelled(state);
-      return;
-    }
+    if (delay === null) return ended('dead', error, true);
+    // Its subscription stopped while it was on the wire: the stop decides what becomes of
+    // it, unless that is to wait in the store anyway (the engine stopping).
+    if (state.cancelled && stoppedAs(state.cancelled, true).kind !== 'due') return this.finishCancelled(state);
     // The wait is the store's: the job leaves memory and comes back when it is due.
-    this.finish(state, { ...base, outcome: 'retrying', error, final: false, countsForBreaker: false, nextAttemptAt: this.now() + delay });
+    this.finish(state, { ...record, error, kind: 'due', outcome: 'retrying', cause: 'retry', nextAttemptAt: this.now() + delay, final: false });
   }
 
   private finishCancelled(state: JobState): void {
     const cancelled = state.cancelled as Cancellation;
     const last = state.log[state.log.length - 1];
-    const outcome = state.attempts === 0 ? cancelled.untried : cancelled.retried;
-    const requeued = outcome === 'pending' || outcome === 'retrying';
-    const parked = requeued || outcome === 'held';
-    this.finish(state, {
-      outcome,
+    const record: UpdateRecord = {
       attempts: state.attempts,
       statusCode: last?.statusCode ?? null,
       latencyMs: last?.latencyMs ?? null,
-      error: parked ? (last?.error ?? null) : last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+      // Waiting keeps the last error (shown until it is sent again); an end says why it ended.
+      error: last?.error ?? null,
       requestHeaders: state.lastHeaders,
       responseExcerpt: null,
       attemptLog: [...state.log],
-      final: !parked,
-      countsForBreaker: false,
-      nextAttemptAt: requeued ? this.now() : null,
-    });
+    };
+    const stopped = stoppedAs(cancelled, state.attempts > 0);
+    switch (stopped.kind) {
+      case 'ended':
+        this.finish(state, {
+          ...record,
+          error: last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+          kind: 'ended',
+          outcome: stopped.outcome,
+          countsForBreaker: false,
+          final: true,
+        });
+        return;
+      case 'held':
+        this.finish(state, { ...record, kind: 'held', outcome: 'held', final: false });
+        return;
+      case 'due':
+        this.finish(state, { ...record, kind: 'due', outcome: stopped.outcome, cause: 'requeued', nextAttemptAt: this.now(), final: false });
+        return;
+    }
   }
 
   private finish(state: JobState, update: DeliveryUpdate): void {

@@ -8,7 +8,8 @@
  */
 import type { SubscriptionCounts } from '../contract/views';
 import { countSubscriptions } from '../contract/counts';
-import { DELETED, PAUSED, TRIPPED, type Cancellation, type Destination } from '../delivery/dispatcher';
+import { DELETED, PAUSED, TRIPPED, type SubscriptionStop } from '../delivery/cancellation';
+import type { Destination } from '../delivery/dispatcher';
 import type { Store } from '../store/database';
 import { SecretKeyError } from '../store/secret-cipher';
 import { clearExpiredPreviousSecrets, listSubscriptions, toView, type Subscription } from '../store/subscriptions';
@@ -22,7 +23,7 @@ export interface LiveSubscriptionsDeps {
   router: () => Router;
   scheduler: () => OutboxScheduler;
   /** End the waiting work of a subscription that stopped (see Outcomes.stopSubscription). */
-  stopSubscription: (id: string, cancellation: Cancellation) => void;
+  stopSubscription: (id: string, stop: SubscriptionStop) => void;
   hub: EventHub;
   records: EngineRecords;
   stopped: () => boolean;
