@@ -60,6 +60,11 @@ export interface SubscriptionView {
    * `X-DECNET-Signature-Previous`): until when. Null: one secret.
    */
   previousSecretUntil: string | null;
+  /**
+   * Held back by its rate now: deliveries wait in the store for their slot, `waiting`
+   * of them still to be sent. Null when its rate holds nothing back (or it has none).
+   */
+  paced: { waiting: number } | null;
 }
 
 /** The longest overlap of a rotated-out secret. */

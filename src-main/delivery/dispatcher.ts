@@ -4,6 +4,9 @@
  * Egress is bounded by one global semaphore, and each subscription by its share of it
  * (`subscriptionShare`): a receiver that hangs holds at most its share of the slots, so
  * the others' deliveries never queue behind its 10 s timeouts.
+ * A subscription may set its own bound (`Pacing.concurrency`, within its share) and a
+ * rate (`Pacing.rate`): a job over the rate goes back to the store, due when its token
+ * is (delivery/pacing.ts), never attempted early and never counted as a failure.
  * A job stays in memory only while it waits for a slot or is on the wire: a retry
  * leaves as `retrying` with its due time, which the caller keeps in the store (the
  * outbox) and hands back when due. Recording and the breaker live with the caller
@@ -12,6 +15,7 @@
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
 import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
+import { NO_PACING, Pacer, burstOf, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import { buildHeaders } from './wire';
@@ -29,6 +33,18 @@ export function subscriptionShare(concurrency: number): number {
   return Math.max(1, bound - Math.max(1, Math.ceil(bound / 5)));
 }
 
+/**
+ * Attempts a subscription may have on the wire at once: its own concurrency when it sets
+ * one, but never more than its share of the global bound. The global bound stays the
+ * operator's cap on all egress, and the reserve within it stays free for the others: a
+ * subscription asking for 32 gets 32 once the global bound is 40 or more (8 of the
+ * default 10 until then), and one that hangs still cannot starve the rest.
+ */
+export function shareLimit(concurrency: number, pacing: Pacing): number {
+  const share = subscriptionShare(concurrency);
+  return pacing.concurrency === null ? share : Math.max(1, Math.min(Math.floor(pacing.concurrency), share));
+}
+
 /** What the pipeline needs to know about a subscription at the moment of an attempt. */
 export interface Destination {
   url: string;
@@ -39,6 +55,8 @@ export interface Destination {
   tripped: boolean;
   /** Seconds before each retry (its own schedule, or the global one). */
   retrySchedule: readonly number[];
+  /** Its rate, burst and concurrency (nulls: unpaced, the default share). */
+  pacing: Pacing;
 }
 
 export interface DeliveryJob {
@@ -53,6 +71,12 @@ export interface DeliveryJob {
   /** Attempts already made (a retry taken back from the store). */
   attemptsMade?: number;
   attemptLog?: AttemptRecord[];
+  /**
+   * Taken from the outbox in due order (a paced delivery whose slot came, a retry whose
+   * wait is over), rather than just arrived: under a rate it takes the next token,
+   * where one that just arrived goes behind those already waiting.
+   */
+  fromOutbox?: boolean;
 }
 
 /** How a delivery ended, as far as the breaker is concerned. */
@@ -74,14 +98,16 @@ interface UpdateRecord {
  * - `ended`: the delivery is over with its final outcome; `countsForBreaker` says whether
  *   that end moves its subscription's breaker (a test fire, a stopped subscription do not);
  * - `due`: it waits in the store until `nextAttemptAt` (epoch ms): a retry after a failed
- *   attempt (`retrying`), or put back as it was (the engine stopping: `pending` or `retrying`);
+ *   attempt (`cause: 'retry'`), or put back as it was, `pending` or `retrying`: the engine
+ *   stopping (`requeued`) or its subscription's rate (`paced`: not a retry, no attempt
+ *   counted, the breaker untouched);
  * - `held`: it waits for the analyst (its subscription tripped or was paused).
  * `final` is the same as `kind === 'ended'`, kept for the records and their readers.
  */
 export type DeliveryUpdate = UpdateRecord &
   (
     | { kind: 'ended'; outcome: FinalOutcome; countsForBreaker: boolean; final: true }
-    | { kind: 'due'; outcome: Extract<Outcome, 'pending' | 'retrying'>; cause: 'retry' | 'requeued'; nextAttemptAt: number; final: false }
+    | { kind: 'due'; outcome: Extract<Outcome, 'pending' | 'retrying'>; cause: 'retry' | 'requeued' | 'paced'; nextAttemptAt: number; final: false }
     | { kind: 'held'; outcome: 'held'; final: false }
   );
 
@@ -115,6 +141,8 @@ export class Dispatcher {
   private readonly semaphore: Semaphore;
   /** Each subscription's share of the slots, while it has jobs waiting or on the wire. */
   private readonly shares = new Map<string, Semaphore>();
+  /** The rate of each paced subscription (a few numbers each: what waits is in the store). */
+  private readonly pacers = new Map<string, Pacer>();
   private readonly bySubscription = new Map<string, Set<JobState>>();
   /** Jobs in memory by delivery id (test fires aside). */
   private readonly byDelivery = new Map<number, JobState>();
@@ -142,9 +170,27 @@ export class Dispatcher {
 
   /** Apply a changed concurrency bound at once. */
   resize(): void {
-    const concurrency = this.deps.settings().concurrency;
-    this.semaphore.setLimit(concurrency);
-    for (const share of this.shares.values()) share.setLimit(subscriptionShare(concurrency));
+    this.semaphore.setLimit(this.deps.settings().concurrency);
+    for (const [id, share] of this.shares) share.setLimit(this.shareLimitOf(id));
+  }
+
+  /** Whether a subscription's rate holds deliveries back now (some wait in the store for their slot). */
+  holdingBack(subscriptionId: string): boolean {
+    return this.pacers.get(subscriptionId)?.holdingBack(this.now()) ?? false;
+  }
+
+  /** The subscriptions whose rate holds deliveries back now. */
+  pacedSubscriptions(): string[] {
+    const now = this.now();
+    return [...this.pacers].filter(([, pacer]) => pacer.holdingBack(now)).map(([id]) => id);
+  }
+
+  /**
+   * Forget a subscription's rate state (its pacing changed, or what it parked was moved):
+   * the next delivery starts a full bucket and an empty queue.
+   */
+  resetPacing(subscriptionId: string): void {
+    this.pacers.delete(subscriptionId);
   }
 
   /** Whether a delivery is in memory (waiting for a slot or on the wire). */
@@ -196,6 +242,8 @@ export class Dispatcher {
    * reaches the front of the queue, which is at once: it no longer waits for a slot.
    */
   cancelSubscription(subscriptionId: string, cancellation: Cancellation): void {
+    // What it parked is the store's to end (held, failed); a re-enable starts a new queue.
+    this.pacers.delete(subscriptionId);
     const set = this.bySubscription.get(subscriptionId);
     if (!set) return;
     for (const state of set) {
@@ -222,10 +270,13 @@ export class Dispatcher {
 
   private async attempt(state: JobState): Promise<void> {
     const { job } = state;
-    if (this.checkStopped(state)) return;
+    const subscription = this.checkStopped(state);
+    if (!subscription) return;
+    // Over its rate: back to the store before taking any slot (a test fire is one request the analyst asked for).
+    if (!job.test && this.parkIfPaced(state, subscription.pacing)) return;
     // Its subscription's share first, then a global slot: the jobs of a subscription
     // that has its share on the wire wait here, never in the global queue ahead of others.
-    const share = this.shareOf(job.subscriptionId);
+    const share = this.shareOf(job.subscriptionId, subscription.pacing);
     const releaseShare = await share.acquire(state.abort.signal);
     if (!releaseShare) {
       this.dropShareIfIdle(job.subscriptionId, share);
@@ -247,8 +298,9 @@ export class Dispatcher {
     let destination: Destination;
     const startedAt = this.now();
     try {
-      if (this.checkStopped(state)) return;
-      destination = this.deps.destination(job.subscriptionId) as Destination;
+      const current = this.checkStopped(state);
+      if (!current) return;
+      destination = current;
       const previous = destination.previousSecret;
       const headers = buildHeaders({
         secret: destination.secret,
@@ -266,10 +318,52 @@ export class Dispatcher {
     this.afterAttempt(state, result, startedAt, destination.retrySchedule);
   }
 
-  private shareOf(subscriptionId: string): Semaphore {
+  /** A subscription's share, its limit as its pacing says now (a changed concurrency applies at its next job). */
+  private shareOf(subscriptionId: string, pacing: Pacing): Semaphore {
+    const limit = shareLimit(this.deps.settings().concurrency, pacing);
     let share = this.shares.get(subscriptionId);
-    if (!share) this.shares.set(subscriptionId, (share = new Semaphore(subscriptionShare(this.deps.settings().concurrency))));
+    if (!share) this.shares.set(subscriptionId, (share = new Semaphore(limit)));
+    else share.setLimit(limit);
     return share;
+  }
+
+  private shareLimitOf(subscriptionId: string): number {
+    return shareLimit(this.deps.settings().concurrency, this.deps.destination(subscriptionId)?.pacing ?? NO_PACING);
+  }
+
+  /**
+   * A paced subscription's job over its rate leaves memory at once, due in the store at
+   * the slot its pacer gives it (`due`, cause `paced`: unchanged otherwise, no attempt
+   * counted). Returns true when it was parked.
+   */
+  private parkIfPaced(state: JobState, pacing: Pacing): boolean {
+    const id = state.job.subscriptionId;
+    if (pacing.rate === null) {
+      this.pacers.delete(id);
+      return false;
+    }
+    const now = this.now();
+    let pacer = this.pacers.get(id);
+    if (!pacer) this.pacers.set(id, (pacer = new Pacer(pacing, now)));
+    else if (pacer.rate !== pacing.rate || pacer.burst !== burstOf(pacing)) pacer.reconfigure(pacing, now);
+    const due = pacer.admit(now, state.job.fromOutbox === true);
+    if (due === null) return false;
+    const last = state.log[state.log.length - 1];
+    this.finish(state, {
+      kind: 'due',
+      cause: 'paced',
+      outcome: state.attempts === 0 ? 'pending' : 'retrying',
+      nextAttemptAt: due,
+      final: false,
+      attempts: state.attempts,
+      statusCode: last?.statusCode ?? null,
+      latencyMs: last?.latencyMs ?? null,
+      error: last?.error ?? null,
+      requestHeaders: null,
+      responseExcerpt: null,
+      attemptLog: [...state.log],
+    });
+    return true;
   }
 
   private dropShareIfIdle(subscriptionId: string, share: Semaphore): void {
@@ -294,23 +388,18 @@ export class Dispatcher {
     }
   }
 
-  /** True (and the job ended) when it must not be attempted. */
-  private checkStopped(state: JobState): boolean {
+  /** Its subscription as it is now, or null (and the job ended) when it must not be attempted. */
+  private checkStopped(state: JobState): Destination | null {
     if (state.cancelled) {
       this.finishCancelled(state);
-      return true;
-    }
-    if (state.job.test) {
-      if (this.deps.destination(state.job.subscriptionId)) return false;
-      state.cancelled = DELETED;
-      this.finishCancelled(state);
-      return true;
+      return null;
     }
     const destination = this.deps.destination(state.job.subscriptionId);
-    if (destination?.enabled) return false;
+    // A test fire goes to a paused or tripped subscription too: the analyst asked for it.
+    if (destination && (destination.enabled || state.job.test)) return destination;
     state.cancelled = !destination ? DELETED : destination.tripped ? TRIPPED : PAUSED;
     this.finishCancelled(state);
-    return true;
+    return null;
   }
 
   private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[]): void {

@@ -40,6 +40,7 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     heldCount: 0,
     heldSince: null,
     previousSecretUntil: null,
+    paced: null,
     ...over,
   };
 }

@@ -10,6 +10,7 @@ import type { SubscriptionCounts } from '../contract/views';
 import { countSubscriptions } from '../contract/counts';
 import { DELETED, PAUSED, TRIPPED, type SubscriptionStop } from '../delivery/cancellation';
 import type { Destination } from '../delivery/dispatcher';
+import { NO_PACING, type Pacing } from '../delivery/pacing';
 import type { Store } from '../store/database';
 import { SecretKeyError } from '../store/secret-cipher';
 import { clearExpiredPreviousSecrets, listSubscriptions, toView, type Subscription } from '../store/subscriptions';
@@ -24,13 +25,30 @@ export interface LiveSubscriptionsDeps {
   scheduler: () => OutboxScheduler;
   /** End the waiting work of a subscription that stopped (see Outcomes.stopSubscription). */
   stopSubscription: (id: string, stop: SubscriptionStop) => void;
+  /** A subscription's rate or burst changed: what it parked is paced again at the new one. */
+  pacingChanged: (id: string) => void;
   hub: EventHub;
   records: EngineRecords;
   stopped: () => boolean;
+  /**
+   * TEMPORARY test seam (EngineOptions.pacingForTests) until subscriptions store their
+   * pacing: a subscription's pacing by id, over what it stores.
+   */
+  pacingForTests?: ((id: string) => Pacing | undefined) | undefined;
+}
+
+/**
+ * A subscription's pacing as stored with it (`sub.pacing`, once subscriptions carry one:
+ * the storage, the contract and the form come with it), else none.
+ */
+function storedPacing(sub: Subscription): Pacing {
+  return (sub as Subscription & { pacing?: Pacing | null }).pacing ?? NO_PACING;
 }
 
 export class LiveSubscriptions {
   private byId = new Map<string, Subscription>();
+  /** Each subscription's rate and burst at the last reload, to see them change. */
+  private rates = new Map<string, string>();
 
   constructor(private readonly deps: LiveSubscriptionsDeps) {}
 
@@ -74,6 +92,9 @@ export class LiveSubscriptions {
       if (!now) this.deps.stopSubscription(id, DELETED);
       else if (before.enabled && !now.enabled) this.deps.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
     }
+    const rates = new Map(all.map((sub) => [sub.id, rateKey(this.pacing(sub))]));
+    for (const [id, rate] of rates) if (this.rates.has(id) && this.rates.get(id) !== rate) this.deps.pacingChanged(id);
+    this.rates = rates;
     // Another process (the CLI) may have queued work: replays, released held events.
     this.deps.scheduler().notify();
     this.deps.hub.subscriptionsChanged();
@@ -95,11 +116,20 @@ export class LiveSubscriptions {
         enabled: sub.enabled,
         tripped: sub.autoDisabledAt !== null,
         retrySchedule: sub.retrySchedule ?? defaultRetrySchedule,
+        pacing: this.pacing(sub),
       }
     );
+  }
+
+  private pacing(sub: Subscription): Pacing {
+    return this.deps.pacingForTests?.(sub.id) ?? storedPacing(sub);
   }
 
   counts(): SubscriptionCounts {
     return countSubscriptions(this.all().map((sub) => toView(sub)));
   }
+}
+
+function rateKey(pacing: Pacing): string {
+  return `${pacing.rate}/${pacing.burst}`;
 }

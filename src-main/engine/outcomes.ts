@@ -49,6 +49,8 @@ export class Outcomes {
     const { store } = this.deps;
     if (this.deps.stopped() && store.sqlite.open === false) return;
     const at = new Date().toISOString();
+    // Parked by its rate: nothing was sent, so its last request and answer stay as they were.
+    const untouched = update.kind === 'due' && update.cause === 'paced';
     // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
     updateDelivery(
       store,
@@ -60,9 +62,7 @@ export class Outcomes {
         latencyMs: update.latencyMs,
         error: update.error,
         at,
-        requestHeaders: update.requestHeaders,
-        responseExcerpt: update.responseExcerpt,
-        attemptLog: update.attemptLog,
+        ...(untouched ? {} : { requestHeaders: update.requestHeaders, responseExcerpt: update.responseExcerpt, attemptLog: update.attemptLog }),
         nextAttemptAt: update.kind === 'due' ? update.nextAttemptAt : null,
       },
       'lazy',
@@ -72,6 +72,8 @@ export class Outcomes {
     switch (update.kind) {
       case 'due':
         this.deps.scheduler().wakeAt(update.nextAttemptAt);
+        // Held back by its rate: the console shows it (and how many wait).
+        if (update.cause === 'paced') this.deps.hub.subscriptionsChanged();
         return;
       case 'held':
         // Its held count changed.

@@ -144,6 +144,8 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     heldCount: backlog.held,
     heldSince: backlog.heldSince,
     previousSecretUntil: rotatingUntil(sub),
+    // The engine says when its rate holds it back (Engine.subscriptionViews).
+    paced: null,
   };
 }
 
