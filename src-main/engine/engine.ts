@@ -62,6 +62,13 @@ export const EXTERNAL_CHANGE_POLL_MS = 500;
 export const HELD_BOUNDS_INTERVAL_MS = 30_000;
 /** How often finished records are pruned (retention settings). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
+/**
+ * Pooled connections per receiver origin: the concurrency setting's upper bound, so the
+ * pool is never a tighter bound than the dispatcher's (a subscription allowed 32 requests
+ * in flight to a slow receiver gets 32 connections, not the client's default 10). Opened
+ * only as requests need them.
+ */
+export const EGRESS_CONNECTIONS_PER_ORIGIN = 256;
 /** How often the console is told how many deliveries a subscription's rate holds back, while it does. */
 export const PACED_REFRESH_MS = 1000;
 
@@ -221,6 +228,7 @@ export class Engine {
     const allowedCidrs = (): readonly string[] => this.settings.allowedCidrs;
     this.egress = new EgressClient({
       allowPrivate,
+      connections: EGRESS_CONNECTIONS_PER_ORIGIN,
       resolver: createGuardedResolver({
         allowPrivate,
         allowedCidrs,
