@@ -38,8 +38,8 @@ const BODY = Buffer.from(
 );
 
 /** Phase 1: the receiver driven directly by a minimal keep-alive client with HMAC per request. */
-async function ceiling(receiver: LeanReceiver, total: number): Promise<number> {
-  const agent = new Agent({ connections: CONCURRENCY, pipelining: 1 });
+async function ceiling(receiver: LeanReceiver, total: number, concurrency = CONCURRENCY): Promise<number> {
+  const agent = new Agent({ connections: concurrency, pipelining: 1 });
   const start = await receiver.count();
   let next = 0;
   const t0 = performance.now();
@@ -56,7 +56,7 @@ async function ceiling(receiver: LeanReceiver, total: number): Promise<number> {
       await res.body.dump();
     }
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   await agent.close();
   if ((await receiver.count()) - start < total) throw new Error('ceiling: requests lost');
@@ -318,14 +318,33 @@ async function slowReceiverPhase(bench: Bench) {
     await t.engine.busReady();
     const withSlow: Bench = { ...bench, receiver: slow };
     await throughput(t, withSlow, n(2000), 'attacker.observed', n(2000)); // warm-up
+    // The same receiver driven by the bare client at 32 requests at once: what this host allows.
+    const clientCeiling = await ceiling(slow, n(10_000), SLOW_CONCURRENCY);
+    // Requests on the wire, sampled: 32 throughout means the time per request is what limits.
+    const dispatcher = (t.engine as unknown as { dispatcher: { sending: number } }).dispatcher;
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(dispatcher.sending), 5);
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
     const runs: number[] = [];
-    for (let r = 0; r < REPEAT; r++) runs.push(await throughput(t, withSlow, n(20_000), 'attacker.observed', n(20_000)));
+    try {
+      for (let r = 0; r < REPEAT; r++) runs.push(await throughput(t, withSlow, n(20_000), 'attacker.observed', n(20_000)));
+    } finally {
+      clearInterval(sampler);
+      loop.disable();
+    }
+    const dps = median(runs);
     return {
       delay_ms: SLOW_RECEIVER_MS,
       concurrency: SLOW_CONCURRENCY,
       bound_dps: (SLOW_CONCURRENCY * 1000) / SLOW_RECEIVER_MS,
-      dps: round(median(runs), 0),
+      bare_client_rps: round(clientCeiling, 0),
+      dps: round(dps, 0),
       runs: runs.map((x) => round(x, 0)),
+      in_flight_mean: round(samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length), 1),
+      // Time per request as the engine sees it: in flight / throughput.
+      ms_per_request: round((samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length) / dps) * 1000, 1),
+      engine_loop_delay: { p50: round(loop.percentile(50) / 1e6), p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
     };
   } finally {
     await t?.cleanup();
