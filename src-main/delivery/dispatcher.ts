@@ -15,7 +15,7 @@
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
 import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
-import { NO_PACING, Pacer, burstOf, type Pacing } from './pacing';
+import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import { buildHeaders } from './wire';
@@ -338,7 +338,7 @@ export class Dispatcher {
    */
   private parkIfPaced(state: JobState, pacing: Pacing): boolean {
     const id = state.job.subscriptionId;
-    if (pacing.rate === null) {
+    if (!hasRate(pacing)) {
       this.pacers.delete(id);
       return false;
     }

@@ -4,7 +4,7 @@
  * rate), so a paced backlog waits in the store without coming round again per token.
  */
 import { describe, expect, it } from 'vitest';
-import { NO_PACING, Pacer, TokenBucket, burstOf, type Pacing } from './pacing';
+import { NO_PACING, Pacer, TokenBucket, burstOf, hasRate, type Pacing } from './pacing';
 
 const paced = (rate: number, burst: number | null = null): Pacing => ({ ...NO_PACING, rate, burst });
 
@@ -13,6 +13,20 @@ describe('burstOf', () => {
     expect([0.1, 1, 2.5, 5, 10_000].map((rate) => burstOf(paced(rate)))).toEqual([1, 1, 3, 5, 10_000]);
     expect(burstOf(paced(5, 1))).toBe(1);
     expect(burstOf(paced(0.1, 20))).toBe(20);
+  });
+});
+
+describe('hasRate', () => {
+  it('takes only a finite rate above 0 as a rate', () => {
+    expect([5, 0.1, null, 0, -1, Number.NaN, Number.POSITIVE_INFINITY].map((rate) => hasRate({ ...NO_PACING, rate }))).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 

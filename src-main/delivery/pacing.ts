@@ -30,6 +30,15 @@ export const NO_PACING: Pacing = { rate: null, burst: null, concurrency: null };
 /** The most requests in flight one subscription may ask for. */
 export const MAX_SUBSCRIPTION_CONCURRENCY = 64;
 
+/**
+ * Whether a rate applies. The contract accepts only rates above 0; anything else that
+ * reached the engine (a hand-edited database) is no rate rather than a subscription
+ * that never sends or a division by zero.
+ */
+export function hasRate(pacing: Pacing): pacing is Pacing & { rate: number } {
+  return pacing.rate !== null && Number.isFinite(pacing.rate) && pacing.rate > 0;
+}
+
 /** The bucket's size for a rate: its own burst, or a second's worth of tokens (at least one). */
 export function burstOf(pacing: Pacing): number {
   if (pacing.burst !== null) return Math.max(1, Math.floor(pacing.burst));

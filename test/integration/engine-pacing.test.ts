@@ -105,6 +105,23 @@ describe('pacing', () => {
     expect(detail.every((d) => d.outcome === 'delivered' && d.attempts === 1)).toBe(true);
   });
 
+  it('holds what waits for its rate when paused, and paces it again on resume', async () => {
+    const paced = await subscribe('paced', pacedReceiver, { rate: 4, burst: 1 });
+    await burst(10, 'p');
+    await pacedReceiver.waitForRequests(2, 5_000);
+    unwrap(await t.api['subscriptions.setEnabled'](paced, false));
+    const sent = pacedReceiver.requests.length;
+    await vi.waitFor(async () => expect(await view(paced)).toMatchObject({ heldCount: 10 - sent, paced: null, deadCount: 0 }), { timeout: 5_000 });
+
+    unwrap(await t.api['subscriptions.setEnabled'](paced, true));
+    const resumedAt = Date.now();
+    const requests = await pacedReceiver.waitForRequests(10, 10_000);
+    expect(new Set(requests.map((r) => r.headers['x-decnet-event-id'])).size).toBe(10);
+    // Paced again: 10 - sent events at 4/s, the first at once.
+    expect((requests.at(-1) as { receivedAt: number }).receivedAt - resumedAt).toBeGreaterThan(((10 - sent - 1) / 4) * 1000 * 0.9);
+    await vi.waitFor(async () => expect(await view(paced)).toMatchObject({ heldCount: 0, deadCount: 0, consecutiveFailures: 0 }), { timeout: 5_000 });
+  });
+
   it('applies a raised rate to what already waits, at once', async () => {
     const paced = await subscribe('paced', pacedReceiver, { rate: 1, burst: 1 });
     await burst(20, 'r');
