@@ -44,6 +44,7 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     ...defaultOptions(),
     secretHeaderNames: [],
     filteredCount: 0,
+    paced: null,
     ...over,
   };
 }

@@ -185,6 +185,8 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     ...structuredClone(sub.options),
     secretHeaderNames: sub.secretHeaders.map((h) => h.name),
     filteredCount: sub.filteredCount,
+    // The engine says when its rate holds it back (Engine.subscriptionViews).
+    paced: null,
   };
 }
 
