@@ -10,7 +10,13 @@
  * A job stays in memory only while it waits for a slot or is on the wire: a retry
  * leaves as `retrying` with its due time, which the caller keeps in the store (the
  * outbox) and hands back when due. Recording and the breaker live with the caller
- * (`onUpdate`), so this module only decides what happens next.
+ * (`onUpdate`), so this module only decides what happens next. A batching subscription's
+ * jobs go several to a request (delivery/batches.ts), each still ending on its own.
+ *
+ * Over 500 lines: what remains is one job's life — slots, its rate, its batch, the
+ * attempt and what follows — around one mutable `JobState` that each step reads and
+ * writes; the parts that stand alone are out already (the request: delivery/request.ts;
+ * the rate: pacing.ts; stopped jobs: cancellation.ts; batches: batches.ts).
  */
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
@@ -19,9 +25,10 @@ import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation
 import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
-import { BATCH_FORMATS, defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
+import { defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
 import type { AnswerVerdict } from './formats/types';
-import { buildRequest, judgeAnswer, judgeItems, type ItemVerdicts } from './request';
+import { Batches, batchSizeOf, batchWaitOf, itemVerdict } from './batches';
+import { buildRequest, judgeAnswer, judgeItems } from './request';
 
 /**
  * Attempts one subscription may have on the wire at once: the global bound less a
@@ -158,36 +165,6 @@ interface JobState {
   promise: Promise<DeliveryUpdate>;
 }
 
-/** A batch being filled: its first member sends it when it is full or its wait is over. */
-interface OpenBatch {
-  members: JobState[];
-  size: number;
-  close: () => void;
-}
-
-/** How long a batch waits for more events when its subscription does not say. */
-export const DEFAULT_BATCH_WAIT_MS = 1000;
-
-/** Events per request: a batching format's `batch`, else one (a transform builds one body per event). */
-function batchSizeOf(destination: Destination): number {
-  const options = destination.options;
-  if (!options || options.batch === null || options.batch < 2 || options.transform !== '') return 1;
-  return BATCH_FORMATS.includes(options.format) ? options.batch : 1;
-}
-
-function batchWaitOf(destination: Destination): number {
-  return destination.options?.batchMs ?? DEFAULT_BATCH_WAIT_MS;
-}
-
-/** An item's own verdict in a bulk answer, or null (the request's stands). */
-function itemVerdict(items: ItemVerdicts | null, eventId: string): AnswerVerdict | null {
-  if (!items) return null;
-  const dead = items.dead.get(eventId);
-  if (dead !== undefined) return { verdict: 'terminal', error: dead };
-  if (items.retry.has(eventId)) return { verdict: 'retryable', error: 'the bulk answer refused this event for now' };
-  return null;
-}
-
 export class Dispatcher {
   private readonly semaphore: Semaphore;
   /** Each subscription's share of the slots, while it has jobs waiting or on the wire. */
@@ -196,7 +173,7 @@ export class Dispatcher {
   private readonly pacers = new Map<string, Pacer>();
   private readonly bySubscription = new Map<string, Set<JobState>>();
   /** Each batching subscription's batch being filled, if any. */
-  private readonly openBatches = new Map<string, OpenBatch>();
+  private readonly batches = new Batches<JobState>();
   /** Jobs in memory by delivery id (test fires aside). */
   private readonly byDelivery = new Map<number, JobState>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -331,7 +308,7 @@ export class Dispatcher {
     if (!job.test && this.parkIfPaced(state, subscription.pacing)) return;
     // A batching subscription's jobs go together: the first waits for the next ones.
     const size = job.test ? 1 : batchSizeOf(subscription);
-    const members = size > 1 ? await this.joinBatch(state, size, batchWaitOf(subscription)) : [state];
+    const members = size > 1 ? await this.batches.join(job.subscriptionId, state, state.abort.signal, size, batchWaitOf(subscription)) : [state];
     // Riding in another job's batch: that job's attempt ends this one too.
     if (members === null) return;
     const live = members.filter((m) => {
@@ -414,38 +391,6 @@ export class Dispatcher {
     // A bulk answer says per event what failed: only those are retried (or end).
     const items = live.length > 1 && result.kind === 'response' ? judgeItems(format, result.answer ?? result.responseExcerpt) : null;
     for (const m of live) this.afterAttempt(m, result, startedAt, destination.retrySchedule, format, itemVerdict(items, m.job.eventId));
-  }
-
-  /**
-   * Join the subscription's open batch. The job that opened it waits until it is full,
-   * its wait is over, or it is cancelled, and gets every member (itself first); a job
-   * that joined gets null: it rides with them.
-   */
-  private async joinBatch(state: JobState, size: number, waitMs: number): Promise<JobState[] | null> {
-    const id = state.job.subscriptionId;
-    const open = this.openBatches.get(id);
-    if (open) {
-      open.members.push(state);
-      if (open.members.length >= open.size) open.close();
-      return null;
-    }
-    let resolve!: () => void;
-    const closed = new Promise<void>((r) => (resolve = r));
-    const batch: OpenBatch = {
-      members: [state],
-      size,
-      close: () => {
-        if (this.openBatches.get(id) === batch) this.openBatches.delete(id);
-        resolve();
-      },
-    };
-    this.openBatches.set(id, batch);
-    const timer = setTimeout(batch.close, waitMs);
-    state.abort.signal.addEventListener('abort', batch.close, { once: true });
-    await closed;
-    clearTimeout(timer);
-    state.abort.signal.removeEventListener('abort', batch.close);
-    return batch.members;
   }
 
   /** The lead job was stopped: the others of its batch end the same way. */

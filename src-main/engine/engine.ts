@@ -9,7 +9,8 @@
  * - outcomes: what the dispatcher reports, recorded; the breaker; cancellations;
  * - delivery-feed and event-hub: what the console and the records are shown;
  * - maintenance: lost work taken up again, held bounds, retention;
- * - replay (and held release), test-fire, subscription-service: what the analyst asks;
+ * - subscription-views: the subscriptions as the console sees them (counts, pacing);
+ * - replay (and held release), test-fire, preview, subscription-service: what the analyst asks;
  * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use.
  *
  * Runs under plain Node; nothing here imports Electron.
@@ -30,14 +31,14 @@ import { Dispatcher, type DeliveryJob, type DeliveryUpdate } from '../delivery/d
 import { EgressClient } from '../delivery/http-client';
 import { checkReceiverTls, hasReceiverTls } from '../delivery/receiver-tls';
 import { Preview } from './preview';
+import { SubscriptionViews } from './subscription-views';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import type { Pacing } from '../delivery/pacing';
-import { backlogCounts, unparkPaced, waitingCount } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
-import { listSubscriptions, prepareSecrets, toView, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
+import { prepareSecrets, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
@@ -146,8 +147,7 @@ export class Engine {
   tookOverFrom: ClaimHolder | null = null;
   /** This engine's claim on its database (null offline): one engine per database. */
   private claim: DatabaseClaim | null = null;
-  /** Some subscription's rate held deliveries back at the last look (the console was told). */
-  private pacedShown = false;
+  private readonly views: SubscriptionViews;
 
   /**
    * Wiring only: each part gets what it uses, as values or as functions read at each
@@ -165,6 +165,7 @@ export class Engine {
     const scheduler = (): OutboxScheduler => this.scheduler;
     const subscription = (id: string): Subscription | undefined => this.subscriptions.get(id);
     const records = this.records;
+    this.views = new SubscriptionViews({ store, dispatcher: () => this.dispatcher, scheduler, hub: () => this.hub });
     this.hub = new EventHub(
       () => this.status(),
       () => this.subscriptionViews(),
@@ -202,7 +203,7 @@ export class Engine {
       router: () => this.bus.router,
       scheduler,
       stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
-      pacingChanged: (id) => this.pacingChanged(id),
+      pacingChanged: (id) => this.views.pacingChanged(id),
       hub,
       records,
       stopped,
@@ -342,7 +343,7 @@ export class Engine {
         setInterval(() => engine.maintenance.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
         setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
         setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
-        setInterval(() => engine.refreshPaced(), PACED_REFRESH_MS),
+        setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
       );
     }
     return engine;
@@ -422,33 +423,9 @@ export class Engine {
 
   // ----- views and status ------------------------------------------------------------
 
-  /** Every subscription as the console sees it, with its dead-letter and held counts, and whether its rate holds it back. */
+  /** Every subscription as the console sees it (engine/subscription-views.ts). */
   subscriptionViews(): SubscriptionView[] {
-    const subscriptions = listSubscriptions(this.store, { secrets: false });
-    const backlog = backlogCounts(
-      this.store,
-      subscriptions.map((sub) => sub.id),
-    );
-    return subscriptions.map((sub) => ({
-      ...toView(sub, backlog.get(sub.id)),
-      paced: this.dispatcher.holdingBack(sub.id) ? { waiting: waitingCount(this.store, sub.id) } : null,
-    }));
-  }
-
-  /** While a rate holds deliveries back, the console sees their count go down (and the end of it). */
-  private refreshPaced(): void {
-    const paced = this.dispatcher.pacedSubscriptions().length > 0;
-    if (paced || this.pacedShown) this.hub.subscriptionsChanged();
-    this.pacedShown = paced;
-  }
-
-  /**
-   * A subscription's rate or burst changed: what it parked for later slots is due now and
-   * paced again from a new bucket, so a raised rate applies to the backlog at once.
-   */
-  private pacingChanged(id: string): void {
-    this.dispatcher.resetPacing(id);
-    if (unparkPaced(this.store, id, Date.now()) > 0) this.scheduler.notify();
+    return this.views.all();
   }
 
   counts(): SubscriptionCounts {
