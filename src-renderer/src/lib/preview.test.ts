@@ -78,10 +78,10 @@ describe('the preview’s answer', () => {
   });
 
   it("reads the filter's verdict", () => {
-    expect(filterVerdict(null)).toEqual({ text: 'no filter: every matching event is sent', tone: 'muted' });
-    expect(filterVerdict({ pass: true, error: null })).toEqual({ text: 'passes: sent', tone: 'ok' });
-    expect(filterVerdict({ pass: false, error: null })).toEqual({ text: 'filtered out: not sent', tone: 'bad' });
-    expect(filterVerdict({ pass: false, error: 'boom' })).toEqual({ text: 'error: boom (not sent)', tone: 'bad' });
+    expect(filterVerdict(null)).toEqual({ verdict: 'none', text: 'no filter: every matching event is sent', tone: 'muted' });
+    expect(filterVerdict({ pass: true, error: null })).toEqual({ verdict: 'pass', text: 'passes: sent', tone: 'ok' });
+    expect(filterVerdict({ pass: false, error: null })).toEqual({ verdict: 'filtered', text: 'filtered out: not sent', tone: 'bad' });
+    expect(filterVerdict({ pass: false, error: 'boom' })).toEqual({ verdict: 'error', text: 'error: boom (not sent)', tone: 'bad' });
   });
 
   it('counts a body in bytes as sent', () => {

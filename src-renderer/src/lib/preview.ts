@@ -75,11 +75,13 @@ export function problemOfError(error: BridgeError): { message: string; field?: s
   return error.field ? { message: error.message, field: error.field } : { message: error.message };
 }
 
-/** The filter's verdict in words, and its tone. */
-export function filterVerdict(filter: PreviewResult['filter']): { text: string; tone: 'ok' | 'bad' | 'muted' } {
-  if (filter === null) return { text: 'no filter: every matching event is sent', tone: 'muted' };
-  if (filter.error !== null) return { text: `error: ${filter.error} (not sent)`, tone: 'bad' };
-  return filter.pass ? { text: 'passes: sent', tone: 'ok' } : { text: 'filtered out: not sent', tone: 'bad' };
+export type Verdict = 'none' | 'pass' | 'filtered' | 'error';
+
+/** The filter's verdict, in words, and its tone. */
+export function filterVerdict(filter: PreviewResult['filter']): { verdict: Verdict; text: string; tone: 'ok' | 'bad' | 'muted' } {
+  if (filter === null) return { verdict: 'none', text: 'no filter: every matching event is sent', tone: 'muted' };
+  if (filter.error !== null) return { verdict: 'error', text: `error: ${filter.error} (not sent)`, tone: 'bad' };
+  return filter.pass ? { verdict: 'pass', text: 'passes: sent', tone: 'ok' } : { verdict: 'filtered', text: 'filtered out: not sent', tone: 'bad' };
 }
 
 /** A field's title for a problem shown in the panel ("Filter (JSONata): …"). */

@@ -9,6 +9,7 @@ import {
   belongsTo,
   choicesOf,
   formatFields,
+  isFolded,
   secretHint,
   changedOptions,
   describeOptions,
@@ -331,6 +332,9 @@ describe('the delivery options form', () => {
     expect(choicesOf('format')).toEqual(['decnet', 'standard-webhooks', 'splunk-hec', 'elasticsearch', 'thehive', 'chat']);
     // Format and filter have sections of their own; the rest fold under "Delivery options".
     expect(FOLDED_GROUPS.map((g) => g.group)).toEqual(['headers', 'tls', 'network', 'pacing']);
+    expect(['batch', 'filter', 'format', 'headers[1].name', 'secretHeaders[0].value', 'burst', 'caFile', 'headers'].map(isFolded)).toEqual([
+      false, false, false, true, true, true, true, true,
+    ]);
   });
 
   it('sends a format, its text and number options trimmed and parsed, and the expressions exactly as typed', () => {

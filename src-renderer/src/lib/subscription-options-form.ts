@@ -345,6 +345,12 @@ export const OPTION_GROUPS: { group: OptionGroup; title: string; keys: OptionKey
 const OWN_SECTIONS: readonly OptionGroup[] = ['format', 'filter'];
 export const FOLDED_GROUPS = OPTION_GROUPS.filter((g) => !OWN_SECTIONS.includes(g.group));
 
+/** Whether a problem's field (an option, or a header row's part) is folded under "Delivery options". */
+export function isFolded(field: string): boolean {
+  const key = field.replace(/\[.*$/, '');
+  return FOLDED_GROUPS.some((g) => (g.keys as string[]).includes(key)) || key === 'secretHeaders';
+}
+
 /**
  * The Authorization shortcut: a scheme and a credential become a secret `Authorization`
  * header, replacing the value of one already there. Null when done, else what is wrong.
