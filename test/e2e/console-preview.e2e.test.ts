@@ -152,6 +152,7 @@ describe('the live preview in the subscription form', () => {
     await expect.poll(() => text(body)).toContain('"id":"evt-pasted"');
 
     if (process.env['SLUICE_SHOTS']) {
+      await format.evaluate((e) => e.scrollIntoView({ block: 'start' }));
       await form().screenshot({ path: join(process.env['SLUICE_SHOTS'], 'sluice-preview-1440.png') });
       await page.setViewportSize({ width: 1280, height: 800 });
       await form().screenshot({ path: join(process.env['SLUICE_SHOTS'], 'sluice-preview-1280.png') });

@@ -371,6 +371,13 @@ describe('the delivery options form', () => {
   it('opens the delivery options for folded options only: a format or a filter shows anyway', () => {
     expect(hasOptions(viewOf({ format: 'splunk-hec', hecSourcetype: 'x', filter: 'true' }))).toBe(false);
     expect(hasOptions(viewOf({ format: 'splunk-hec', rate: 1 }))).toBe(true);
+    // Nor does the heading of the folded options say "edited" for a format or a filter.
+    const draft = draftOf(null);
+    draft.format = 'chat';
+    draft.filter = 'true';
+    expect(isDirty(null, draft)).toBe(false);
+    draft.concurrency = '2';
+    expect(isDirty(null, draft)).toBe(true);
     expect(describeOptions({ ...defaultOptions(), format: 'chat', filter: 'true' }, [])).toBe('defaults');
   });
 

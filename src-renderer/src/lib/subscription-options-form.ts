@@ -286,9 +286,13 @@ export function pendingOf(saved: SubscriptionView | null, draft: OptionsDraft): 
   return { fields: fields as OptionFields, problems, sent };
 }
 
-/** The draft differs from what is stored (a typo or a half-typed row counts). */
+/**
+ * The folded delivery options of the draft differ from what is stored (a typo or a
+ * half-typed row counts), for their heading; the format and the filter are in view anyway.
+ */
 export function isDirty(saved: SubscriptionView | null, draft: OptionsDraft): boolean {
-  return JSON.stringify(draftOf(saved)) !== JSON.stringify(draft);
+  const folded = (d: OptionsDraft): string => JSON.stringify([FOLDED_GROUPS.flatMap((g) => g.keys.map((k) => d[k])), d.secretHeaders]);
+  return folded(draftOf(saved)) !== folded(draft);
 }
 
 /** The options of a view that differ from their defaults, in table order. */
