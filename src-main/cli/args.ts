@@ -61,6 +61,7 @@ const VALUE_OPTIONS = [
   'from',
   'to',
   'out',
+  'event',
   ...OPTION_VALUE_FLAGS,
 ];
 

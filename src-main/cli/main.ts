@@ -48,6 +48,11 @@ Commands:
   subs disable ID|NAME                     pause: its waiting and new events are held
   subs rm ID|NAME                          delete
   subs test ID|NAME                        test fire: one attempt (exit 1 when not delivered)
+  subs preview ID|NAME [--event FILE]      the exact request it would send for that event
+                                           (a DECNET envelope with its topic; "-" reads
+                                           stdin), else for the newest stored one it
+                                           matches: request line, headers (secrets
+                                           masked), blank line, body. Nothing is sent
   deliveries [--follow] [--limit N] [--subscription ID|NAME] [--outcome O] [--topic T]
                                            the delivery log, newest first; --follow streams
                                            new deliveries and outcome changes until SIGINT

@@ -2,6 +2,7 @@
  * `sluice subs …`: list, add, update, enable, disable, rm, test. Every rule and message
  * comes from the bridge contract, exactly as the console gets them.
  */
+import { readFileSync } from 'node:fs';
 import type { SubscriptionInput, SubscriptionPatch } from '../contract/bridge';
 import {
   EXTENDED_RETRY_SCHEDULE_S,
@@ -54,7 +55,7 @@ export function parseRetrySchedule(raw: string): number[] | null {
 
 const HELD_ACTIONS: readonly HeldAction[] = ['deliver', 'discard'];
 
-export const SUBS_COMMANDS = ['list', 'add', 'update', 'enable', 'disable', 'rm', 'test'] as const;
+export const SUBS_COMMANDS = ['list', 'add', 'update', 'enable', 'disable', 'rm', 'test', 'preview'] as const;
 
 export async function subsCommand(sub: string | undefined, argv: string[]): Promise<number> {
   switch (sub) {
@@ -72,6 +73,8 @@ export async function subsCommand(sub: string | undefined, argv: string[]): Prom
       return remove(argv);
     case 'test':
       return testFire(argv);
+    case 'preview':
+      return preview(argv);
     case undefined:
       throw new CliError(`subs: a subcommand is required: ${SUBS_COMMANDS.join(', ')}`);
     default:
@@ -283,6 +286,50 @@ async function testFire(argv: string[]): Promise<number> {
     out(`${sub.name}: ${result.delivered ? 'delivered' : 'failed'} · ${status}${latency}${error}`);
   }
   return result.delivered ? EXIT_OK : EXIT_FAILURE;
+}
+
+/**
+ * `subs preview NAME [--event FILE]`: the exact request the subscription would send for
+ * that event (or the newest stored one its patterns match) — request line, headers, a
+ * blank line, the body byte for byte — on stdout; what was previewed on stderr. Nothing is sent.
+ */
+async function preview(argv: string[]): Promise<number> {
+  const { values, positionals, problems } = parseCommand('subs preview', argv, { ...GLOBAL_OPTIONS, event: { type: 'string' } });
+  const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
+  let eventJson: string | undefined;
+  if (values.event !== undefined) eventJson = problems.check(() => readEventFile(values.event as string));
+  const db = database(values.db, 'existing', problems);
+  problems.done();
+  const { sub, result } = await withApi({ db }, async (api) => {
+    const found = await resolveSubscription(api, ref);
+    return { sub: found, result: unwrap(await api['subscriptions.preview']({ subscriptionId: found.id, ...(eventJson !== undefined ? { eventJson } : {}) })) };
+  });
+  if (values.json) {
+    printJson(result);
+    return result.request ? EXIT_OK : EXIT_FAILURE;
+  }
+  if (result.event) err(`event ${result.event.eventId} on ${result.event.topic} (${result.event.type}, ${result.event.ts})`);
+  if (result.event && !result.matches) err(`note: ${sub.name}'s patterns do not match ${result.event.topic}: it would not receive this event`);
+  if (result.filter) err(result.filter.error ? `filter: ${result.filter.error}` : `filter: ${result.filter.pass ? 'passes' : 'filtered out: this event would not be sent'}`);
+  if (!result.request) {
+    err(`${sub.name}: no request: ${result.problem?.message ?? 'nothing to send'}`);
+    return EXIT_FAILURE;
+  }
+  const lines = [`${result.request.method} ${result.request.url}`, ...Object.entries(result.request.headers).map(([k, v]) => `${k}: ${v}`), ''];
+  process.stdout.write(`${lines.join('\n')}\n${result.request.body}\n`);
+  return EXIT_OK;
+}
+
+/** An event file as given (`-`: stdin), up to the bus's own limit. */
+function readEventFile(path: string): string {
+  try {
+    const text = readFileSync(path === '-' ? 0 : path, 'utf8');
+    if (text.trim() === '') throw new CliError(`--event: ${path} is empty`);
+    return text;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`--event: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 
 function describe(sub: SubscriptionView): string {

@@ -171,6 +171,15 @@ function wrap(text: string, width: number): string[] {
 /** A one-line summary of the options that differ from their defaults (`subs add` / `update` output). */
 export function optionsSummary(sub: SubscriptionView): string[] {
   const out: string[] = [];
+  if (sub.format !== 'decnet') {
+    const own = OPTION_KEYS.filter((k) => {
+      const d = SUBSCRIPTION_OPTIONS[k];
+      return 'formats' in d && d.formats?.includes(sub.format) && sub[k] !== d.default;
+    }).map((k) => `${SUBSCRIPTION_OPTIONS[k].label} ${String(sub[k])}`);
+    out.push(`format: ${sub.format}${own.length > 0 ? ` (${own.join(', ')})` : ''}`);
+  }
+  if (sub.filter !== '') out.push(`filter: ${sub.filter}`);
+  if (sub.transform !== '') out.push(`transform: ${sub.transform}`);
   if (sub.headers.length > 0) out.push(`headers: ${sub.headers.map((h) => h.name).join(', ')}`);
   if (sub.secretHeaderNames.length > 0) out.push(`secret headers: ${sub.secretHeaderNames.join(', ')} (set)`);
   const o: SubscriptionOptions = sub;

@@ -64,6 +64,13 @@ export interface SubscriptionView extends SubscriptionOptions {
   previousSecretUntil: string | null;
   /** Names of its secret headers (their values are write-only). */
   secretHeaderNames: string[];
+  /** Events its filter kept out of its outbox (never sent, never held). */
+  filteredCount: number;
+  /**
+   * Held back by its rate now: deliveries wait in the store for their slot, `waiting`
+   * of them still to be sent. Null when its rate holds nothing back (or it has none).
+   */
+  paced: { waiting: number } | null;
 }
 
 /** The longest overlap of a rotated-out secret. */

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AttemptRequest, AttemptResult } from './http-client';
-import { Dispatcher, subscriptionShare, type DeliveryJob, type DeliveryUpdate, type DispatcherDeps } from './dispatcher';
+import { Dispatcher, shareLimit, subscriptionShare, type DeliveryJob, type DeliveryUpdate, type DispatcherDeps } from './dispatcher';
+import { NO_PACING, type Pacing } from './pacing';
 
 const OK: AttemptResult = {
   kind: 'response',
@@ -28,6 +29,8 @@ interface Harness {
   updates: { job: DeliveryJob; update: DeliveryUpdate }[];
   errors: unknown[];
   setConcurrency(n: number): void;
+  /** Each subscription's pacing (none unless set). */
+  pacing: Map<string, Pacing>;
 }
 
 function harness(concurrency: number, overrides: Partial<DispatcherDeps> = {}): Harness {
@@ -42,6 +45,7 @@ function harness(concurrency: number, overrides: Partial<DispatcherDeps> = {}): 
     peakBySubscription,
     updates: [],
     errors: [],
+    pacing: new Map(),
     answer(id, result = OK) {
       const list = waiting.get(id) ?? [];
       waiting.set(id, []);
@@ -69,7 +73,14 @@ function harness(concurrency: number, overrides: Partial<DispatcherDeps> = {}): 
   };
   h.dispatcher = new Dispatcher({
     send,
-    destination: (id) => ({ url: `http://receiver.test/${id}`, secret: 's'.repeat(16), enabled: true, tripped: false, retrySchedule: [] }),
+    destination: (id) => ({
+      url: `http://receiver.test/${id}`,
+      secret: 's'.repeat(16),
+      enabled: true,
+      tripped: false,
+      retrySchedule: [],
+      pacing: h.pacing.get(id) ?? NO_PACING,
+    }),
     settings: () => settings,
     userAgent: 'test',
     onUpdate: (job, update) => h.updates.push({ job, update }),
@@ -200,5 +211,85 @@ describe('Dispatcher robustness', () => {
     const update = await h.dispatcher.submit(job('a'));
     expect(update).toMatchObject({ outcome: 'dead', error: 'attempt failed: boom', final: true });
     expect(h.dispatcher.sending).toBe(0);
+  });
+});
+
+describe('Dispatcher pacing', () => {
+  const paced = (p: Partial<Pacing>): Pacing => ({ ...NO_PACING, ...p });
+
+  it("bounds a subscription's requests on the wire by its own concurrency, never above its share of the global bound", async () => {
+    expect(shareLimit(20, paced({ concurrency: 2 }))).toBe(2);
+    expect(shareLimit(20, paced({ concurrency: 32 }))).toBe(subscriptionShare(20));
+    expect(shareLimit(40, paced({ concurrency: 32 }))).toBe(32);
+    expect(shareLimit(20, NO_PACING)).toBe(subscriptionShare(20));
+    const h = harness(20);
+    h.pacing.set('two', paced({ concurrency: 2 }));
+    h.pacing.set('many', paced({ concurrency: 32 }));
+    for (const id of ['two', 'many']) for (let i = 0; i < 40; i++) void h.dispatcher.submit(job(id));
+    await settle();
+    expect(h.onWire.get('two')).toBe(2);
+    // 18 of 20: 'many' holds its capped share (16), 'two' its 2.
+    expect(h.onWire.get('many')).toBe(subscriptionShare(20));
+    expect(h.dispatcher.sending).toBe(18);
+    // A changed concurrency applies at the subscription's next job.
+    h.pacing.set('two', paced({ concurrency: 3 }));
+    void h.dispatcher.submit(job('two'));
+    await settle();
+    expect(h.onWire.get('two')).toBe(3);
+    expect(h.peakBySubscription.get('many')).toBe(subscriptionShare(20));
+  });
+
+  it('hands a job over its rate back at once, due at its slot: no attempt, no failure, nothing held in memory', async () => {
+    let clock = 1_000_000;
+    const h = harness(10, { now: () => clock });
+    h.pacing.set('slow', paced({ rate: 5, burst: 2 }));
+    const updates = Array.from({ length: 5 }, () => h.dispatcher.submit(job('slow')));
+    await settle();
+    expect(h.onWire.get('slow')).toBe(2);
+    expect(h.dispatcher.pending).toBe(2);
+    const parked = h.updates.map((u) => u.update);
+    expect(parked).toHaveLength(3);
+    for (const u of parked) expect(u).toMatchObject({ kind: 'due', cause: 'paced', outcome: 'pending', attempts: 0, error: null, final: false });
+    expect(parked.map((u) => (u.kind === 'due' ? u.nextAttemptAt - clock : null))).toEqual([200, 400, 600]);
+    expect(h.dispatcher.holdingBack('slow')).toBe(true);
+    expect(h.dispatcher.pacedSubscriptions()).toEqual(['slow']);
+    h.answer('slow');
+    expect((await Promise.all(updates.slice(0, 2))).map((u) => u.outcome)).toEqual(['delivered', 'delivered']);
+
+    // Due: taken back from the outbox at its slot, it is sent.
+    clock += 200;
+    const back = h.dispatcher.submit({ ...job('slow', h.updates[0]!.job.deliveryId), fromOutbox: true });
+    await settle();
+    expect(h.onWire.get('slow')).toBe(1);
+    h.answer('slow');
+    expect((await back).outcome).toBe('delivered');
+    // A newcomer meanwhile goes behind the two still parked.
+    const late = await h.dispatcher.submit(job('slow'));
+    expect(late).toMatchObject({ kind: 'due', cause: 'paced', nextAttemptAt: 1_000_800 });
+  });
+
+  it('keeps a paced retry a retry: its attempts, its last error, its outcome', async () => {
+    const clock = 5_000;
+    const h = harness(10, { now: () => clock });
+    h.pacing.set('slow', paced({ rate: 1, burst: 1 }));
+    void h.dispatcher.submit(job('slow'));
+    const log = [{ attempt: 1, startedAt: new Date(0).toISOString(), statusCode: 503, latencyMs: 4, error: 'http 503', address: '127.0.0.1' }];
+    const update = await h.dispatcher.submit({ ...job('slow'), attemptsMade: 1, attemptLog: log, fromOutbox: true });
+    expect(update).toMatchObject({ kind: 'due', cause: 'paced', outcome: 'retrying', attempts: 1, statusCode: 503, error: 'http 503', nextAttemptAt: 6_000 });
+  });
+
+  it('never paces a test fire, and forgets a stopped subscription\'s queue', async () => {
+    const h = harness(10);
+    h.pacing.set('slow', paced({ rate: 0.1, burst: 1 }));
+    void h.dispatcher.submit(job('slow'));
+    expect((await h.dispatcher.submit(job('slow'))).kind).toBe('due');
+    expect(h.dispatcher.holdingBack('slow')).toBe(true);
+    const fire = h.dispatcher.submit({ ...job('slow'), test: true });
+    await settle();
+    expect(h.onWire.get('slow')).toBe(2);
+    h.answer('slow');
+    expect((await fire).outcome).toBe('test');
+    h.dispatcher.cancelSubscription('slow', { untried: 'held', retried: 'held', reason: 'subscription paused' });
+    expect(h.dispatcher.holdingBack('slow')).toBe(false);
   });
 });

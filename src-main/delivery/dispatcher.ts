@@ -4,6 +4,9 @@
  * Egress is bounded by one global semaphore, and each subscription by its share of it
  * (`subscriptionShare`): a receiver that hangs holds at most its share of the slots, so
  * the others' deliveries never queue behind its 10 s timeouts.
+ * A subscription may set its own bound (`Pacing.concurrency`, within its share) and a
+ * rate (`Pacing.rate`): a job over the rate goes back to the store, due when its token
+ * is (delivery/pacing.ts), never attempted early and never counted as a failure.
  * A job stays in memory only while it waits for a slot or is on the wire: a retry
  * leaves as `retrying` with its due time, which the caller keeps in the store (the
  * outbox) and hands back when due. Recording and the breaker live with the caller
@@ -12,6 +15,8 @@
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
 import type { ReceiverTls } from './receiver-tls';
+import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
+import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
 import type { ExtraHeader } from '../contract/subscription-options';
@@ -30,6 +35,18 @@ export function subscriptionShare(concurrency: number): number {
   return Math.max(1, bound - Math.max(1, Math.ceil(bound / 5)));
 }
 
+/**
+ * Attempts a subscription may have on the wire at once: its own concurrency when it sets
+ * one, but never more than its share of the global bound. The global bound stays the
+ * operator's cap on all egress, and the reserve within it stays free for the others: a
+ * subscription asking for 32 gets 32 once the global bound is 40 or more (8 of the
+ * default 10 until then), and one that hangs still cannot starve the rest.
+ */
+export function shareLimit(concurrency: number, pacing: Pacing): number {
+  const share = subscriptionShare(concurrency);
+  return pacing.concurrency === null ? share : Math.max(1, Math.min(Math.floor(pacing.concurrency), share));
+}
+
 /** What the pipeline needs to know about a subscription at the moment of an attempt. */
 export interface Destination {
   url: string;
@@ -46,6 +63,8 @@ export interface Destination {
   /** Its own TLS files (a private CA, a client certificate), and whether it bypasses the egress proxy. */
   tls?: ReceiverTls;
   direct?: boolean;
+  /** Its rate, burst and concurrency (nulls: unpaced, the default share). */
+  pacing: Pacing;
 }
 
 export interface DeliveryJob {
@@ -60,32 +79,19 @@ export interface DeliveryJob {
   /** Attempts already made (a retry taken back from the store). */
   attemptsMade?: number;
   attemptLog?: AttemptRecord[];
+  /**
+   * Taken from the outbox in due order (a paced delivery whose slot came, a retry whose
+   * wait is over), rather than just arrived: under a rate it takes the next token,
+   * where one that just arrived goes behind those already waiting.
+   */
+  fromOutbox?: boolean;
 }
-
-/** What happens to a job that must stop before it ends on its own. */
-export interface Cancellation {
-  /** For a job never attempted: held (its subscription tripped or paused), failed (deleted), or back to the store as pending. */
-  untried: Extract<Outcome, 'held' | 'failed' | 'pending'>;
-  /** For a job attempted before: dead (tripped), held (paused), failed (deleted), or back to the store as retrying. */
-  retried: Extract<Outcome, 'dead' | 'held' | 'failed' | 'retrying'>;
-  reason: string;
-}
-
-/**
- * Why a subscription's work stops, and the one place its reason is worded (the store's
- * health figures recognise a cancelled delivery by it). A trip holds what was never tried and ends waiting
- * retries dead (the receiver is known to fail); a pause holds both (the analyst expects
- * its events to wait); a delete ends everything failed (nowhere to send it).
- */
-export const TRIPPED: Cancellation = { untried: 'held', retried: 'dead', reason: 'subscription tripped' };
-export const PAUSED: Cancellation = { untried: 'held', retried: 'held', reason: 'subscription paused' };
-export const DELETED: Cancellation = { untried: 'failed', retried: 'failed', reason: 'subscription deleted' };
 
 /** How a delivery ended, as far as the breaker is concerned. */
 export type FinalOutcome = Extract<Outcome, 'delivered' | 'dead' | 'blocked' | 'failed' | 'test'>;
 
-export interface DeliveryUpdate {
-  outcome: Outcome;
+/** What every update carries: the delivery's record as it now stands. */
+interface UpdateRecord {
   attempts: number;
   statusCode: number | null;
   latencyMs: number | null;
@@ -93,12 +99,25 @@ export interface DeliveryUpdate {
   requestHeaders: Record<string, string> | null;
   responseExcerpt: string | null;
   attemptLog: AttemptRecord[];
-  /** Whether this ends the delivery, and whether its end counts for the breaker. */
-  final: boolean;
-  countsForBreaker: boolean;
-  /** Epoch ms when a job handed back to the store is due again (retrying, requeued). */
-  nextAttemptAt: number | null;
 }
+
+/**
+ * What the dispatcher reports as a job leaves memory, by what it means:
+ * - `ended`: the delivery is over with its final outcome; `countsForBreaker` says whether
+ *   that end moves its subscription's breaker (a test fire, a stopped subscription do not);
+ * - `due`: it waits in the store until `nextAttemptAt` (epoch ms): a retry after a failed
+ *   attempt (`cause: 'retry'`), or put back as it was, `pending` or `retrying`: the engine
+ *   stopping (`requeued`) or its subscription's rate (`paced`: not a retry, no attempt
+ *   counted, the breaker untouched);
+ * - `held`: it waits for the analyst (its subscription tripped or was paused).
+ * `final` is the same as `kind === 'ended'`, kept for the records and their readers.
+ */
+export type DeliveryUpdate = UpdateRecord &
+  (
+    | { kind: 'ended'; outcome: FinalOutcome; countsForBreaker: boolean; final: true }
+    | { kind: 'due'; outcome: Extract<Outcome, 'pending' | 'retrying'>; cause: 'retry' | 'requeued' | 'paced'; nextAttemptAt: number; final: false }
+    | { kind: 'held'; outcome: 'held'; final: false }
+  );
 
 export interface DispatcherDeps {
   send(request: AttemptRequest): Promise<AttemptResult>;
@@ -126,13 +145,12 @@ interface JobState {
   promise: Promise<DeliveryUpdate>;
 }
 
-/** Engine stopping: jobs not yet on the wire go back to the store unchanged. */
-const REQUEUE_ON_STOP: Cancellation = { untried: 'pending', retried: 'retrying', reason: 'engine stopping' };
-
 export class Dispatcher {
   private readonly semaphore: Semaphore;
   /** Each subscription's share of the slots, while it has jobs waiting or on the wire. */
   private readonly shares = new Map<string, Semaphore>();
+  /** The rate of each paced subscription (a few numbers each: what waits is in the store). */
+  private readonly pacers = new Map<string, Pacer>();
   private readonly bySubscription = new Map<string, Set<JobState>>();
   /** Jobs in memory by delivery id (test fires aside). */
   private readonly byDelivery = new Map<number, JobState>();
@@ -160,9 +178,27 @@ export class Dispatcher {
 
   /** Apply a changed concurrency bound at once. */
   resize(): void {
-    const concurrency = this.deps.settings().concurrency;
-    this.semaphore.setLimit(concurrency);
-    for (const share of this.shares.values()) share.setLimit(subscriptionShare(concurrency));
+    this.semaphore.setLimit(this.deps.settings().concurrency);
+    for (const [id, share] of this.shares) share.setLimit(this.shareLimitOf(id));
+  }
+
+  /** Whether a subscription's rate holds deliveries back now (some wait in the store for their slot). */
+  holdingBack(subscriptionId: string): boolean {
+    return this.pacers.get(subscriptionId)?.holdingBack(this.now()) ?? false;
+  }
+
+  /** The subscriptions whose rate holds deliveries back now. */
+  pacedSubscriptions(): string[] {
+    const now = this.now();
+    return [...this.pacers].filter(([, pacer]) => pacer.holdingBack(now)).map(([id]) => id);
+  }
+
+  /**
+   * Forget a subscription's rate state (its pacing changed, or what it parked was moved):
+   * the next delivery starts a full bucket and an empty queue.
+   */
+  resetPacing(subscriptionId: string): void {
+    this.pacers.delete(subscriptionId);
   }
 
   /** Whether a delivery is in memory (waiting for a slot or on the wire). */
@@ -214,6 +250,8 @@ export class Dispatcher {
    * reaches the front of the queue, which is at once: it no longer waits for a slot.
    */
   cancelSubscription(subscriptionId: string, cancellation: Cancellation): void {
+    // What it parked is the store's to end (held, failed); a re-enable starts a new queue.
+    this.pacers.delete(subscriptionId);
     const set = this.bySubscription.get(subscriptionId);
     if (!set) return;
     for (const state of set) {
@@ -240,10 +278,13 @@ export class Dispatcher {
 
   private async attempt(state: JobState): Promise<void> {
     const { job } = state;
-    if (this.checkStopped(state)) return;
+    const subscription = this.checkStopped(state);
+    if (!subscription) return;
+    // Over its rate: back to the store before taking any slot (a test fire is one request the analyst asked for).
+    if (!job.test && this.parkIfPaced(state, subscription.pacing)) return;
     // Its subscription's share first, then a global slot: the jobs of a subscription
     // that has its share on the wire wait here, never in the global queue ahead of others.
-    const share = this.shareOf(job.subscriptionId);
+    const share = this.shareOf(job.subscriptionId, subscription.pacing);
     const releaseShare = await share.acquire(state.abort.signal);
     if (!releaseShare) {
       this.dropShareIfIdle(job.subscriptionId, share);
@@ -265,8 +306,9 @@ export class Dispatcher {
     let destination: Destination;
     const startedAt = this.now();
     try {
-      if (this.checkStopped(state)) return;
-      destination = this.deps.destination(job.subscriptionId) as Destination;
+      const current = this.checkStopped(state);
+      if (!current) return;
+      destination = current;
       const previous = destination.previousSecret;
       const headers = buildHeaders({
         secret: destination.secret,
@@ -293,10 +335,52 @@ export class Dispatcher {
     this.afterAttempt(state, result, startedAt, destination.retrySchedule);
   }
 
-  private shareOf(subscriptionId: string): Semaphore {
+  /** A subscription's share, its limit as its pacing says now (a changed concurrency applies at its next job). */
+  private shareOf(subscriptionId: string, pacing: Pacing): Semaphore {
+    const limit = shareLimit(this.deps.settings().concurrency, pacing);
     let share = this.shares.get(subscriptionId);
-    if (!share) this.shares.set(subscriptionId, (share = new Semaphore(subscriptionShare(this.deps.settings().concurrency))));
+    if (!share) this.shares.set(subscriptionId, (share = new Semaphore(limit)));
+    else share.setLimit(limit);
     return share;
+  }
+
+  private shareLimitOf(subscriptionId: string): number {
+    return shareLimit(this.deps.settings().concurrency, this.deps.destination(subscriptionId)?.pacing ?? NO_PACING);
+  }
+
+  /**
+   * A paced subscription's job over its rate leaves memory at once, due in the store at
+   * the slot its pacer gives it (`due`, cause `paced`: unchanged otherwise, no attempt
+   * counted). Returns true when it was parked.
+   */
+  private parkIfPaced(state: JobState, pacing: Pacing): boolean {
+    const id = state.job.subscriptionId;
+    if (!hasRate(pacing)) {
+      this.pacers.delete(id);
+      return false;
+    }
+    const now = this.now();
+    let pacer = this.pacers.get(id);
+    if (!pacer) this.pacers.set(id, (pacer = new Pacer(pacing, now)));
+    else if (pacer.rate !== pacing.rate || pacer.burst !== burstOf(pacing)) pacer.reconfigure(pacing, now);
+    const due = pacer.admit(now, state.job.fromOutbox === true);
+    if (due === null) return false;
+    const last = state.log[state.log.length - 1];
+    this.finish(state, {
+      kind: 'due',
+      cause: 'paced',
+      outcome: state.attempts === 0 ? 'pending' : 'retrying',
+      nextAttemptAt: due,
+      final: false,
+      attempts: state.attempts,
+      statusCode: last?.statusCode ?? null,
+      latencyMs: last?.latencyMs ?? null,
+      error: last?.error ?? null,
+      requestHeaders: null,
+      responseExcerpt: null,
+      attemptLog: [...state.log],
+    });
+    return true;
   }
 
   private dropShareIfIdle(subscriptionId: string, share: Semaphore): void {
@@ -321,23 +405,18 @@ export class Dispatcher {
     }
   }
 
-  /** True (and the job ended) when it must not be attempted. */
-  private checkStopped(state: JobState): boolean {
+  /** Its subscription as it is now, or null (and the job ended) when it must not be attempted. */
+  private checkStopped(state: JobState): Destination | null {
     if (state.cancelled) {
       this.finishCancelled(state);
-      return true;
-    }
-    if (state.job.test) {
-      if (this.deps.destination(state.job.subscriptionId)) return false;
-      state.cancelled = DELETED;
-      this.finishCancelled(state);
-      return true;
+      return null;
     }
     const destination = this.deps.destination(state.job.subscriptionId);
-    if (destination?.enabled) return false;
+    // A test fire goes to a paused or tripped subscription too: the analyst asked for it.
+    if (destination && (destination.enabled || state.job.test)) return destination;
     state.cancelled = !destination ? DELETED : destination.tripped ? TRIPPED : PAUSED;
     this.finishCancelled(state);
-    return true;
+    return null;
   }
 
   private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[]): void {
@@ -355,62 +434,64 @@ export class Dispatcher {
       });
     }
     const verdict = judgeAttempt(result);
-    const base = {
+    const record: UpdateRecord = {
       attempts: state.attempts,
       statusCode: result.statusCode,
       latencyMs: Math.round(result.latencyMs),
+      error: result.error,
       requestHeaders: blocked ? null : state.lastHeaders,
       responseExcerpt: result.responseExcerpt,
       attemptLog: [...state.log],
-      nextAttemptAt: null,
     };
-    if (job.test) {
-      this.finish(state, { ...base, outcome: 'test', error: result.error, final: true, countsForBreaker: false });
-      return;
-    }
-    if (verdict === 'success') {
-      this.finish(state, { ...base, outcome: 'delivered', error: null, final: true, countsForBreaker: true });
-      return;
-    }
-    if (blocked) {
-      this.finish(state, { ...base, outcome: 'blocked', error: result.error, final: true, countsForBreaker: true });
-      return;
-    }
+    const ended = (outcome: FinalOutcome, error: string | null, countsForBreaker: boolean): void =>
+      this.finish(state, { ...record, error, kind: 'ended', outcome, countsForBreaker, final: true });
+    if (job.test) return ended('test', result.error, false);
+    if (verdict === 'success') return ended('delivered', null, true);
+    if (blocked) return ended('blocked', result.error, true);
     const error =
       verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed');
     const delay =
       verdict === 'retryable' ? retryDelayMs(state.attempts, schedule, this.random, result.retryAfterMs) : null;
-    if (delay === null) {
-      this.finish(state, { ...base, outcome: 'dead', error, final: true, countsForBreaker: true });
-      return;
-    }
-    if (state.cancelled && state.cancelled !== REQUEUE_ON_STOP) {
-      this.finishCancelled(state);
-      return;
-    }
+    if (delay === null) return ended('dead', error, true);
+    // Its subscription stopped while it was on the wire: the stop decides what becomes of
+    // it, unless that is to wait in the store anyway (the engine stopping).
+    if (state.cancelled && stoppedAs(state.cancelled, true).kind !== 'due') return this.finishCancelled(state);
     // The wait is the store's: the job leaves memory and comes back when it is due.
-    this.finish(state, { ...base, outcome: 'retrying', error, final: false, countsForBreaker: false, nextAttemptAt: this.now() + delay });
+    this.finish(state, { ...record, error, kind: 'due', outcome: 'retrying', cause: 'retry', nextAttemptAt: this.now() + delay, final: false });
   }
 
   private finishCancelled(state: JobState): void {
     const cancelled = state.cancelled as Cancellation;
     const last = state.log[state.log.length - 1];
-    const outcome = state.attempts === 0 ? cancelled.untried : cancelled.retried;
-    const requeued = outcome === 'pending' || outcome === 'retrying';
-    const parked = requeued || outcome === 'held';
-    this.finish(state, {
-      outcome,
+    const record: UpdateRecord = {
       attempts: state.attempts,
       statusCode: last?.statusCode ?? null,
       latencyMs: last?.latencyMs ?? null,
-      error: parked ? (last?.error ?? null) : last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+      // Waiting keeps the last error (shown until it is sent again); an end says why it ended.
+      error: last?.error ?? null,
       requestHeaders: state.lastHeaders,
       responseExcerpt: null,
       attemptLog: [...state.log],
-      final: !parked,
-      countsForBreaker: false,
-      nextAttemptAt: requeued ? this.now() : null,
-    });
+    };
+    const stopped = stoppedAs(cancelled, state.attempts > 0);
+    switch (stopped.kind) {
+      case 'ended':
+        this.finish(state, {
+          ...record,
+          error: last?.error ? `${cancelled.reason} (last attempt: ${last.error})` : cancelled.reason,
+          kind: 'ended',
+          outcome: stopped.outcome,
+          countsForBreaker: false,
+          final: true,
+        });
+        return;
+      case 'held':
+        this.finish(state, { ...record, kind: 'held', outcome: 'held', final: false });
+        return;
+      case 'due':
+        this.finish(state, { ...record, kind: 'due', outcome: stopped.outcome, cause: 'requeued', nextAttemptAt: this.now(), final: false });
+        return;
+    }
   }
 
   private finish(state: JobState, update: DeliveryUpdate): void {

@@ -43,6 +43,8 @@ function view(name: string, over: Partial<SubscriptionView> = {}): SubscriptionV
     previousSecretUntil: null,
     ...defaultOptions(),
     secretHeaderNames: [],
+    filteredCount: 0,
+    paced: null,
     ...over,
   };
 }

@@ -59,14 +59,15 @@ export class DeliveryFeed {
   /** An outcome recorded for a delivery: shown from its known view, else read back. */
   updated(id: number, update: DeliveryUpdate, at: string): void {
     const known = this.liveViews.get(id);
-    // Leaves memory: finished, waiting in the store for a retry, or held.
-    if (update.final || update.nextAttemptAt !== null || update.outcome === 'held') this.liveViews.delete(id);
+    // Every update is a job leaving memory (ended, due again in the store, or held): its view goes with it.
+    this.liveViews.delete(id);
+    const final = update.kind === 'ended';
     if (known)
       this.emit(
         { ...known, outcome: update.outcome, attempts: update.attempts, statusCode: update.statusCode, latencyMs: update.latencyMs, error: update.error, updatedAt: at },
-        update.final,
+        final,
       );
-    else this.publish(id, update.final);
+    else this.publish(id, final);
   }
 
   /** The views of rows a bulk transition changed: the newest BULK_PUBLISH_LIMIT of them. */

@@ -33,7 +33,8 @@ import { Preview } from './preview';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
-import { backlogCounts } from '../store/outbox';
+import type { Pacing } from '../delivery/pacing';
+import { backlogCounts, unparkPaced, waitingCount } from '../store/outbox';
 import { finishedSince } from '../store/health';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import { listSubscriptions, prepareSecrets, toView, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
@@ -63,6 +64,15 @@ const EXTERNAL_CHANGE_POLL_MS = 500;
 const HELD_BOUNDS_INTERVAL_MS = 30_000;
 /** How often finished records are pruned (retention settings). */
 const RETENTION_INTERVAL_MS = 10 * 60_000;
+/**
+ * Pooled connections per receiver origin: the concurrency setting's upper bound, so the
+ * pool is never a tighter bound than the dispatcher's (a subscription allowed 32 requests
+ * in flight to a slow receiver gets 32 connections, not the client's default 10). Opened
+ * only as requests need them.
+ */
+export const EGRESS_CONNECTIONS_PER_ORIGIN = 256;
+/** How often the console is told how many deliveries a subscription's rate holds back, while it does. */
+export const PACED_REFRESH_MS = 1000;
 
 export type { EngineRecord } from './records';
 
@@ -136,6 +146,8 @@ export class Engine {
   tookOverFrom: ClaimHolder | null = null;
   /** This engine's claim on its database (null offline): one engine per database. */
   private claim: DatabaseClaim | null = null;
+  /** Some subscription's rate held deliveries back at the last look (the console was told). */
+  private pacedShown = false;
 
   /**
    * Wiring only: each part gets what it uses, as values or as functions read at each
@@ -190,6 +202,7 @@ export class Engine {
       router: () => this.bus.router,
       scheduler,
       stopSubscription: (id, cancellation) => this.outcomes.stopSubscription(id, cancellation),
+      pacingChanged: (id) => this.pacingChanged(id),
       hub,
       records,
       stopped,
@@ -212,6 +225,7 @@ export class Engine {
     this.egress = new EgressClient({
       allowPrivate,
       proxy: () => this.settings,
+      connections: EGRESS_CONNECTIONS_PER_ORIGIN,
       resolver: createGuardedResolver({
         allowPrivate,
         allowedCidrs,
@@ -328,6 +342,7 @@ export class Engine {
         setInterval(() => engine.maintenance.boundHeld(), HELD_BOUNDS_INTERVAL_MS),
         setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
         setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
+        setInterval(() => engine.refreshPaced(), PACED_REFRESH_MS),
       );
     }
     return engine;
@@ -407,14 +422,33 @@ export class Engine {
 
   // ----- views and status ------------------------------------------------------------
 
-  /** Every subscription as the console sees it, with its dead-letter and held counts. */
+  /** Every subscription as the console sees it, with its dead-letter and held counts, and whether its rate holds it back. */
   subscriptionViews(): SubscriptionView[] {
     const subscriptions = listSubscriptions(this.store, { secrets: false });
     const backlog = backlogCounts(
       this.store,
       subscriptions.map((sub) => sub.id),
     );
-    return subscriptions.map((sub) => toView(sub, backlog.get(sub.id)));
+    return subscriptions.map((sub) => ({
+      ...toView(sub, backlog.get(sub.id)),
+      paced: this.dispatcher.holdingBack(sub.id) ? { waiting: waitingCount(this.store, sub.id) } : null,
+    }));
+  }
+
+  /** While a rate holds deliveries back, the console sees their count go down (and the end of it). */
+  private refreshPaced(): void {
+    const paced = this.dispatcher.pacedSubscriptions().length > 0;
+    if (paced || this.pacedShown) this.hub.subscriptionsChanged();
+    this.pacedShown = paced;
+  }
+
+  /**
+   * A subscription's rate or burst changed: what it parked for later slots is due now and
+   * paced again from a new bucket, so a raised rate applies to the backlog at once.
+   */
+  private pacingChanged(id: string): void {
+    this.dispatcher.resetPacing(id);
+    if (unparkPaced(this.store, id, Date.now()) > 0) this.scheduler.notify();
   }
 
   counts(): SubscriptionCounts {

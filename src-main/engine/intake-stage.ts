@@ -11,8 +11,9 @@ import { parseBusMessage } from '../bus/intake';
 import type { DeliveryJob } from '../delivery/dispatcher';
 import { buildBody, type WireEvent } from '../delivery/wire';
 import type { Store } from '../store/database';
+import { compileExpression, runFilter, type CompiledExpression } from '../match/expression';
 import { insertDelivery, insertEvent } from '../store/deliveries';
-import type { Subscription } from '../store/subscriptions';
+import { countFiltered, type Subscription } from '../store/subscriptions';
 import type { DeliveryFeed } from './delivery-feed';
 import type { EventHub } from './event-hub';
 import { IntakeQueue } from './intake-queue';
@@ -47,6 +48,9 @@ interface QueuedMessage {
 export class IntakeStage {
   private readonly counts = { received: 0, rejected: 0 };
   private readonly queue: IntakeQueue<QueuedMessage>;
+  /** Compiled filters by their text (or why one does not compile). */
+  private readonly filters = new Map<string, CompiledExpression | string>();
+  private readonly filterErrorAt = new Map<string, number>();
 
   constructor(private readonly deps: IntakeDeps) {
     this.queue = new IntakeQueue<QueuedMessage>((message) => this.recordQueued(message), {
@@ -120,8 +124,70 @@ export class IntakeStage {
       hub.statusChanged();
       return store.durable();
     }
+    const event = parsed.event;
+    // Most subscriptions have no filter: those events are recorded now, in arrival order.
+    if (!targets.some((t) => t.options.filter !== '')) return this.commit(event, targets, [], at, receivedAt);
+    return this.filtered(event, targets).then(({ kept, out }) => this.commit(event, kept, out, at, receivedAt));
+  }
+
+  /**
+   * The targets whose filter the event passes (docs/design.md#filters); the others are
+   * counted, not recorded. A filter that fails on the event lets it through, saying why
+   * (at most once a minute per subscription).
+   */
+  private async filtered(event: WireEvent, targets: Subscription[]): Promise<{ kept: Subscription[]; out: Subscription[] }> {
+    const kept: Subscription[] = [];
+    const out: Subscription[] = [];
+    for (const target of targets) {
+      const filter = target.options.filter === '' ? null : this.compiledFilter(target.options.filter);
+      if (filter === null) {
+        kept.push(target);
+        continue;
+      }
+      if (typeof filter === 'string') {
+        // Saved filters compile (they are checked at save); one that does not is not applied.
+        kept.push(target);
+        continue;
+      }
+      const verdict = await runFilter(filter, event);
+      if (verdict.error !== null) this.filterFailed(target, verdict.error);
+      (verdict.pass ? kept : out).push(target);
+    }
+    return { kept, out };
+  }
+
+  private compiledFilter(text: string): CompiledExpression | string {
+    let compiled = this.filters.get(text);
+    if (compiled === undefined) {
+      const result = compileExpression(text, 'filter');
+      compiled = result.ok ? result.expression : result.message;
+      if (this.filters.size >= 256) this.filters.clear();
+      this.filters.set(text, compiled);
+    }
+    return compiled;
+  }
+
+  private filterFailed(sub: Subscription, error: string): void {
+    const now = Date.now();
+    if ((this.filterErrorAt.get(sub.id) ?? 0) > now - 60_000) return;
+    this.filterErrorAt.set(sub.id, now);
+    this.deps.records.error(`${sub.name}: ${error}; the event was let through`);
+  }
+
+  private commit(event: WireEvent, targets: Subscription[], filteredOut: Subscription[], at: string, receivedAt: number): Promise<void> {
+    const { store, feed, hub } = this.deps;
+    if (targets.length === 0) {
+      // Every match was filtered out: nothing of the event is kept but the counts.
+      store.transaction(() => filteredOut.forEach((sub) => countFiltered(store, sub.id, 1)));
+      hub.subscriptionsChanged();
+      return store.durable();
+    }
     // All or nothing: an event is never on disk without its deliveries.
-    const { jobs, held } = store.transaction(() => this.recordEvent(parsed.event, targets, at, receivedAt));
+    const { jobs, held } = store.transaction(() => {
+      for (const sub of filteredOut) countFiltered(store, sub.id, 1);
+      return this.recordEvent(event, targets, at, receivedAt);
+    });
+    if (filteredOut.length > 0) hub.subscriptionsChanged();
     if (held) hub.subscriptionsChanged();
     const committed = store.durable();
     // Never attempted unless committed: a failed commit leaves nothing to send.

@@ -8,7 +8,9 @@
  */
 import type { SubscriptionCounts } from '../contract/views';
 import { countSubscriptions } from '../contract/counts';
-import { DELETED, PAUSED, TRIPPED, type Cancellation, type Destination } from '../delivery/dispatcher';
+import { DELETED, PAUSED, TRIPPED, type SubscriptionStop } from '../delivery/cancellation';
+import type { Destination } from '../delivery/dispatcher';
+import { NO_PACING, type Pacing } from '../delivery/pacing';
 import type { Store } from '../store/database';
 import { SecretKeyError } from '../store/secret-cipher';
 import { clearExpiredPreviousSecrets, listSubscriptions, toView, type Subscription } from '../store/subscriptions';
@@ -22,14 +24,24 @@ export interface LiveSubscriptionsDeps {
   router: () => Router;
   scheduler: () => OutboxScheduler;
   /** End the waiting work of a subscription that stopped (see Outcomes.stopSubscription). */
-  stopSubscription: (id: string, cancellation: Cancellation) => void;
+  stopSubscription: (id: string, stop: SubscriptionStop) => void;
+  /** A subscription's rate or burst changed: what it parked is paced again at the new one. */
+  pacingChanged: (id: string) => void;
   hub: EventHub;
   records: EngineRecords;
   stopped: () => boolean;
 }
 
+/** A subscription's pacing, from its delivery options. */
+function pacingOf(sub: Subscription): Pacing {
+  const { rate, burst, concurrency } = sub.options;
+  return rate === null && burst === null && concurrency === null ? NO_PACING : { rate, burst, concurrency };
+}
+
 export class LiveSubscriptions {
   private byId = new Map<string, Subscription>();
+  /** Each subscription's rate and burst at the last reload, to see them change. */
+  private rates = new Map<string, string>();
 
   constructor(private readonly deps: LiveSubscriptionsDeps) {}
 
@@ -73,6 +85,9 @@ export class LiveSubscriptions {
       if (!now) this.deps.stopSubscription(id, DELETED);
       else if (before.enabled && !now.enabled) this.deps.stopSubscription(id, now.autoDisabledAt ? TRIPPED : PAUSED);
     }
+    const rates = new Map(all.map((sub) => [sub.id, rateKey(this.pacing(sub))]));
+    for (const [id, rate] of rates) if (this.rates.has(id) && this.rates.get(id) !== rate) this.deps.pacingChanged(id);
+    this.rates = rates;
     // Another process (the CLI) may have queued work: replays, released held events.
     this.deps.scheduler().notify();
     this.deps.hub.subscriptionsChanged();
@@ -98,11 +113,20 @@ export class LiveSubscriptions {
         secretHeaders: sub.secretHeaders,
         tls: { caFile: sub.options.caFile, clientCert: sub.options.clientCert, clientKey: sub.options.clientKey },
         direct: sub.options.direct,
+        pacing: this.pacing(sub),
       }
     );
+  }
+
+  private pacing(sub: Subscription): Pacing {
+    return pacingOf(sub);
   }
 
   counts(): SubscriptionCounts {
     return countSubscriptions(this.all().map((sub) => toView(sub)));
   }
+}
+
+function rateKey(pacing: Pacing): string {
+  return `${pacing.rate}/${pacing.burst}`;
 }

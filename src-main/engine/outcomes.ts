@@ -5,7 +5,8 @@
  * trip, a pause, a delete) has its waiting work ended, in memory and in the store.
  */
 import type { Settings } from '../contract/views';
-import { TRIPPED, type Cancellation, type DeliveryJob, type DeliveryUpdate, type Dispatcher } from '../delivery/dispatcher';
+import { TRIPPED, type SubscriptionStop } from '../delivery/cancellation';
+import type { DeliveryJob, DeliveryUpdate, Dispatcher } from '../delivery/dispatcher';
 import type { Store } from '../store/database';
 import { updateDelivery } from '../store/deliveries';
 import { endWaiting } from '../store/outbox';
@@ -48,6 +49,8 @@ export class Outcomes {
     const { store } = this.deps;
     if (this.deps.stopped() && store.sqlite.open === false) return;
     const at = new Date().toISOString();
+    // Parked by its rate: nothing was sent, so its last request and answer stay as they were.
+    const untouched = update.kind === 'due' && update.cause === 'paced';
     // Lazily durable: an outcome lost to a crash means one more attempt, never a lost event.
     updateDelivery(
       store,
@@ -59,21 +62,32 @@ export class Outcomes {
         latencyMs: update.latencyMs,
         error: update.error,
         at,
-        requestHeaders: update.requestHeaders,
-        responseExcerpt: update.responseExcerpt,
-        attemptLog: update.attemptLog,
-        nextAttemptAt: update.nextAttemptAt,
+        ...(untouched ? {} : { requestHeaders: update.requestHeaders, responseExcerpt: update.responseExcerpt, attemptLog: update.attemptLog }),
+        nextAttemptAt: update.kind === 'due' ? update.nextAttemptAt : null,
       },
       'lazy',
     );
     // The hot path builds the new view from what it knows; no read-back per delivery.
     this.deps.feed.updated(job.deliveryId, update, at);
-    if (update.nextAttemptAt !== null) this.deps.scheduler().wakeAt(update.nextAttemptAt);
-    if (update.final && update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
-    else if (update.outcome === 'dead' || update.outcome === 'held') this.deps.hub.subscriptionsChanged();
+    switch (update.kind) {
+      case 'due':
+        this.deps.scheduler().wakeAt(update.nextAttemptAt);
+        // Held back by its rate: the console shows it (and how many wait).
+        if (update.cause === 'paced') this.deps.hub.subscriptionsChanged();
+        return;
+      case 'held':
+        // Its held count changed.
+        this.deps.hub.subscriptionsChanged();
+        return;
+      case 'ended':
+        if (update.countsForBreaker) this.applyBreaker(job.subscriptionId, update, at);
+        // Its dead-letter count changed.
+        else if (update.outcome === 'dead') this.deps.hub.subscriptionsChanged();
+        return;
+    }
   }
 
-  private applyBreaker(subscriptionId: string, update: DeliveryUpdate, at: string): void {
+  private applyBreaker(subscriptionId: string, update: Extract<DeliveryUpdate, { kind: 'ended' }>, at: string): void {
     this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
     const sub = this.deps.subscription(subscriptionId);
     if (!sub) return;
@@ -127,13 +141,13 @@ export class Outcomes {
     }
   }
 
-  /** End the waiting work of a subscription that stopped, in memory and in the store. */
-  stopSubscription(id: string, cancellation: Cancellation): void {
-    this.deps.dispatcher().cancelSubscription(id, cancellation);
-    // A trip, a pause or a delete: nothing here goes back to the store as it was (that is the engine stopping).
-    const untried = cancellation.untried === 'pending' ? 'held' : cancellation.untried;
-    const retried = cancellation.retried === 'retrying' ? 'held' : cancellation.retried;
-    const changed = endWaiting(this.deps.store, id, untried, retried, cancellation.reason, new Date().toISOString());
+  /**
+   * End the waiting work of a subscription that stopped, in memory and in the store: the
+   * same outcomes for both (delivery/cancellation.ts says which).
+   */
+  stopSubscription(id: string, stop: SubscriptionStop): void {
+    this.deps.dispatcher().cancelSubscription(id, stop);
+    const changed = endWaiting(this.deps.store, id, stop.untried, stop.retried, stop.reason, new Date().toISOString());
     this.deps.feed.publishMany(changed, true);
   }
 }

@@ -149,5 +149,6 @@ function toJob(row: ClaimedDelivery): DeliveryJob {
     test: false,
     attemptsMade: row.attempts,
     attemptLog: row.attemptLog,
+    fromOutbox: true,
   };
 }

@@ -112,6 +112,7 @@ export class SubscriptionService {
       retrySchedule: checkSchedule(input.retrySchedule),
       options,
       secretHeaders,
+      filteredCount: 0,
       enabled: input.enabled ?? true,
       consecutiveFailures: 0,
       lastSuccessAt: null,
@@ -140,9 +141,12 @@ export class SubscriptionService {
     const format = (changes.options ?? current.options).format;
     // A Standard Webhooks receiver verifies with a whsec_ key: switching to it needs one.
     if (format === 'standard-webhooks' && current.options.format !== format && (patch.secret ?? '').trim() === '') {
-      const problem = webhookSecretError(current.secret);
-      if (problem)
-        throw new BridgeFailure('invalid_argument', `the Standard Webhooks format needs a whsec_ secret: give a new one (${problem})`, 'secret');
+      if (webhookSecretError(current.secret) !== null)
+        throw new BridgeFailure(
+          'invalid_argument',
+          'the Standard Webhooks format signs with a whsec_ key, and the current secret is not one: give a new secret in the whsec_ form with this change (and to the receiver)',
+          'secret',
+        );
     }
     if (patch.secretHeaders !== undefined || changes.options !== undefined)
       changes.secretHeaders = checkSecretHeaders(

@@ -10,7 +10,7 @@
  * (`retentionMaxRows`, 1,000,000 by default) bounds it.
  */
 import { sql } from 'kysely';
-import { PAUSED, TRIPPED } from '../delivery/dispatcher';
+import { PAUSED, TRIPPED } from '../delivery/cancellation';
 import type { Store } from './database';
 
 /** What the engine's health tracker counts (engine/health), row by row. */

@@ -260,6 +260,32 @@ export function backlogCounts(store: Store, subscriptionIds?: readonly string[])
   return out;
 }
 
+/**
+ * A paced subscription's rate changed: its deliveries parked for a later slot are due now,
+ * to be paced again at the new rate. Only pacing parks a delivery never attempted in the
+ * future (everything else queues one due at once); retries keep their own waits.
+ */
+export function unparkPaced(store: Store, subscriptionId: string, nowMs: number): number {
+  return Number(
+    store.run(
+      store.kysely
+        .updateTable('deliveries')
+        .set({ next_attempt_at: nowMs })
+        .where('subscription_id', '=', subscriptionId)
+        .where('outcome', '=', 'pending')
+        .where('next_attempt_at', '>', nowMs),
+    ).changes,
+  );
+}
+
+// Counted on the (subscription_id, outcome) index alone: a few ms at 100,000 waiting.
+const WAITING_OF_SUBSCRIPTION = `select count(*) as "n" from "deliveries" where "subscription_id" = ? and "outcome" in ('pending', 'retrying')`;
+
+/** A subscription's deliveries still to be sent (due in the store, or in memory). */
+export function waitingCount(store: Store, subscriptionId: string): number {
+  return store.allSql<{ n: number }>(WAITING_OF_SUBSCRIPTION, [subscriptionId])[0]?.n ?? 0;
+}
+
 /** A new pending delivery that sends a stored event again (same event id); returns its id. */
 function insertReplay(
   store: Store,

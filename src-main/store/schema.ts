@@ -30,6 +30,8 @@ export interface SubscriptionsTable {
   options: Generated<string>;
   /** JSON array of `{name, value}` secret headers, sealed like `secret`; NULL: none. */
   secret_headers: string | null;
+  /** Events its filter kept out of its outbox. */
+  filtered_count: Generated<number>;
 }
 
 /** One row per bus message that matched at least one subscription (or a test fire). */
@@ -74,6 +76,8 @@ export interface DeliveriesTable {
   replay_of: number | null;
   /** 1 for a replay (of a delivery, or of stored events by pattern and window). */
   is_replay: Generated<number>;
+  /** The body last sent when it is not the event's stored body (a format, a transform, a batch); NULL: the event's. */
+  request_body: string | null;
 }
 
 export interface SettingsTable {

@@ -41,6 +41,8 @@ export interface Subscription extends BreakerFields {
   options: SubscriptionOptions;
   /** Headers whose values are write-only (credentials); opened like `secret`. */
   secretHeaders: ExtraHeader[];
+  /** Events its filter kept out of its outbox. */
+  filteredCount: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -76,6 +78,7 @@ export function fromRow(row: SubscriptionRow, cipher: SecretCipher = PLAINTEXT_C
     retrySchedule: parseSchedule(row.retry_schedule),
     options: parseOptions(row.options),
     secretHeaders: parseSecretHeaders(row.secret_headers, (stored) => (secrets ? openCached(cipher, stored) : '')),
+    filteredCount: row.filtered_count,
     enabled: row.enabled === 1,
     consecutiveFailures: row.consecutive_failures,
     lastSuccessAt: row.last_success_at,
@@ -181,6 +184,9 @@ export function toView(sub: Subscription, backlog: BacklogCounts = { dead: 0, he
     previousSecretUntil: rotatingUntil(sub),
     ...structuredClone(sub.options),
     secretHeaderNames: sub.secretHeaders.map((h) => h.name),
+    filteredCount: sub.filteredCount,
+    // The engine says when its rate holds it back (Engine.subscriptionViews).
+    paced: null,
   };
 }
 
@@ -212,7 +218,7 @@ export function nameTaken(store: Store, name: string, exceptId?: string): boolea
 }
 
 /** A subscription to insert; one without a rotation under way may leave out the previous secret. */
-export type NewSubscription = Omit<Subscription, 'previousSecret' | 'previousSecretUntil' | 'options' | 'secretHeaders'> &
+export type NewSubscription = Omit<Subscription, 'previousSecret' | 'previousSecretUntil' | 'options' | 'secretHeaders' | 'filteredCount'> &
   Partial<Pick<Subscription, 'previousSecret' | 'previousSecretUntil' | 'options' | 'secretHeaders'>>;
 
 export function insertSubscription(store: Store, sub: NewSubscription): void {
@@ -239,7 +245,12 @@ export function insertSubscription(store: Store, sub: NewSubscription): void {
   store.run(store.kysely.insertInto('subscriptions').values(row));
 }
 
-export type SubscriptionChanges = Partial<Omit<Subscription, 'id' | 'createdAt'>>;
+export type SubscriptionChanges = Partial<Omit<Subscription, 'id' | 'createdAt' | 'filteredCount'>>;
+
+/** Count events a subscription's filter kept out (in the intake's transaction). */
+export function countFiltered(store: Store, id: string, n: number): void {
+  store.runSql('update "subscriptions" set "filtered_count" = "filtered_count" + ? where "id" = ?', [n, id]);
+}
 
 export function updateSubscription(store: Store, id: string, changes: SubscriptionChanges): boolean {
   const row: SubscriptionRowUpdate = {};

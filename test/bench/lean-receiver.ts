@@ -28,8 +28,13 @@ interface Reply {
 
 const ASK_TIMEOUT_MS = 10_000;
 
-export async function startLeanReceiver(): Promise<LeanReceiver> {
-  const child = await forkBenchChild<Reply>('receiver-process.mjs');
+export interface LeanReceiverOptions {
+  /** Answer each request this long after it arrived (a slow SIEM); default at once. */
+  delayMs?: number;
+}
+
+export async function startLeanReceiver(options: LeanReceiverOptions = {}): Promise<LeanReceiver> {
+  const child = await forkBenchChild<Reply>('receiver-process.mjs', options.delayMs ? [`--delay-ms=${options.delayMs}`] : []);
   const count = async (): Promise<number> => (await child.ask({ cmd: 'count' }, ASK_TIMEOUT_MS)).count as number;
   return {
     url: `http://127.0.0.1:${child.hello.port}/hook`,

@@ -7,12 +7,14 @@ import { initial } from './2026-11-28T00-initial';
 import { outbox } from './2026-11-28T01-outbox';
 import { previousSecret } from './2026-11-29T00-previous-secret';
 import { deliveryOptions } from './2026-12-06T00-delivery-options';
+import { formats } from './2026-12-06T01-formats';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
   '2026-11-28T01-outbox': outbox,
   '2026-11-29T00-previous-secret': previousSecret,
   '2026-12-06T00-delivery-options': deliveryOptions,
+  '2026-12-06T01-formats': formats,
 };
 
 export const migrationProvider: MigrationProvider = {

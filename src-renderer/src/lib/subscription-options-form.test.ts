@@ -49,6 +49,7 @@ function viewOf(changes: Partial<SubscriptionView> = {}): SubscriptionView {
     previousSecretUntil: null,
     ...defaultOptions(),
     secretHeaderNames: [],
+    filteredCount: 0,
     ...changes,
   } as SubscriptionView;
 }
