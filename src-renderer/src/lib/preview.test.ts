@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { previewRequest } from '@contract/bridge';
 import { draftOf, pendingOf } from './subscription-options-form';
-import { LatestAnswer, byteLength, fieldTitle, filterVerdict, placeProblem, previewQuestion, problemOfError, type PreviewForm } from './preview';
+import { LatestAnswer, byteLength, fieldTitle, filterVerdict, placeProblem, previewQuestion, problemOfError, waitsForUrl, type PreviewForm } from './preview';
 
 const form = (changes: Partial<PreviewForm> = {}): PreviewForm => ({
   subscriptionId: null,
@@ -75,6 +75,14 @@ describe('the preview’s answer', () => {
     expect(fieldTitle('filter')).toBe('Filter (JSONata)');
     expect(fieldTitle('eventJson')).toBe('Pasted event');
     expect(fieldTitle('headers[1].name')).toBe('Headers');
+  });
+
+  it('waits for a URL not typed yet rather than calling it invalid', () => {
+    expect(waitsForUrl({ field: 'url' }, { patterns: [] })).toBe('Type the receiver URL to see the request.');
+    expect(waitsForUrl({ field: 'url' }, { patterns: [], url: 'htt' })).toBeNull();
+    expect(waitsForUrl({ field: 'url' }, { patterns: [], subscriptionId: 'sub-1' })).toBeNull();
+    expect(waitsForUrl({ field: 'transform' }, { patterns: [] })).toBeNull();
+    expect(waitsForUrl(null, { patterns: [] })).toBeNull();
   });
 
   it("reads the filter's verdict", () => {

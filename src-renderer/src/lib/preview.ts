@@ -70,6 +70,14 @@ export function placeProblem(problem: { message: string; field?: string | undefi
   return { message: problem.message, at: ['url', 'secret', 'eventJson', 'eventId'].includes(field) ? field : null };
 }
 
+/**
+ * A URL not typed yet is not wrong yet: a format that adds a path to it (Elasticsearch)
+ * cannot build its request without one, which the preview then asks for, calmly.
+ */
+export function waitsForUrl(problem: { field?: string | undefined } | null, ask: PreviewRequest): string | null {
+  return problem?.field === 'url' && ask.url === undefined && ask.subscriptionId === undefined ? 'Type the receiver URL to see the request.' : null;
+}
+
 /** A bridge failure as the engine's problem (the contract names its field in `field`). */
 export function problemOfError(error: BridgeError): { message: string; field?: string } {
   return error.field ? { message: error.message, field: error.field } : { message: error.message };
