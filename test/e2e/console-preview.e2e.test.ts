@@ -172,6 +172,11 @@ describe('the live preview in the subscription form', () => {
     await form().waitFor({ state: 'detached' });
     const saved = unwrap(await t.api['subscriptions.list']()).find((s) => s.name === 'splunk');
     expect(saved).toMatchObject({ format: 'splunk-hec', hecSourcetype: 'decnet:canary', filter: 'payload.score > 30', patterns: ['canary.*.triggered'], batch: null });
+    // The subscription's detail names them.
+    await page.locator('[data-testid="subscription-row"][data-name="splunk"]').getByTestId('open-subscription').click();
+    const detail = page.getByTestId('subscription-detail');
+    expect(await text(detail.getByTestId('detail-option-format'))).toContain('Splunk HTTP Event Collector');
+    expect(await text(detail.getByTestId('detail-option-filter'))).toContain('payload.score > 30');
   });
 
   it('an invalid filter is refused at its field on save too, and nothing is saved', async () => {
