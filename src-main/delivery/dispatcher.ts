@@ -19,8 +19,8 @@ import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation
 import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
-import type { ExtraHeader } from '../contract/subscription-options';
-import { buildHeaders, maskHeaders } from './wire';
+import { defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
+import { buildRequest, judgeAnswer } from './request';
 
 /**
  * Attempts one subscription may have on the wire at once: the global bound less a
@@ -57,14 +57,15 @@ export interface Destination {
   tripped: boolean;
   /** Seconds before each retry (its own schedule, or the global one). */
   retrySchedule: readonly number[];
-  /** Its own request headers: plain ones, and secret ones (masked wherever a request is recorded). */
-  headers?: readonly ExtraHeader[];
+  /** Its secret headers (masked wherever a request is recorded); the plain ones are in `options`. */
   secretHeaders?: readonly ExtraHeader[];
   /** Its own TLS files (a private CA, a client certificate), and whether it bypasses the egress proxy. */
   tls?: ReceiverTls;
   direct?: boolean;
   /** Its rate, burst and concurrency (nulls: unpaced, the default share). */
   pacing: Pacing;
+  /** Its format and the format's settings, its transform (delivery/request.ts); absent: DECNET's, as is. */
+  options?: SubscriptionOptions;
 }
 
 export interface DeliveryJob {
@@ -87,6 +88,9 @@ export interface DeliveryJob {
   fromOutbox?: boolean;
 }
 
+/** A destination that says nothing of its format: DECNET's, as is. */
+const DECNET_AS_IS = defaultOptions();
+
 /** How a delivery ended, as far as the breaker is concerned. */
 export type FinalOutcome = Extract<Outcome, 'delivered' | 'dead' | 'blocked' | 'failed' | 'test'>;
 
@@ -99,6 +103,8 @@ interface UpdateRecord {
   requestHeaders: Record<string, string> | null;
   responseExcerpt: string | null;
   attemptLog: AttemptRecord[];
+  /** The body sent when it is not the event's stored one (a format, a transform): recorded for the detail. */
+  requestBody?: string | null;
 }
 
 /**
@@ -137,6 +143,8 @@ interface JobState {
   attempts: number;
   log: AttemptRecord[];
   lastHeaders: Record<string, string> | null;
+  /** The body last sent when a format or a transform made it (null: the event's own). */
+  lastBody: string | null;
   /** Set when the job must stop (subscription stopped, engine stopping). */
   cancelled: Cancellation | null;
   /** Aborted on cancellation: a job waiting for a slot leaves the queue at once. */
@@ -226,6 +234,7 @@ export class Dispatcher {
       attempts: job.attemptsMade ?? 0,
       log: [...(job.attemptLog ?? [])],
       lastHeaders: null,
+      lastBody: null,
       cancelled: null,
       abort: new AbortController(),
       done,
@@ -302,29 +311,42 @@ export class Dispatcher {
       this.finishCancelled(state);
       return;
     }
-    let result: AttemptResult;
-    let destination: Destination;
+    let result: AttemptResult | undefined;
+    let destination: Destination | undefined;
+    let transformFailed: string | null = null;
+    let format: FormatName = 'decnet';
     const startedAt = this.now();
     try {
       const current = this.checkStopped(state);
       if (!current) return;
       destination = current;
       const previous = destination.previousSecret;
-      const headers = buildHeaders({
-        secret: destination.secret,
-        previousSecret: previous && startedAt < previous.untilMs ? previous.secret : null,
-        body: job.body,
-        event: { id: job.eventId, topic: job.topic },
-        userAgent: this.deps.userAgent,
-        nowMs: startedAt,
-        extra: [...(destination.headers ?? []), ...(destination.secretHeaders ?? [])],
-      });
+      const built = await buildRequest(
+        {
+          url: destination.url,
+          secret: destination.secret,
+          previousSecret: previous && startedAt < previous.untilMs ? previous.secret : null,
+          options: destination.options ?? DECNET_AS_IS,
+          secretHeaders: destination.secretHeaders ?? [],
+        },
+        [{ body: job.body, id: job.eventId, topic: job.topic }],
+        { userAgent: this.deps.userAgent, nowMs: startedAt },
+      );
+      if (!built.ok) {
+        // Nothing was sent: the subscription's transform failed on this event. Dead with
+        // the reason, replayable once the transform is fixed; the receiver is not to blame.
+        transformFailed = built.error;
+        return;
+      }
+      const { request } = built;
       // What is recorded and shown never holds a secret header's value.
-      state.lastHeaders = maskHeaders(headers, destination.secretHeaders ?? []);
+      state.lastHeaders = request.recordedHeaders;
+      state.lastBody = request.body.equals(job.body) ? null : request.body.toString('utf8');
+      format = destination.options?.format ?? 'decnet';
       result = await this.sendSafely({
-        url: destination.url,
-        body: job.body,
-        headers,
+        url: request.url,
+        body: request.body,
+        headers: request.headers,
         timeoutMs: this.deps.settings().timeoutMs,
         ...(destination.tls ? { tls: destination.tls } : {}),
         ...(destination.direct ? { direct: true } : {}),
@@ -332,7 +354,9 @@ export class Dispatcher {
     } finally {
       release();
     }
-    this.afterAttempt(state, result, startedAt, destination.retrySchedule);
+    if (transformFailed !== null) return this.transformFailed(state, transformFailed);
+    if (!result || !destination) return;
+    this.afterAttempt(state, result, startedAt, destination.retrySchedule, format);
   }
 
   /** A subscription's share, its limit as its pacing says now (a changed concurrency applies at its next job). */
@@ -419,7 +443,25 @@ export class Dispatcher {
     return null;
   }
 
-  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[]): void {
+  /** A transform that fails on the event: dead with the reason, not counted against the receiver. */
+  private transformFailed(state: JobState, error: string): void {
+    const last = state.log[state.log.length - 1];
+    this.finish(state, {
+      kind: 'ended',
+      outcome: state.job.test ? 'test' : 'dead',
+      countsForBreaker: false,
+      final: true,
+      attempts: state.attempts,
+      statusCode: last?.statusCode ?? null,
+      latencyMs: last?.latencyMs ?? null,
+      error,
+      requestHeaders: null,
+      responseExcerpt: null,
+      attemptLog: [...state.log],
+    });
+  }
+
+  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[], format: FormatName): void {
     const { job } = state;
     const blocked = result.kind === 'blocked';
     if (!blocked) {
@@ -433,15 +475,18 @@ export class Dispatcher {
         address: result.address,
       });
     }
-    const verdict = judgeAttempt(result);
+    // A product that says more than its status (HEC's code, TheHive's duplicate) is read its own way.
+    const answer = result.kind === 'response' && result.statusCode !== null ? judgeAnswer(format, result.statusCode, result.responseExcerpt) : null;
+    const verdict = answer?.verdict ?? judgeAttempt(result);
     const record: UpdateRecord = {
       attempts: state.attempts,
       statusCode: result.statusCode,
       latencyMs: Math.round(result.latencyMs),
-      error: result.error,
+      error: answer ? answer.error : result.error,
       requestHeaders: blocked ? null : state.lastHeaders,
       responseExcerpt: result.responseExcerpt,
       attemptLog: [...state.log],
+      ...(blocked ? {} : { requestBody: state.lastBody }),
     };
     const ended = (outcome: FinalOutcome, error: string | null, countsForBreaker: boolean): void =>
       this.finish(state, { ...record, error, kind: 'ended', outcome, countsForBreaker, final: true });
@@ -449,7 +494,8 @@ export class Dispatcher {
     if (verdict === 'success') return ended('delivered', null, true);
     if (blocked) return ended('blocked', result.error, true);
     const error =
-      verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed');
+      answer?.error ??
+      (verdict === 'terminal' && result.statusCode !== null ? terminalError(result.statusCode) : (result.error ?? 'failed'));
     const delay =
       verdict === 'retryable' ? retryDelayMs(state.attempts, schedule, this.random, result.retryAfterMs) : null;
     if (delay === null) return ended('dead', error, true);

@@ -109,7 +109,7 @@ export class LiveSubscriptions {
         enabled: sub.enabled,
         tripped: sub.autoDisabledAt !== null,
         retrySchedule: sub.retrySchedule ?? defaultRetrySchedule,
-        headers: sub.options.headers,
+        options: sub.options,
         secretHeaders: sub.secretHeaders,
         tls: { caFile: sub.options.caFile, clientCert: sub.options.clientCert, clientKey: sub.options.clientKey },
         direct: sub.options.direct,

@@ -62,7 +62,14 @@ export class Outcomes {
         latencyMs: update.latencyMs,
         error: update.error,
         at,
-        ...(untouched ? {} : { requestHeaders: update.requestHeaders, responseExcerpt: update.responseExcerpt, attemptLog: update.attemptLog }),
+        ...(untouched
+          ? {}
+          : {
+              requestHeaders: update.requestHeaders,
+              responseExcerpt: update.responseExcerpt,
+              attemptLog: update.attemptLog,
+              ...(update.requestBody !== undefined ? { requestBody: update.requestBody } : {}),
+            }),
         nextAttemptAt: update.kind === 'due' ? update.nextAttemptAt : null,
       },
       'lazy',

@@ -71,6 +71,8 @@ interface DeliveryProgress {
   requestHeaders?: Record<string, string> | null;
   responseExcerpt?: string | null;
   attemptLog?: AttemptRecord[];
+  /** The body sent, when it is not the event's stored body (a format, a transform); null: the event's. */
+  requestBody?: string | null;
   /** Epoch ms of the next attempt (a waiting retry); null once claimed or ended. */
   nextAttemptAt?: number | null;
 }
@@ -100,6 +102,11 @@ export function updateDelivery(store: Store, id: number, p: DeliveryProgress, du
     key |= 4;
     columns.push('attempt_log');
     values.push(JSON.stringify(p.attemptLog));
+  }
+  if (p.requestBody !== undefined) {
+    key |= 8;
+    columns.push('request_body');
+    values.push(p.requestBody);
   }
   let sql = updateDeliverySql.get(key);
   if (!sql) {
@@ -213,7 +220,8 @@ export function getDeliveryDetail(store: Store, id: number): DeliveryDetail | un
     eventTs: row.event_ts,
     url: row.url,
     requestHeaders: parseJsonOr<Record<string, string> | null>(row.request_headers, null),
-    requestBody: row.event_body,
+    // The bytes sent: the event's own body, unless a format or a transform made another.
+    requestBody: row.request_body ?? row.event_body,
     responseExcerpt: row.response_excerpt,
     attemptLog: parseJsonOr<AttemptRecord[]>(row.attempt_log, []),
   };
