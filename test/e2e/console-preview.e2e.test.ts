@@ -166,6 +166,7 @@ describe('the live preview in the subscription form', () => {
       await form().screenshot({ path: join(process.env['SLUICE_SHOTS'], 'sluice-preview-1280.png') });
     }
 
+    const previewed = await text(body);
     await form().getByTestId('confirm-unprotected').check();
     await form().getByTestId('save').click();
     await page.getByTestId('secret-dialog').getByTestId('secret-done').click();
@@ -177,6 +178,16 @@ describe('the live preview in the subscription form', () => {
     const detail = page.getByTestId('subscription-detail');
     expect(await text(detail.getByTestId('detail-option-format'))).toContain('Splunk HTTP Event Collector');
     expect(await text(detail.getByTestId('detail-option-filter'))).toContain('payload.score > 30');
+
+    // The pasted event, now published: the receiver gets the body previewed, byte for byte, and the delivery's detail shows it so.
+    const { topic, ...published } = pasted;
+    await t.publish(topic, published);
+    const hecPath = `${new URL(receiver.url).pathname}/services/collector/event`;
+    await expect.poll(() => receiver.requests.filter((r) => r.path === hecPath).length).toBe(1);
+    expect(receiver.requests.find((r) => r.path === hecPath)!.body.toString('utf8')).toBe(previewed);
+    await page.locator('[data-testid="delivery-row"][data-event-id="evt-pasted"][data-outcome="delivered"]').filter({ hasText: 'splunk' }).click();
+    const recorded = page.getByTestId('delivery-detail').getByTestId('detail-body');
+    await expect.poll(() => text(recorded)).toBe(previewed);
   });
 
   it('an invalid filter is refused at its field on save too, and nothing is saved', async () => {
@@ -226,7 +237,7 @@ describe('the live preview in the subscription form', () => {
     expect(signature).toMatch(/^X-DECNET-Signature: sha256=[0-9a-f]{64}$/);
   });
 
-  // Needs the engine's sending side for formats (delivery/request.ts used by the dispatcher).
+  // Editing too: the stored secret and options, the preview's bytes are the ones sent.
   it('sends the receiver the body the preview showed, byte for byte', async () => {
     const event = envelope('triggered', { token: 'web-2', score: 55, note: 'ünïcode ✓' }, 'evt-resent');
     const { body: previewed } = await previewWhileEditing(event);
