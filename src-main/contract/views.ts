@@ -163,6 +163,8 @@ export interface DeliveryDetail extends DeliveryView {
   requestHeaders: Record<string, string> | null;
   /** The exact signed body. */
   requestBody: string | null;
+  /** Sent in one request with other events: the delivery whose record holds that batch (its body is `requestBody`). */
+  batchOf: number | null;
   /** First bytes of the last response body (decoded, capped). */
   responseExcerpt: string | null;
   attemptLog: AttemptRecord[];

@@ -19,8 +19,9 @@ import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation
 import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
 import { Semaphore } from './semaphore';
-import { defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
-import { buildRequest, judgeAnswer } from './request';
+import { BATCH_FORMATS, defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
+import type { AnswerVerdict } from './formats/types';
+import { buildRequest, judgeAnswer, judgeItems, type ItemVerdicts } from './request';
 
 /**
  * Attempts one subscription may have on the wire at once: the global bound less a
@@ -105,6 +106,8 @@ interface UpdateRecord {
   attemptLog: AttemptRecord[];
   /** The body sent when it is not the event's stored one (a format, a transform): recorded for the detail. */
   requestBody?: string | null;
+  /** Sent in a batch whose body is recorded with this delivery (its first). */
+  batchOf?: number | null;
 }
 
 /**
@@ -143,14 +146,46 @@ interface JobState {
   attempts: number;
   log: AttemptRecord[];
   lastHeaders: Record<string, string> | null;
-  /** The body last sent when a format or a transform made it (null: the event's own). */
+  /** The body last sent when a format or a transform made it (null: the event's own, or in its batch's record). */
   lastBody: string | null;
+  /** The delivery whose record holds the batch this one was last sent in. */
+  batchOf: number | null;
   /** Set when the job must stop (subscription stopped, engine stopping). */
   cancelled: Cancellation | null;
   /** Aborted on cancellation: a job waiting for a slot leaves the queue at once. */
   abort: AbortController;
   done: (update: DeliveryUpdate) => void;
   promise: Promise<DeliveryUpdate>;
+}
+
+/** A batch being filled: its first member sends it when it is full or its wait is over. */
+interface OpenBatch {
+  members: JobState[];
+  size: number;
+  close: () => void;
+}
+
+/** How long a batch waits for more events when its subscription does not say. */
+export const DEFAULT_BATCH_WAIT_MS = 1000;
+
+/** Events per request: a batching format's `batch`, else one (a transform builds one body per event). */
+function batchSizeOf(destination: Destination): number {
+  const options = destination.options;
+  if (!options || options.batch === null || options.batch < 2 || options.transform !== '') return 1;
+  return BATCH_FORMATS.includes(options.format) ? options.batch : 1;
+}
+
+function batchWaitOf(destination: Destination): number {
+  return destination.options?.batchMs ?? DEFAULT_BATCH_WAIT_MS;
+}
+
+/** An item's own verdict in a bulk answer, or null (the request's stands). */
+function itemVerdict(items: ItemVerdicts | null, eventId: string): AnswerVerdict | null {
+  if (!items) return null;
+  const dead = items.dead.get(eventId);
+  if (dead !== undefined) return { verdict: 'terminal', error: dead };
+  if (items.retry.has(eventId)) return { verdict: 'retryable', error: 'the bulk answer refused this event for now' };
+  return null;
 }
 
 export class Dispatcher {
@@ -160,6 +195,8 @@ export class Dispatcher {
   /** The rate of each paced subscription (a few numbers each: what waits is in the store). */
   private readonly pacers = new Map<string, Pacer>();
   private readonly bySubscription = new Map<string, Set<JobState>>();
+  /** Each batching subscription's batch being filled, if any. */
+  private readonly openBatches = new Map<string, OpenBatch>();
   /** Jobs in memory by delivery id (test fires aside). */
   private readonly byDelivery = new Map<number, JobState>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -235,6 +272,7 @@ export class Dispatcher {
       log: [...(job.attemptLog ?? [])],
       lastHeaders: null,
       lastBody: null,
+      batchOf: null,
       cancelled: null,
       abort: new AbortController(),
       done,
@@ -291,16 +329,28 @@ export class Dispatcher {
     if (!subscription) return;
     // Over its rate: back to the store before taking any slot (a test fire is one request the analyst asked for).
     if (!job.test && this.parkIfPaced(state, subscription.pacing)) return;
+    // A batching subscription's jobs go together: the first waits for the next ones.
+    const size = job.test ? 1 : batchSizeOf(subscription);
+    const members = size > 1 ? await this.joinBatch(state, size, batchWaitOf(subscription)) : [state];
+    // Riding in another job's batch: that job's attempt ends this one too.
+    if (members === null) return;
+    const live = members.filter((m) => {
+      if (!m.cancelled) return true;
+      this.finishCancelled(m);
+      return false;
+    });
+    const lead = live[0];
+    if (!lead) return;
     // Its subscription's share first, then a global slot: the jobs of a subscription
     // that has its share on the wire wait here, never in the global queue ahead of others.
     const share = this.shareOf(job.subscriptionId, subscription.pacing);
-    const releaseShare = await share.acquire(state.abort.signal);
+    const releaseShare = await share.acquire(lead.abort.signal);
     if (!releaseShare) {
       this.dropShareIfIdle(job.subscriptionId, share);
-      this.finishCancelled(state);
+      this.endStopped(live, lead);
       return;
     }
-    const releaseSlot = await this.semaphore.acquire(state.abort.signal);
+    const releaseSlot = await this.semaphore.acquire(lead.abort.signal);
     const release = (): void => {
       releaseSlot?.();
       releaseShare();
@@ -308,7 +358,7 @@ export class Dispatcher {
     };
     if (!releaseSlot) {
       release();
-      this.finishCancelled(state);
+      this.endStopped(live, lead);
       return;
     }
     let result: AttemptResult | undefined;
@@ -317,8 +367,8 @@ export class Dispatcher {
     let format: FormatName = 'decnet';
     const startedAt = this.now();
     try {
-      const current = this.checkStopped(state);
-      if (!current) return;
+      const current = this.checkStopped(lead);
+      if (!current) return this.endStopped(live.slice(1), lead);
       destination = current;
       const previous = destination.previousSecret;
       const built = await buildRequest(
@@ -329,7 +379,7 @@ export class Dispatcher {
           options: destination.options ?? DECNET_AS_IS,
           secretHeaders: destination.secretHeaders ?? [],
         },
-        [{ body: job.body, id: job.eventId, topic: job.topic }],
+        live.map((m) => ({ body: m.job.body, id: m.job.eventId, topic: m.job.topic })),
         { userAgent: this.deps.userAgent, nowMs: startedAt },
       );
       if (!built.ok) {
@@ -339,10 +389,14 @@ export class Dispatcher {
         return;
       }
       const { request } = built;
-      // What is recorded and shown never holds a secret header's value.
-      state.lastHeaders = request.recordedHeaders;
-      state.lastBody = request.body.equals(job.body) ? null : request.body.toString('utf8');
       format = destination.options?.format ?? 'decnet';
+      for (const m of live) {
+        // What is recorded and shown never holds a secret header's value.
+        m.lastHeaders = request.recordedHeaders;
+        // A batch's body is kept once, with its first delivery; the others point at it.
+        m.lastBody = m !== lead || request.body.equals(job.body) ? null : request.body.toString('utf8');
+        m.batchOf = live.length > 1 && m !== lead ? lead.job.deliveryId : null;
+      }
       result = await this.sendSafely({
         url: request.url,
         body: request.body,
@@ -350,13 +404,56 @@ export class Dispatcher {
         timeoutMs: this.deps.settings().timeoutMs,
         ...(destination.tls ? { tls: destination.tls } : {}),
         ...(destination.direct ? { direct: true } : {}),
+        ...(live.length > 1 ? { keepAnswer: true } : {}),
       });
     } finally {
       release();
     }
-    if (transformFailed !== null) return this.transformFailed(state, transformFailed);
+    if (transformFailed !== null) return this.transformFailed(lead, transformFailed);
     if (!result || !destination) return;
-    this.afterAttempt(state, result, startedAt, destination.retrySchedule, format);
+    // A bulk answer says per event what failed: only those are retried (or end).
+    const items = live.length > 1 && result.kind === 'response' ? judgeItems(format, result.answer ?? result.responseExcerpt) : null;
+    for (const m of live) this.afterAttempt(m, result, startedAt, destination.retrySchedule, format, itemVerdict(items, m.job.eventId));
+  }
+
+  /**
+   * Join the subscription's open batch. The job that opened it waits until it is full,
+   * its wait is over, or it is cancelled, and gets every member (itself first); a job
+   * that joined gets null: it rides with them.
+   */
+  private async joinBatch(state: JobState, size: number, waitMs: number): Promise<JobState[] | null> {
+    const id = state.job.subscriptionId;
+    const open = this.openBatches.get(id);
+    if (open) {
+      open.members.push(state);
+      if (open.members.length >= open.size) open.close();
+      return null;
+    }
+    let resolve!: () => void;
+    const closed = new Promise<void>((r) => (resolve = r));
+    const batch: OpenBatch = {
+      members: [state],
+      size,
+      close: () => {
+        if (this.openBatches.get(id) === batch) this.openBatches.delete(id);
+        resolve();
+      },
+    };
+    this.openBatches.set(id, batch);
+    const timer = setTimeout(batch.close, waitMs);
+    state.abort.signal.addEventListener('abort', batch.close, { once: true });
+    await closed;
+    clearTimeout(timer);
+    state.abort.signal.removeEventListener('abort', batch.close);
+    return batch.members;
+  }
+
+  /** The lead job was stopped: the others of its batch end the same way. */
+  private endStopped(members: readonly JobState[], lead: JobState): void {
+    for (const m of members) {
+      m.cancelled ??= lead.cancelled ?? REQUEUE_ON_STOP;
+      this.finishCancelled(m);
+    }
   }
 
   /** A subscription's share, its limit as its pacing says now (a changed concurrency applies at its next job). */
@@ -461,7 +558,14 @@ export class Dispatcher {
     });
   }
 
-  private afterAttempt(state: JobState, result: AttemptResult, startedAt: number, schedule: readonly number[], format: FormatName): void {
+  private afterAttempt(
+    state: JobState,
+    result: AttemptResult,
+    startedAt: number,
+    schedule: readonly number[],
+    format: FormatName,
+    item: AnswerVerdict | null = null,
+  ): void {
     const { job } = state;
     const blocked = result.kind === 'blocked';
     if (!blocked) {
@@ -476,7 +580,8 @@ export class Dispatcher {
       });
     }
     // A product that says more than its status (HEC's code, TheHive's duplicate) is read its own way.
-    const answer = result.kind === 'response' && result.statusCode !== null ? judgeAnswer(format, result.statusCode, result.responseExcerpt) : null;
+    const answer =
+      item ?? (result.kind === 'response' && result.statusCode !== null ? judgeAnswer(format, result.statusCode, result.responseExcerpt) : null);
     const verdict = answer?.verdict ?? judgeAttempt(result);
     const record: UpdateRecord = {
       attempts: state.attempts,
@@ -486,7 +591,7 @@ export class Dispatcher {
       requestHeaders: blocked ? null : state.lastHeaders,
       responseExcerpt: result.responseExcerpt,
       attemptLog: [...state.log],
-      ...(blocked ? {} : { requestBody: state.lastBody }),
+      ...(blocked ? {} : { requestBody: state.lastBody, batchOf: state.batchOf }),
     };
     const ended = (outcome: FinalOutcome, error: string | null, countsForBreaker: boolean): void =>
       this.finish(state, { ...record, error, kind: 'ended', outcome, countsForBreaker, final: true });

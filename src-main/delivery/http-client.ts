@@ -26,7 +26,7 @@ import {
   rootCause,
 } from './attempt-errors';
 import { hasReceiverTls, loadReceiverTls, type ReceiverTls } from './receiver-tls';
-import { parseRetryAfter, readExcerpt, statusError } from './response-body';
+import { cutExcerpt, parseRetryAfter, readAnswer, readExcerpt, statusError } from './response-body';
 import { checkDestination, createGuardedResolver, parseDestination, type DestinationCheck, type GuardedResolver } from './ssrf';
 
 export interface AttemptRequest {
@@ -37,6 +37,8 @@ export interface AttemptRequest {
   timeoutMs: number;
   /** The subscription's own CA, client certificate and key (PEM file paths; '' = not set). */
   tls?: ReceiverTls;
+  /** Keep the answer's text whole (up to the response cap), for a bulk API's per-item verdicts. */
+  keepAnswer?: boolean;
   /** Go direct even when an egress proxy is set (the subscription's "bypass the proxy"). */
   direct?: boolean;
 }
@@ -54,6 +56,8 @@ export interface AttemptResult {
   latencyMs: number;
   /** The IP actually connected to, when known. */
   address: string | null;
+  /** The decoded answer up to the response cap, when the request asked to keep it (`keepAnswer`). */
+  answer?: string;
   /** First ≤ 1024 characters of the decoded response body. */
   responseExcerpt: string | null;
   /** Parsed Retry-After (seconds or HTTP-date), else null. */
@@ -287,12 +291,16 @@ export class EgressClient {
     });
     const statusCode = response.statusCode;
     const retryAfterMs = parseRetryAfter(headerValue(response.headers['retry-after']));
-    let excerpt: string;
+    let answer: string;
     try {
-      excerpt = await readExcerpt(response.body, headerValue(response.headers['content-encoding']), this.maxResponseBytes);
+      const encoding = headerValue(response.headers['content-encoding']);
+      answer = req.keepAnswer
+        ? await readAnswer(response.body, encoding, this.maxResponseBytes, this.maxResponseBytes)
+        : await readExcerpt(response.body, encoding, this.maxResponseBytes);
     } catch (error) {
       return this.failureResult(error, req, signal, started, statusCode);
     }
+    const excerpt = cutExcerpt(answer);
     return {
       kind: 'response',
       statusCode,
@@ -300,6 +308,7 @@ export class EgressClient {
       latencyMs: elapsed(started),
       address: this.addressFor(req.url),
       responseExcerpt: excerpt,
+      ...(req.keepAnswer ? { answer } : {}),
       retryAfterMs,
     };
   }

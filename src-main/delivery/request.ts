@@ -88,7 +88,9 @@ function render(format: FormatName, events: readonly FormatEvent[], options: Sub
 function urlWithPath(base: string, path: string): string {
   if (path === '') return base;
   const url = new URL(base);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  const [pathname, query] = path.split('?', 2) as [string, string | undefined];
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${pathname}`;
+  if (query !== undefined) url.search = query;
   return url.toString();
 }
 

@@ -17,6 +17,15 @@ const EXCERPT_BYTES = EXCERPT_CHARS * 4;
  * A body that cannot be decoded yields what was decoded so far: the status still counts.
  */
 export async function readExcerpt(body: Readable, contentEncoding: string | null, maxBytes: number): Promise<string> {
+  return cutExcerpt(await readAnswer(body, contentEncoding, maxBytes, EXCERPT_BYTES));
+}
+
+/**
+ * Reads at most `maxBytes` of the decoded body and keeps its first `keepBytes` as text
+ * (a bulk API's per-item answer is read whole, up to the client's cap). Same bounds as
+ * {@link readExcerpt}.
+ */
+export async function readAnswer(body: Readable, contentEncoding: string | null, maxBytes: number, keepBytes: number): Promise<string> {
   // A failure spreads through the whole pipeline; the stream that failed first says why.
   let firstFailure: 'transport' | 'decoding' | null = null;
   body.once('error', () => (firstFailure ??= 'transport'));
@@ -30,8 +39,8 @@ export async function readExcerpt(body: Readable, contentEncoding: string | null
     for await (const chunk of decoded) {
       const buffer = chunk as Buffer;
       total += buffer.length;
-      if (keptBytes < EXCERPT_BYTES) {
-        const slice = buffer.subarray(0, EXCERPT_BYTES - keptBytes);
+      if (keptBytes < keepBytes) {
+        const slice = buffer.subarray(0, keepBytes - keptBytes);
         kept.push(slice);
         keptBytes += slice.length;
       }
@@ -43,7 +52,7 @@ export async function readExcerpt(body: Readable, contentEncoding: string | null
     if (!body.readableEnded) body.destroy();
     if (!decoded.destroyed) decoded.destroy();
   }
-  return excerptText(Buffer.concat(kept));
+  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(kept));
 }
 
 function decodersFor(contentEncoding: string | null): Transform[] {
@@ -76,8 +85,8 @@ function decoderFor(coding: string): Transform | null {
   }
 }
 
-function excerptText(bytes: Buffer): string {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+/** The first characters of an answer, as recorded. */
+export function cutExcerpt(text: string): string {
   if (text.length <= EXCERPT_CHARS) return text;
   // Cut on a code point boundary, never between the halves of a surrogate pair.
   let excerpt = '';

@@ -69,6 +69,7 @@ export class Outcomes {
               responseExcerpt: update.responseExcerpt,
               attemptLog: update.attemptLog,
               ...(update.requestBody !== undefined ? { requestBody: update.requestBody } : {}),
+              ...(update.batchOf !== undefined ? { batchOf: update.batchOf } : {}),
             }),
         nextAttemptAt: update.kind === 'due' ? update.nextAttemptAt : null,
       },

@@ -73,6 +73,8 @@ interface DeliveryProgress {
   attemptLog?: AttemptRecord[];
   /** The body sent, when it is not the event's stored body (a format, a transform); null: the event's. */
   requestBody?: string | null;
+  /** Sent in a batch recorded with that delivery. */
+  batchOf?: number | null;
   /** Epoch ms of the next attempt (a waiting retry); null once claimed or ended. */
   nextAttemptAt?: number | null;
 }
@@ -107,6 +109,11 @@ export function updateDelivery(store: Store, id: number, p: DeliveryProgress, du
     key |= 8;
     columns.push('request_body');
     values.push(p.requestBody);
+  }
+  if (p.batchOf !== undefined) {
+    key |= 16;
+    columns.push('batch_of');
+    values.push(p.batchOf);
   }
   let sql = updateDeliverySql.get(key);
   if (!sql) {
@@ -214,14 +221,20 @@ export function getDeliveryDetail(store: Store, id: number): DeliveryDetail | un
       .where('deliveries.id', '=', id),
   );
   if (!row) return undefined;
+  // Sent in a batch: the bytes are recorded once, with the batch's first delivery.
+  const batchBody =
+    row.request_body === null && row.batch_of !== null
+      ? (store.first(store.kysely.selectFrom('deliveries').select('request_body').where('id', '=', row.batch_of))?.request_body ?? null)
+      : null;
   return {
     ...toDeliveryView(row),
+    batchOf: row.batch_of,
     eventType: row.event_type,
     eventTs: row.event_ts,
     url: row.url,
     requestHeaders: parseJsonOr<Record<string, string> | null>(row.request_headers, null),
     // The bytes sent: the event's own body, unless a format or a transform made another.
-    requestBody: row.request_body ?? row.event_body,
+    requestBody: row.request_body ?? batchBody ?? row.event_body,
     responseExcerpt: row.response_excerpt,
     attemptLog: parseJsonOr<AttemptRecord[]>(row.attempt_log, []),
   };

@@ -78,6 +78,8 @@ export interface DeliveriesTable {
   is_replay: Generated<number>;
   /** The body last sent when it is not the event's stored body (a format, a transform, a batch); NULL: the event's. */
   request_body: string | null;
+  /** Sent in a batch whose body is recorded with that delivery (its first). */
+  batch_of: number | null;
 }
 
 export interface SettingsTable {

@@ -15,6 +15,8 @@ export interface ElasticOptions {
 }
 
 export const DEFAULT_INDEX = 'decnet-events';
+/** The bulk answer's fields Sluice reads (Elasticsearch's `filter_path` response filtering). */
+const BULK_FILTER = 'errors,items.*._id,items.*.status,items.*.error.type,items.*.error.reason';
 
 /** A top-level field of an object payload (DECNET's payloads are objects), else undefined. */
 export function payloadField(payload: JsonValue, key: string): JsonValue | undefined {
@@ -65,7 +67,8 @@ export function renderElasticBulk(events: readonly FormatEvent[], options: Elast
     lines.push(canonicalJson({ index: { _index: indexName(options), _id: event.id } }));
     lines.push(canonicalJson(ecsDocument(event)));
   }
-  return { body: Buffer.from(`${lines.join('\n')}\n`, 'utf8'), contentType: 'application/x-ndjson', path: '/_bulk' };
+  // Only what the per-item verdicts need, so the answer for a large batch stays small.
+  return { body: Buffer.from(`${lines.join('\n')}\n`, 'utf8'), contentType: 'application/x-ndjson', path: `/_bulk?filter_path=${BULK_FILTER}` };
 }
 
 /**

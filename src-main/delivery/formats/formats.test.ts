@@ -103,7 +103,7 @@ describe('elasticsearch', () => {
 
   it('batches as bulk NDJSON and reads per-item failures', () => {
     const bulk = renderElasticBulk([EVENT, { ...EVENT, id: 'b' }], { index: 'x' });
-    expect(bulk.path).toBe('/_bulk');
+    expect(bulk.path).toBe('/_bulk?filter_path=errors,items.*._id,items.*.status,items.*.error.type,items.*.error.reason');
     expect(bulk.contentType).toBe('application/x-ndjson');
     const lines = bulk.body.toString().split('\n');
     expect(lines).toHaveLength(5);
