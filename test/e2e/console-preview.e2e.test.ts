@@ -116,6 +116,12 @@ describe('the live preview in the subscription form', () => {
     expect(await text(body)).toBe(answer.request!.body);
     expect(await text(preview().getByTestId('preview-body-size'))).toContain(`${Buffer.byteLength(answer.request!.body)} bytes`);
 
+    // Batched, several events share a request: said, the request shown is one event's.
+    await format.locator('input[name="batch"]').fill('10');
+    await expect.poll(() => text(preview().getByTestId('preview-batch-note'))).toContain('up to 10 events per request');
+    await format.locator('input[name="batch"]').fill('');
+    await preview().getByTestId('preview-batch-note').waitFor({ state: 'detached' });
+
     // A filter that leaves this event out, then one that lets it through.
     const filter = form().locator('textarea[name="filter"]');
     await filter.fill('payload.score > 70');

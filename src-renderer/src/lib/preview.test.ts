@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { previewRequest } from '@contract/bridge';
 import { draftOf, pendingOf } from './subscription-options-form';
-import { LatestAnswer, byteLength, fieldTitle, filterVerdict, placeProblem, previewQuestion, problemOfError, waitsForUrl, type PreviewForm } from './preview';
+import { LatestAnswer, batchNote, byteLength, fieldTitle, filterVerdict, placeProblem, previewQuestion, problemOfError, waitsForUrl, type PreviewForm } from './preview';
 
 const form = (changes: Partial<PreviewForm> = {}): PreviewForm => ({
   subscriptionId: null,
@@ -90,6 +90,15 @@ describe('the preview’s answer', () => {
     expect(filterVerdict({ pass: true, error: null })).toEqual({ verdict: 'pass', text: 'passes: sent', tone: 'ok' });
     expect(filterVerdict({ pass: false, error: null })).toEqual({ verdict: 'filtered', text: 'filtered out: not sent', tone: 'bad' });
     expect(filterVerdict({ pass: false, error: 'boom' })).toEqual({ verdict: 'error', text: 'error: boom (not sent)', tone: 'bad' });
+  });
+
+  it('says that a batching subscription sends several events at once', () => {
+    expect(batchNote('splunk-hec', '10')).toContain('up to 10 events per request');
+    expect(batchNote('elasticsearch', ' 5 ')).toContain('/_bulk');
+    expect(batchNote('elasticsearch', '1')).toBeNull();
+    expect(batchNote('elasticsearch', '')).toBeNull();
+    expect(batchNote('elasticsearch', 'x')).toBeNull();
+    expect(batchNote('thehive', '10')).toBeNull();
   });
 
   it('counts a body in bytes as sent', () => {

@@ -92,6 +92,15 @@ export function filterVerdict(filter: PreviewResult['filter']): { verdict: Verdi
   return filter.pass ? { verdict: 'pass', text: 'passes: sent', tone: 'ok' } : { verdict: 'filtered', text: 'filtered out: not sent', tone: 'bad' };
 }
 
+/** What the preview does not show of a batching subscription: the request is for one event alone. */
+export function batchNote(format: string, batch: string): string | null {
+  const n = Number(batch.trim());
+  if (batch.trim() === '' || !Number.isInteger(n) || n < 2) return null;
+  if (format === 'splunk-hec') return `Batched: up to ${n} events per request, their HEC objects one after another; this is one event's.`;
+  if (format === 'elasticsearch') return `Batched: several events go to /_bulk (up to ${n}, NDJSON); an event alone goes as here.`;
+  return null;
+}
+
 /** A field's title for a problem shown in the panel ("Filter (JSONata): …"). */
 export function fieldTitle(field: string): string {
   if (field in SUBSCRIPTION_OPTIONS) return SUBSCRIPTION_OPTIONS[field as keyof typeof SUBSCRIPTION_OPTIONS].title;
