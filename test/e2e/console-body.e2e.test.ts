@@ -94,4 +94,37 @@ describe('delivery detail: the signed body', () => {
     await detail.getByTestId('body-exact').click();
     await expect.poll(() => body.textContent()).toBe(sent);
   });
+
+  it('shows an Elasticsearch bulk body (NDJSON, several documents) as sent: no indented view of one JSON value', async () => {
+    unwrap(
+      await t.api['subscriptions.create']({
+        name: 'es',
+        url: receiver.url,
+        presets: [],
+        patterns: ['attacker.>'],
+        format: 'elasticsearch',
+        esIndex: 'soc',
+        batch: 2,
+        batchMs: 5000,
+      }),
+    );
+    await t.engine.busReady();
+    await t.publish('attacker.observed', { v: 1, id: 'bulk-1', type: 'first_sighting', ts: 1767225600, payload: { ip: '203.0.113.7' } });
+    await t.publish('attacker.observed', { v: 1, id: 'bulk-2', type: 'first_sighting', ts: 1767225601, payload: { ip: '198.51.100.7' } });
+    const [request] = await receiver.waitForRequests(1);
+    const sent = request!.body.toString('utf8');
+    // Two action/document line pairs, each line ending in a newline.
+    expect(sent.split('\n')).toHaveLength(5);
+    expect(sent.endsWith('\n')).toBe(true);
+
+    await page.locator('[data-testid="delivery-row"][data-event-id="bulk-2"][data-outcome="delivered"]').click();
+    const detail = page.getByTestId('delivery-detail');
+    const body = detail.getByTestId('detail-body');
+    await expect.poll(() => body.textContent()).toBe(sent);
+    expect(await body.getAttribute('data-view')).toBe('exact');
+    expect(await detail.getByTestId('body-size').textContent()).toBe(`${request!.body.length} bytes`);
+    const indented = detail.getByTestId('body-indented');
+    expect(await indented.isDisabled()).toBe(true);
+    expect(await indented.getAttribute('title')).toContain('Not one JSON document');
+  });
 });

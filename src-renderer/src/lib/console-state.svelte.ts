@@ -5,6 +5,8 @@
 import type {
   BridgeError,
   DeliveryQuery,
+  PreviewRequest,
+  RecentEventsQuery,
   ReplayRequest,
   Result,
   SettingsPatch,
@@ -17,6 +19,8 @@ import type {
   EngineStatus,
   HeldAction,
   Outcome,
+  PreviewResult,
+  RecentEvent,
   ReplayResult,
   SettingsView,
   SubscriptionView,
@@ -219,6 +223,16 @@ export class ConsoleState {
       if (status.ok) this.status = status.value;
     }
     return r;
+  }
+
+  /** What a subscription as typed in the form would send for an event (nothing is sent or stored). */
+  async preview(request: PreviewRequest): Promise<Result<PreviewResult>> {
+    return this.api['subscriptions.preview']($state.snapshot(request) as PreviewRequest);
+  }
+
+  /** The newest stored events these patterns match, for the preview's picker. */
+  async recentEvents(query: RecentEventsQuery): Promise<Result<RecentEvent[]>> {
+    return this.api['events.recent']($state.snapshot(query) as RecentEventsQuery);
   }
 
   async remove(id: string): Promise<BridgeError | null> {

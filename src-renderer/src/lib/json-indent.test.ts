@@ -71,6 +71,10 @@ describe('indentJson', () => {
       '{"a" 1}',
       '{a:1}',
       '{"a":1}{"b":2}',
+      // Elasticsearch's bulk body (NDJSON) and a Splunk HEC batch (JSON objects one after another): shown as sent.
+      '{"index":{"_id":"e1"}}\n{"a":1}\n{"index":{"_id":"e2"}}\n{"b":2}\n',
+      '{"event":{"a":1}}\n{"event":{"b":2}}',
+      '{"event":{"a":1}} {"event":{"b":2}}',
       '"unterminated',
       '"bad \\x escape"',
       '"bad \\u12 escape"',

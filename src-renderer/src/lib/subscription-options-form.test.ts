@@ -3,8 +3,14 @@ import { subscriptionInput, subscriptionPatch } from '@contract/bridge';
 import { HEADERS_MAX, OPTION_KEYS, SUBSCRIPTION_OPTIONS, defaultOptions } from '@contract/subscription-options';
 import type { SubscriptionView } from '@contract/views';
 import {
+  FOLDED_GROUPS,
   OPTION_GROUPS,
   applyAuthorization,
+  belongsTo,
+  choicesOf,
+  formatFields,
+  isFolded,
+  secretHint,
   changedOptions,
   describeOptions,
   draftOf,
@@ -312,5 +318,84 @@ describe('the delivery options form', () => {
     draft.secretHeaders = [];
     draft.rate = 'oops';
     expect(draftSummary(view, draft)).toBe('1 header · client certificate, client key · no proxy · 5/s (burst 10) · 2 in flight');
+  });
+
+  it('shows under the Format choice only the chosen format’s own options', () => {
+    expect(formatFields('decnet')).toEqual([]);
+    expect(formatFields('standard-webhooks')).toEqual([]);
+    expect(formatFields('splunk-hec')).toEqual(['hecIndex', 'hecSourcetype', 'hecSource', 'hecHost', 'batch', 'batchMs']);
+    expect(formatFields('elasticsearch')).toEqual(['esIndex', 'batch', 'batchMs']);
+    expect(formatFields('thehive')).toEqual(['thehiveType', 'thehiveSource', 'thehiveSeverity']);
+    expect(formatFields('chat')).toEqual(['chatStyle']);
+    expect(belongsTo('filter', 'chat')).toBe(true);
+    expect(belongsTo('rate', 'thehive')).toBe(true);
+    expect(belongsTo('batch', 'thehive')).toBe(false);
+    expect(choicesOf('format')).toEqual(['decnet', 'standard-webhooks', 'splunk-hec', 'elasticsearch', 'thehive', 'chat']);
+    // Format and filter have sections of their own; the rest fold under "Delivery options".
+    expect(FOLDED_GROUPS.map((g) => g.group)).toEqual(['headers', 'tls', 'network', 'pacing']);
+    expect(['batch', 'filter', 'format', 'headers[1].name', 'secretHeaders[0].value', 'burst', 'caFile', 'headers'].map(isFolded)).toEqual([
+      false, false, false, true, true, true, true, true,
+    ]);
+  });
+
+  it('sends a format, its text and number options trimmed and parsed, and the expressions exactly as typed', () => {
+    const draft = draftOf(null);
+    draft.format = 'splunk-hec';
+    draft.hecSourcetype = ' decnet:event ';
+    draft.batch = '10';
+    draft.filter = 'payload.score > 70\n';
+    draft.transform = '';
+    const pending = pendingOf(null, draft);
+    expect(pending.problems).toEqual({});
+    expect(pending.fields).toEqual({ format: 'splunk-hec', hecSourcetype: 'decnet:event', batch: 10, filter: 'payload.score > 70\n' });
+    expect(subscriptionInput.check({ name: 'splunk', url: 'https://splunk.example.org:8088/services/collector/event', ...inputFields(pending) }, 'input').ok).toBe(true);
+    draft.batch = 'lots';
+    expect(pendingOf(null, draft).problems).toEqual({ batch: '"lots" is not a number' });
+  });
+
+  it('saves the options of the formats not chosen at their defaults, and keeps what was typed for a switch back', () => {
+    const view = viewOf({ format: 'splunk-hec', hecIndex: 'soc', batch: 10 });
+    const draft = draftOf(view);
+    expect(pendingOf(view, draft).fields).toEqual({});
+    draft.format = 'thehive';
+    draft.batchMs = 'not a number';
+    // The engine refuses a batch for TheHive: the switch clears it; a typo in a hidden field is no problem.
+    const pending = pendingOf(view, draft);
+    expect(pending.problems).toEqual({});
+    expect(pending.fields).toEqual({ format: 'thehive', hecIndex: '', batch: null });
+    draft.format = 'splunk-hec';
+    draft.batchMs = '';
+    expect(pendingOf(view, draft).fields).toEqual({});
+    expect(draft.hecIndex).toBe('soc');
+  });
+
+  it('opens the delivery options for folded options only: a format or a filter shows anyway', () => {
+    expect(hasOptions(viewOf({ format: 'splunk-hec', hecSourcetype: 'x', filter: 'true' }))).toBe(false);
+    expect(hasOptions(viewOf({ format: 'splunk-hec', rate: 1 }))).toBe(true);
+    // Nor does the heading of the folded options say "edited" for a format or a filter.
+    const draft = draftOf(null);
+    draft.format = 'chat';
+    draft.filter = 'true';
+    expect(isDirty(null, draft)).toBe(false);
+    draft.concurrency = '2';
+    expect(isDirty(null, draft)).toBe(true);
+    expect(describeOptions({ ...defaultOptions(), format: 'chat', filter: 'true' }, [])).toBe('defaults');
+  });
+
+  it("places the engine's errors on the format, filter and transform fields", () => {
+    const draft = draftOf(null);
+    const { sent } = pendingOf(null, draft);
+    expect(fieldErrorOf({ code: 'invalid_argument', message: 'filter: unexpected end of expression', field: 'filter' }, draft, sent)).toEqual({
+      key: 'filter',
+      message: 'filter: unexpected end of expression',
+    });
+    expect(fieldErrorOf({ code: 'invalid_argument', message: 'batching is for…', field: 'batch' }, draft, sent)?.key).toBe('batch');
+    expect(fieldErrorOf({ code: 'invalid_argument', message: 'needs whsec_', field: 'secret' }, draft, sent)).toBeNull();
+  });
+
+  it('says in the secret hint that a Standard Webhooks secret is generated when left blank', () => {
+    expect(secretHint('standard-webhooks', false)).toContain('a whsec_… secret is generated');
+    expect(secretHint('standard-webhooks', true)).toContain('whsec_');
+    expect(secretHint('decnet', false)).toContain('X-DECNET-Signature');
   });
 });

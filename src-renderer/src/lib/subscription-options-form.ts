@@ -12,6 +12,7 @@
 import type { BridgeError, SubscriptionPatch } from '@contract/bridge';
 import {
   AUTH_SCHEMES,
+  CHAT_STYLES,
   HEADERS_MAX,
   OPTION_KEYS,
   SUBSCRIPTION_OPTIONS,
@@ -21,6 +22,8 @@ import {
   headerValueError,
   type AuthScheme,
   type ExtraHeader,
+  type FormatName,
+  type OptionDescriptor,
   type OptionGroup,
   type OptionKey,
   type OptionKind,
@@ -36,6 +39,9 @@ export type NumberKey = KeyOfKind<'number'>;
 export type PathKey = KeyOfKind<'path'>;
 export type BooleanKey = KeyOfKind<'boolean'>;
 export type HeadersKey = KeyOfKind<'headers'>;
+export type TextKey = KeyOfKind<'text'>;
+export type ChoiceKey = KeyOfKind<'choice'>;
+export type ExpressionKey = KeyOfKind<'expression'>;
 
 export function keysOfKind<Kind extends OptionKind>(kind: Kind): KeyOfKind<Kind>[] {
   return OPTION_KEYS.filter((k) => SUBSCRIPTION_OPTIONS[k].kind === kind) as KeyOfKind<Kind>[];
@@ -83,6 +89,45 @@ export interface OptionsPending {
   problems: OptionProblems;
   /** The draft row each sent entry came from (blank rows are left out), to place the engine's errors. */
   sent: { headers: number[]; secretHeaders: number[] };
+}
+
+/**
+ * Whether an option goes with a format (its descriptor's `formats`; none: every format).
+ * The form shows only the chosen format's own options, and saves the others at their
+ * defaults: a batch size typed for Splunk is not sent to TheHive, which the engine refuses.
+ */
+export function belongsTo(key: OptionKey, format: string): boolean {
+  const formats = (SUBSCRIPTION_OPTIONS[key] as OptionDescriptor).formats;
+  return !formats || (formats as readonly string[]).includes(format);
+}
+
+/** The fields under the Format choice: the chosen format's own options, in table order. */
+export function formatFields(format: string): OptionKey[] {
+  return OPTION_KEYS.filter((k) => k !== 'format' && SUBSCRIPTION_OPTIONS[k].group === 'format' && belongsTo(k, format));
+}
+
+/** How a choice's values read in its select. */
+export const CHOICE_LABELS: Record<FormatName | (typeof CHAT_STYLES)[number], string> = {
+  decnet: 'DECNET (the signed envelope)',
+  'standard-webhooks': 'Standard Webhooks',
+  'splunk-hec': 'Splunk HTTP Event Collector',
+  elasticsearch: 'Elasticsearch',
+  thehive: 'TheHive alert',
+  chat: 'Chat message (Slack, Teams)',
+  slack: 'Slack (incoming webhook)',
+  teams: 'Microsoft Teams (workflow)',
+};
+export function choicesOf(key: ChoiceKey): readonly string[] {
+  return SUBSCRIPTION_OPTIONS[key].choices;
+}
+
+/** The secret field's hint: what the chosen format signs with, and what a blank field does. */
+export function secretHint(format: string, editing: boolean): string {
+  if (format === 'standard-webhooks')
+    return editing
+      ? 'Blank keeps the current secret. A new one is whsec_ followed by base64; receivers verify webhook-signature with it.'
+      : 'Blank: a whsec_… secret is generated (shown once). Your own is whsec_ followed by base64; receivers verify webhook-signature with it.';
+  return '16–256 characters. Receivers verify X-DECNET-Signature with it.';
 }
 
 /** The options a view holds. */
@@ -161,8 +206,16 @@ export function pendingOf(saved: SubscriptionView | null, draft: OptionsDraft): 
     return null;
   };
 
+  const format = draft.format.trim();
+  const defaults = defaultOptions();
   for (const key of OPTION_KEYS) {
     const input = draft[key];
+    if (!belongsTo(key, format)) {
+      // Hidden with this format: saved at its default; the draft keeps what was typed, for a switch back.
+      if (!sameValue(defaults[key], base[key])) fields[key] = defaults[key];
+      values[key] = defaults[key];
+      continue;
+    }
     switch (SUBSCRIPTION_OPTIONS[key].kind) {
       case 'headers': {
         const headers: ExtraHeader[] = [];
@@ -233,9 +286,13 @@ export function pendingOf(saved: SubscriptionView | null, draft: OptionsDraft): 
   return { fields: fields as OptionFields, problems, sent };
 }
 
-/** The draft differs from what is stored (a typo or a half-typed row counts). */
+/**
+ * The folded delivery options of the draft differ from what is stored (a typo or a
+ * half-typed row counts), for their heading; the format and the filter are in view anyway.
+ */
 export function isDirty(saved: SubscriptionView | null, draft: OptionsDraft): boolean {
-  return JSON.stringify(draftOf(saved)) !== JSON.stringify(draft);
+  const folded = (d: OptionsDraft): string => JSON.stringify([FOLDED_GROUPS.flatMap((g) => g.keys.map((k) => d[k])), d.secretHeaders]);
+  return folded(draftOf(saved)) !== folded(draft);
 }
 
 /** The options of a view that differ from their defaults, in table order. */
@@ -244,9 +301,10 @@ export function changedOptions(view: SubscriptionView): OptionKey[] {
   return OPTION_KEYS.filter((k) => !sameValue(view[k], defaults[k]));
 }
 
-/** Whether the form opens its delivery options: something in them is not the default. */
+/** Whether the form opens its delivery options: something folded in them is not the default. */
 export function hasOptions(view: SubscriptionView | null): boolean {
-  return !!view && (changedOptions(view).length > 0 || view.secretHeaderNames.length > 0);
+  const folded = new Set(FOLDED_GROUPS.flatMap((g) => g.keys));
+  return !!view && (changedOptions(view).some((k) => folded.has(k)) || view.secretHeaderNames.length > 0);
 }
 
 /** One line for the options' heading: what is set, or that all are the defaults. */
@@ -284,6 +342,18 @@ export const GROUP_TITLES: Record<OptionGroup, string> = {
 export const OPTION_GROUPS: { group: OptionGroup; title: string; keys: OptionKey[] }[] = [
   ...new Set(OPTION_KEYS.map((k) => SUBSCRIPTION_OPTIONS[k].group)),
 ].map((group) => ({ group, title: GROUP_TITLES[group], keys: OPTION_KEYS.filter((k) => SUBSCRIPTION_OPTIONS[k].group === group) }));
+/**
+ * The groups the form shows apart, always in view: the format (the first thing an analyst
+ * picks for a product) and the filter; the rest fold away under "Delivery options".
+ */
+const OWN_SECTIONS: readonly OptionGroup[] = ['format', 'filter'];
+export const FOLDED_GROUPS = OPTION_GROUPS.filter((g) => !OWN_SECTIONS.includes(g.group));
+
+/** Whether a problem's field (an option, or a header row's part) is folded under "Delivery options". */
+export function isFolded(field: string): boolean {
+  const key = field.replace(/\[.*$/, '');
+  return FOLDED_GROUPS.some((g) => (g.keys as string[]).includes(key)) || key === 'secretHeaders';
+}
 
 /**
  * The Authorization shortcut: a scheme and a credential become a secret `Authorization`
