@@ -5,7 +5,7 @@
  * happened, where and from whom, and the event id for finding it in the SIEM.
  */
 import { canonicalJson, type JsonObject } from '../json';
-import { payloadField } from './elasticsearch';
+import { payloadField, sourceIp } from './elasticsearch';
 import type { FormatEvent, RenderedRequest } from './types';
 
 export type ChatStyle = 'slack' | 'teams';
@@ -17,7 +17,7 @@ export interface ChatOptions {
 const TEXT_MAX = 400;
 
 export function chatLine(event: FormatEvent): string {
-  const ip = payloadField(event.payload, 'ip');
+  const ip = sourceIp(event.payload);
   const decky = payloadField(event.payload, 'decky');
   const token = payloadField(event.payload, 'token');
   const lead = event.topic.startsWith('canary.') ? 'Canary hit' : event.topic.startsWith('attacker.') ? 'Attacker' : 'DECNET';

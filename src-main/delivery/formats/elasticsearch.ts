@@ -24,6 +24,15 @@ export function payloadField(payload: JsonValue, key: string): JsonValue | undef
   return Object.hasOwn(payload, key) ? payload[key] : undefined;
 }
 
+/** The attacker's address, under the names DECNET's components give it. */
+export function sourceIp(payload: JsonValue): string | null {
+  for (const key of ['ip', 'source_ip', 'src_ip']) {
+    const value = payloadField(payload, key);
+    if (typeof value === 'string' && isIP(value) !== 0) return value;
+  }
+  return null;
+}
+
 /** The ECS document for one event. */
 export function ecsDocument(event: FormatEvent): JsonObject {
   const doc: JsonObject = {
@@ -37,8 +46,8 @@ export function ecsDocument(event: FormatEvent): JsonObject {
     },
     decnet: { topic: event.topic, type: event.type, ts: event.ts, payload: event.payload },
   };
-  const ip = payloadField(event.payload, 'ip');
-  if (typeof ip === 'string' && isIP(ip) !== 0) {
+  const ip = sourceIp(event.payload);
+  if (ip !== null) {
     const source: JsonObject = { ip };
     const port = payloadField(event.payload, 'port');
     if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536) source['port'] = port;

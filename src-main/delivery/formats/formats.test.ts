@@ -99,6 +99,8 @@ describe('elasticsearch', () => {
     expect(doc['source']).toEqual({ ip: '203.0.113.7', port: 445 });
     expect(doc['observer']).toEqual({ name: 'fin-01', type: 'honeypot' });
     expect(ecsDocument({ ...EVENT, payload: { ip: 'not-an-ip' } })['source']).toBeUndefined();
+    // DECNET's components also name it source_ip (canary hits) or src_ip.
+    expect(ecsDocument({ ...EVENT, payload: { source_ip: '198.51.100.9' } })['source']).toEqual({ ip: '198.51.100.9' });
   });
 
   it('batches as bulk NDJSON and reads per-item failures', () => {

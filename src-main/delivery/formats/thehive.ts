@@ -6,7 +6,7 @@
  * (a ConflictError / CreateError) — which counts as delivered: the alert is there.
  */
 import { canonicalJson, type JsonObject, type JsonValue } from '../json';
-import { payloadField } from './elasticsearch';
+import { payloadField, sourceIp } from './elasticsearch';
 import type { AnswerVerdict, FormatEvent, RenderedRequest } from './types';
 
 export interface TheHiveOptions {
@@ -21,6 +21,7 @@ export interface TheHiveOptions {
 /** Observables TheHive knows, from the payload fields that carry them. */
 const OBSERVABLE_FIELDS: [field: string, dataType: string][] = [
   ['ip', 'ip'],
+  ['source_ip', 'ip'],
   ['src_ip', 'ip'],
   ['domain', 'domain'],
   ['hostname', 'hostname'],
@@ -38,7 +39,7 @@ function severityOf(event: FormatEvent, options: TheHiveOptions): number {
 
 export function theHiveAlert(event: FormatEvent, options: TheHiveOptions): JsonObject {
   const decky = payloadField(event.payload, 'decky');
-  const ip = payloadField(event.payload, 'ip');
+  const ip = sourceIp(event.payload);
   const about = [typeof ip === 'string' ? `from ${ip}` : null, typeof decky === 'string' ? `on ${decky}` : null].filter(Boolean).join(' ');
   const alert: JsonObject = {
     type: options.type || 'decnet',
