@@ -358,31 +358,30 @@ export class Dispatcher {
         },
         live.map((m) => ({ body: m.job.body, id: m.job.eventId, topic: m.job.topic })),
         { userAgent: this.deps.userAgent, nowMs: startedAt },
-      );
-      if (!built.ok) {
-        // Nothing was sent: the subscription's transform failed on this event. Dead with
-        // the reason, replayable once the transform is fixed; the receiver is not to blame.
-        transformFailed = built.error;
-        return;
+      ).catch((error: unknown) => ({ ok: false as const, error: `could not build the request: ${(error as Error).message}` }));
+      // Nothing is sent when the subscription's transform failed on this event: dead with
+      // the reason, replayable once the transform is fixed; the receiver is not to blame.
+      if (!built.ok) transformFailed = built.error;
+      else {
+        const { request } = built;
+        format = destination.options?.format ?? 'decnet';
+        for (const m of live) {
+          // What is recorded and shown never holds a secret header's value.
+          m.lastHeaders = request.recordedHeaders;
+          // A batch's body is kept once, with its first delivery; the others point at it.
+          m.lastBody = m !== lead || request.body.equals(job.body) ? null : request.body.toString('utf8');
+          m.batchOf = live.length > 1 && m !== lead ? lead.job.deliveryId : null;
+        }
+        result = await this.sendSafely({
+          url: request.url,
+          body: request.body,
+          headers: request.headers,
+          timeoutMs: this.deps.settings().timeoutMs,
+          ...(destination.tls ? { tls: destination.tls } : {}),
+          ...(destination.direct ? { direct: true } : {}),
+          ...(live.length > 1 ? { keepAnswer: true } : {}),
+        });
       }
-      const { request } = built;
-      format = destination.options?.format ?? 'decnet';
-      for (const m of live) {
-        // What is recorded and shown never holds a secret header's value.
-        m.lastHeaders = request.recordedHeaders;
-        // A batch's body is kept once, with its first delivery; the others point at it.
-        m.lastBody = m !== lead || request.body.equals(job.body) ? null : request.body.toString('utf8');
-        m.batchOf = live.length > 1 && m !== lead ? lead.job.deliveryId : null;
-      }
-      result = await this.sendSafely({
-        url: request.url,
-        body: request.body,
-        headers: request.headers,
-        timeoutMs: this.deps.settings().timeoutMs,
-        ...(destination.tls ? { tls: destination.tls } : {}),
-        ...(destination.direct ? { direct: true } : {}),
-        ...(live.length > 1 ? { keepAnswer: true } : {}),
-      });
     } finally {
       release();
     }
