@@ -141,24 +141,32 @@ function pathOf(req: ReceivedRequest): { pathname: string; query: URLSearchParam
 const SPLUNK_TOKEN = '6d5f2a3e-8c1b-4f7a-9e2d-0b4c6a8e1f35';
 
 /**
- * Splunk HTTP Event Collector, the raw endpoint.
- * - `POST /services/collector/raw` takes any body, one event; `sourcetype` as a query
- *   parameter: https://help.splunk.com/en/splunk-enterprise/get-data-in/collect-http-event-data/http-event-collector-rest-api-endpoints
+ * Splunk HTTP Event Collector, the event endpoint.
+ * - `POST /services/collector/event` takes JSON event objects, each with `event`
+ *   (required): https://help.splunk.com/en/splunk-enterprise/get-data-in/collect-http-event-data/http-event-collector-rest-api-endpoints
  *   and https://help.splunk.com/splunk-enterprise/get-data-in/collect-http-event-data/format-events-for-http-event-collector
  * - the token in `Authorization: Splunk <token>`: format-events-for-http-event-collector (above)
  * - the answers (status, text, code: 0 Success/200, 2 Token is required/401, 3 Invalid
- *   authorization/401, 4 Invalid token/403, 5 No data/400): "Troubleshoot HTTP Event
+ *   authorization/401, 4 Invalid token/403, 5 No data/400, 6 Invalid data format/400,
+ *   12 Event field is required/400): "Troubleshoot HTTP Event
  *   Collector", https://help.splunk.com/en/splunk-enterprise/get-data-in/collect-http-event-data/troubleshoot-http-event-collector
  */
 function splunkHec(token: string): Behavior {
   return (req, res) => {
     const { pathname } = pathOf(req);
-    if (req.method !== 'POST' || pathname !== '/services/collector/raw') return answer(res, 404, { text: 'The requested URL was not found on this server.', code: 404 });
+    if (req.method !== 'POST' || pathname !== '/services/collector/event') return answer(res, 404, { text: 'The requested URL was not found on this server.', code: 404 });
     const auth = req.headers['authorization'];
     if (auth === undefined) return answer(res, 401, { text: 'Token is required', code: 2 });
     if (!auth.startsWith('Splunk ')) return answer(res, 401, { text: 'Invalid authorization', code: 3 });
     if (auth !== `Splunk ${token}`) return answer(res, 403, { text: 'Invalid token', code: 4 });
     if (req.body.length === 0) return answer(res, 400, { text: 'No data', code: 5 });
+    let event: Record<string, unknown> | null = null;
+    try {
+      event = JSON.parse(req.body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return answer(res, 400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 0 });
+    }
+    if (typeof event !== 'object' || event === null || !('event' in event)) return answer(res, 400, { text: 'Event field is required', code: 12, 'invalid-event-number': 0 });
     answer(res, 200, { text: 'Success', code: 0 });
   };
 }
@@ -170,7 +178,7 @@ const ES_ENCODED = Buffer.from(`${ES_KEY.id}:${ES_KEY.api_key}`).toString('base6
 
 /**
  * Elasticsearch, the index API with an API key.
- * - `POST /<index>/_doc`, answered 201 with `_index`, `_id`, `result: "created"`:
+ * - `POST /<index>/_doc/<_id>`, a new id answered 201 with `_index`, `_id`, `result: "created"`:
  *   https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-index_.html
  * - `Authorization: ApiKey <encoded>`, encoded = base64(id:api_key):
  *   https://www.elastic.co/guide/en/elasticsearch/reference/current/security-api-create-api-key.html
@@ -183,7 +191,8 @@ function elasticsearch(index: string, encoded: string): Behavior {
   let seq = 0;
   return (req, res) => {
     const { pathname } = pathOf(req);
-    if (pathname !== `/${index}/_doc`)
+    const docId = pathname.startsWith(`/${index}/_doc/`) ? decodeURIComponent(pathname.slice(`/${index}/_doc/`.length)) : '';
+    if (docId === '' || docId.includes('/'))
       return answer(res, 404, { error: { type: 'index_not_found_exception', reason: `no such index [${pathname}]` }, status: 404 });
     if (req.method !== 'POST') return answer(res, 405, { error: `Incorrect HTTP method for uri [${pathname}] and method [${req.method}], allowed: [POST]`, status: 405 });
     const auth = req.headers['authorization'];
@@ -204,12 +213,12 @@ function elasticsearch(index: string, encoded: string): Behavior {
     }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
       return answer(res, 400, { error: { type: 'document_parsing_exception', reason: 'failed to parse' }, status: 400 });
-    const id = `doc-${++seq}`;
+    seq++;
     answer(
       res,
       201,
-      { _index: index, _id: id, _version: 1, result: 'created', _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: seq - 1, _primary_term: 1 },
-      { Location: `/${index}/_doc/${id}` },
+      { _index: index, _id: docId, _version: 1, result: 'created', _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: seq - 1, _primary_term: 1 },
+      { Location: `/${index}/_doc/${docId}` },
     );
   };
 }
@@ -366,6 +375,8 @@ interface Refusal {
   status: number;
   /** The product's answer, as Sluice recorded it (the response excerpt). */
   body: string;
+  /** The delivery's error, when the format reads the answer (default: `non-retryable <status>`). */
+  error?: string;
 }
 
 /**
@@ -379,7 +390,7 @@ async function refusedWithoutCredential(command: GuideCommand, product: Receiver
   const eventId = `${command.name}-first`;
   await t.publish('attacker.observed', envelope('first_sighting', { ip: '198.51.100.23' }, eventId));
   const dead = await t.waitForDelivery(matchesEvent(eventId, 'dead'));
-  expect([dead.statusCode, dead.attempts, dead.error]).toEqual([refusal.status, 1, `non-retryable ${refusal.status}`]);
+  expect([dead.statusCode, dead.attempts, dead.error]).toEqual([refusal.status, 1, refusal.error ?? `non-retryable ${refusal.status}`]);
   expect(unwrap(await t.api['deliveries.get'](dead.id)).responseExcerpt).toBe(refusal.body);
   const [first] = await product.waitForRequests(1);
   expect(first?.headers[credentialHeader.toLowerCase()]).toBeUndefined();
@@ -415,8 +426,13 @@ describe('Splunk HTTP Event Collector', () => {
     const hec = await standIn(splunkHec(SPLUNK_TOKEN));
     const command = guideCommand('splunk', hec, { '<token>': SPLUNK_TOKEN });
     expect(command.credential).toEqual(['--secret-header', `Authorization: Splunk ${SPLUNK_TOKEN}`]);
-    const { sub, dead } = await refusedWithoutCredential(command, hec, 'Authorization', { status: 401, body: '{"text":"Token is required","code":2}' });
-    expect(hec.requests[0]?.path).toBe('/services/collector/raw?sourcetype=_json');
+    const { sub, dead } = await refusedWithoutCredential(command, hec, 'Authorization', {
+      status: 401,
+      body: '{"text":"Token is required","code":2}',
+      error: 'HEC code 2: the HEC token is missing (set a secret header Authorization: Splunk <token>)',
+    });
+    expect(sub.format).toBe('splunk-hec');
+    expect(hec.requests[0]?.path).toBe('/services/collector/event');
 
     // A wrong token is the other refusal: 403, code 4, also not retried.
     await cliChange(['subs', 'update', sub.name, '--secret-header', 'Authorization: Splunk 00000000-0000-0000-0000-000000000000']);
@@ -434,9 +450,11 @@ describe('Splunk HTTP Event Collector', () => {
     expect(replayed.statusCode).toBe(200);
     expect(unwrap(await t.api['deliveries.get'](replayed.id)).responseExcerpt).toBe('{"text":"Success","code":0}');
     const request = await deliveredWith(hec, replayed, { name: 'Authorization', value: `Splunk ${SPLUNK_TOKEN}` });
-    // The raw endpoint indexes the body as it is: the signed envelope, the same event id.
-    expect(request.path).toBe('/services/collector/raw?sourcetype=_json');
-    expect((JSON.parse(request.body.toString('utf8')) as { id: string }).id).toMatch(/^splunk-/);
+    // A HEC event with the guide's sourcetype, the DECNET event under `event`.
+    expect(request.path).toBe('/services/collector/event');
+    const hecEvent = JSON.parse(request.body.toString('utf8')) as { sourcetype: string; event: { id: string } };
+    expect(hecEvent.sourcetype).toBe('decnet:event');
+    expect(hecEvent.event.id).toMatch(/^splunk-/);
     expect(hec.requests.filter((r) => r.headers['authorization'] === `Splunk ${SPLUNK_TOKEN}`)).toHaveLength(2);
   });
 });
@@ -450,12 +468,12 @@ describe('Elasticsearch index API', () => {
         root_cause: [
           {
             type: 'security_exception',
-            reason: `missing authentication credentials for REST request [/${ES_INDEX}/_doc]`,
+            reason: `missing authentication credentials for REST request [/${ES_INDEX}/_doc/elastic-first]`,
             header: { 'WWW-Authenticate': ['Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', 'ApiKey'] },
           },
         ],
         type: 'security_exception',
-        reason: `missing authentication credentials for REST request [/${ES_INDEX}/_doc]`,
+        reason: `missing authentication credentials for REST request [/${ES_INDEX}/_doc/elastic-first]`,
         header: { 'WWW-Authenticate': ['Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', 'ApiKey'] },
       },
       status: 401,
@@ -469,13 +487,16 @@ describe('Elasticsearch index API', () => {
     expect(unwrap(await t.api['deliveries.replay']({ id: dead.id })).count).toBe(1);
     const replayed = await t.waitForDelivery((d) => d.replayOf === dead.id && d.outcome === 'delivered');
     expect(replayed.statusCode).toBe(201);
-    expect(JSON.parse(unwrap(await t.api['deliveries.get'](replayed.id)).responseExcerpt as string)).toMatchObject({ _index: ES_INDEX, result: 'created' });
-    await deliveredWith(es, replayed, { name: 'Authorization', value: `ApiKey ${ES_ENCODED}` });
+    expect(JSON.parse(unwrap(await t.api['deliveries.get'](replayed.id)).responseExcerpt as string)).toMatchObject({ _index: ES_INDEX, _id: 'elastic-first', result: 'created' });
+    const request = await deliveredWith(es, replayed, { name: 'Authorization', value: `ApiKey ${ES_ENCODED}` });
+    // The document under the event id, in the guide's index.
+    expect(request.path).toBe(`/${ES_INDEX}/_doc/elastic-first`);
+    expect(JSON.parse(request.body.toString('utf8'))).toMatchObject({ event: { id: 'elastic-first' }, source: { ip: '198.51.100.23' } });
   });
 });
 
 describe('TheHive alert API', () => {
-  it('refuses a delivery without the API key (401); with `--bearer` the key gets through and TheHive names the alert fields an envelope lacks (400)', async () => {
+  it('refuses a delivery without the API key (401); with `--bearer` the replay is an alert with the fields TheHive requires', async () => {
     const hive = await standIn(theHive(THEHIVE_KEY));
     const command = guideCommand('thehive', hive, { '<api key>': THEHIVE_KEY });
     expect(command.credential).toEqual(['--bearer', THEHIVE_KEY]);
@@ -483,17 +504,15 @@ describe('TheHive alert API', () => {
       status: 401,
       body: '{"type":"AuthenticationError","message":"Authentication failure"}',
     });
+    expect(sub.format).toBe('thehive');
 
     await cliChange(['subs', 'update', sub.name, ...command.credential]);
     expect(unwrap(await t.api['deliveries.replay']({ subscriptionId: sub.id, dead: true })).count).toBe(1);
-    // Authenticated now, the body is what TheHive refuses: still dead, 400 instead of 401.
-    const replayed = await t.waitForDelivery((d) => d.replayOf === dead.id && d.outcome === 'dead');
-    expect([replayed.statusCode, replayed.attempts]).toEqual([400, 1]);
-    const refusal = JSON.parse(unwrap(await t.api['deliveries.get'](replayed.id)).responseExcerpt as string) as { type: string; errors: { name: string }[] };
-    expect(refusal.type).toBe('AttributeCheckingError');
-    // An envelope has a `type`; the other alert attributes it lacks: the `thehive` body format's job (or the guide's relay).
-    expect(refusal.errors.map((e) => e.name)).toEqual(['alert.source', 'alert.sourceRef', 'alert.title', 'alert.description']);
-    await deliveredWith(hive, replayed, { name: 'Authorization', value: `Bearer ${THEHIVE_KEY}` });
+    const replayed = await t.waitForDelivery((d) => d.replayOf === dead.id && d.outcome === 'delivered');
+    expect([replayed.statusCode, replayed.attempts]).toEqual([201, 1]);
+    const request = await deliveredWith(hive, replayed, { name: 'Authorization', value: `Bearer ${THEHIVE_KEY}` });
+    // The `thehive` format: every attribute TheHive requires, the event id as sourceRef.
+    expect(JSON.parse(request.body.toString('utf8'))).toMatchObject({ type: 'decnet', source: 'sluice', sourceRef: 'thehive-first', title: 'DECNET attacker.observed from 198.51.100.23' });
   });
 });
 

@@ -4,16 +4,21 @@
  * python3, the Node one with node, the Go one with go (when `go` is on PATH; .ci/run
  * installs golang-go) — against every reference signing vector, tampered bodies, wrong
  * secrets, the rotation header, and real deliveries from Sluice's engine. The Python
- * receiver and its TheHive / Shuffle forwarders run as real processes.
+ * receiver and its Shuffle forwarder run as real processes; the Standard Webhooks verifier
+ * runs with the official library against real deliveries; the filters and transforms the
+ * guide shows are compiled and run on events.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveryView } from '../../src-main/contract/views';
+import { generateWebhookSecret } from '../../src-main/delivery/formats/standard-webhooks';
+import type { JsonObject } from '../../src-main/delivery/json';
 import { sign, type WireEvent } from '../../src-main/delivery/wire';
+import { compileExpression, runFilter, runTransform, type CompiledExpression } from '../../src-main/match/expression';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startReceiver, status, type Receiver, type ReceivedRequest } from '../harness/receiver';
 
@@ -305,7 +310,7 @@ describe('docs/receivers.md', () => {
     const marked = [...snippets.values()].filter((s) => ['python', 'js', 'go'].includes(s.lang)).length;
     expect(fences).toBe(marked);
     expect([...snippets.keys()].sort()).toEqual(
-      ['go-verify', 'http-example', 'node-verify', 'python-forward-shuffle', 'python-forward-thehive', 'python-receiver', 'python-verify'].sort(),
+      ['go-verify', 'http-example', 'node-verify', 'node-verify-standard-webhooks', 'python-forward-shuffle', 'python-receiver', 'python-verify'].sort(),
     );
   });
 
@@ -477,7 +482,7 @@ describe('the Python receiver, fed by Sluice', () => {
   });
 });
 
-describe('the TheHive and Shuffle forwarders, against stand-ins for the products', () => {
+describe('the Shuffle forwarder, against a stand-in for the product', () => {
   let product: Receiver;
   let receiver: PythonReceiver;
 
@@ -488,48 +493,6 @@ describe('the TheHive and Shuffle forwarders, against stand-ins for the products
   afterEach(async () => {
     await receiver?.stop();
     await product.close();
-  });
-
-  it('TheHive: one alert per event with the event id as sourceRef; a refusal is retried, a duplicate is not sent', async () => {
-    const base = product.url.replace(/\/hook$/, '');
-    const simple = vector('simple');
-    receiver = await startPythonReceiver(
-      { DECNET_SECRET: simple.secret, THEHIVE_URL: `${base}/`, THEHIVE_API_KEY: 'test-api-key' },
-      snippet('python-forward-thehive'),
-    );
-
-    expect(await signedPost(receiver.url, simple)).toEqual({ status: 200, text: 'ok' });
-    const [alert] = await product.waitForRequests(1);
-    expect([alert?.method, alert?.path, alert?.headers.authorization]).toEqual(['POST', '/api/v1/alert', 'Bearer test-api-key']);
-    const sent = JSON.parse((alert as ReceivedRequest).body.toString('utf8')) as Record<string, unknown>;
-    expect(sent).toMatchObject({
-      type: 'decnet',
-      source: 'sluice',
-      sourceRef: simple.event.id,
-      title: `DECNET ${simple.event.topic}`,
-      tags: ['decnet', simple.event.topic],
-      severity: 2,
-      date: Date.parse(simple.event.ts),
-      observables: [{ dataType: 'ip', data: '1.2.3.4' }],
-    });
-    expect(sent.description).toContain('"first_sighting"');
-
-    // The same event again: answered 200, not sent to TheHive twice.
-    expect(await signedPost(receiver.url, simple)).toEqual({ status: 200, text: 'duplicate' });
-
-    // TheHive refuses: Sluice is told to retry, and the event is not remembered as done.
-    product.setBehavior(status(500, 'boom'));
-    const nested = vector('nested-unsorted');
-    expect((await signedPost(receiver.url, nested, simple.secret)).status).toBe(503);
-    product.setBehavior(status(201, '{}'));
-    expect(await signedPost(receiver.url, nested, simple.secret)).toEqual({ status: 200, text: 'ok' });
-    const all = await product.waitForRequests(3);
-    expect(all.map((r) => (JSON.parse(r.body.toString('utf8')) as { sourceRef: string }).sourceRef)).toEqual([simple.event.id, nested.event.id, nested.event.id]);
-    expect(JSON.parse((all[2] as ReceivedRequest).body.toString('utf8'))).not.toHaveProperty('observables');
-
-    // A forgery never reaches TheHive.
-    expect((await signedPost(receiver.url, vector('unicode'), 'not-the-secret-0123456789')).status).toBe(401);
-    expect(product.requests).toHaveLength(3);
   });
 
   it('Shuffle: the verified body is passed on unchanged, with the header the webhook requires', async () => {
@@ -548,5 +511,147 @@ describe('the TheHive and Shuffle forwarders, against stand-ins for the products
     expect((await signedPost(receiver.url, unicode, 'not-the-secret-0123456789')).status).toBe(401);
     expect(await signedPost(receiver.url, unicode)).toEqual({ status: 200, text: 'duplicate' });
     expect(product.requests).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Standard Webhooks: the guide's verifier, with the official library, against real deliveries
+
+interface WebhookCase {
+  name: string;
+  body: string;
+  headers: Record<string, string>;
+  secrets: string[];
+  /** The event id the verifier returns, or null (refused). */
+  expect: string | null;
+}
+
+const STANDARD_WEBHOOKS_DRIVER = `import { readFileSync } from 'node:fs';
+import { verifySluice } from './verify.mjs';
+const cases = JSON.parse(readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(cases.map((c) => verifySluice(c.body, c.headers, c.secrets)?.id ?? null)));
+`;
+
+/** One delivery before and one during a rotation, in the standard-webhooks format. */
+async function captureStandardWebhooks(oldSecret: string, newSecret: string): Promise<EngineCapture> {
+  const t = await startTestEngine();
+  const receiver = await startReceiver();
+  try {
+    const { subscription: sub } = unwrap(
+      await t.api['subscriptions.create']({ name: 'sw', url: receiver.url, secret: oldSecret, presets: [], patterns: ['attacker.>'], format: 'standard-webhooks' }),
+    );
+    await t.engine.busReady();
+    await t.publish('attacker.observed', envelope('first_sighting', { ip: '203.0.113.7' }, 'sw-before'));
+    const [before] = await receiver.waitForRequests(1);
+    unwrap(await t.api['subscriptions.update'](sub.id, { secret: newSecret, previousSecretValidHours: 1 }));
+    await t.publish('attacker.observed', envelope('first_sighting', { ip: '203.0.113.8', note: 'café ☕' }, 'sw-during'));
+    const during = (await receiver.waitForRequests(2))[1];
+    return { before: before as ReceivedRequest, during: during as ReceivedRequest };
+  } finally {
+    await receiver.close();
+    await t.cleanup();
+  }
+}
+
+describe('the Standard Webhooks verifier', () => {
+  it('accepts real deliveries with the secret held (either one during a rotation), refuses a tampered or mis-signed one', async () => {
+    const [oldSecret, newSecret, other] = [generateWebhookSecret(), generateWebhookSecret(), generateWebhookSecret()];
+    const { before, during } = await captureStandardWebhooks(oldSecret, newSecret);
+    expect(before.headers['webhook-signature']?.split(' ')).toHaveLength(1);
+    expect(during.headers['webhook-signature']?.split(' ')).toHaveLength(2);
+    const c = (name: string, r: ReceivedRequest, secrets: string[], expectId: string | null, change: Partial<Pick<WebhookCase, 'body' | 'headers'>> = {}): WebhookCase => ({
+      name,
+      body: r.body.toString('utf8'),
+      headers: r.headers,
+      secrets,
+      expect: expectId,
+      ...change,
+    });
+    const cases: WebhookCase[] = [
+      c('a delivery, receiver holds its secret', before, [oldSecret], 'sw-before'),
+      c('a delivery, receiver holds another secret', before, [other], null),
+      c('a delivery, receiver holds another and its secret', before, [other, oldSecret], 'sw-before'),
+      c('a delivery, tampered body', before, [oldSecret], null, { body: before.body.toString('utf8').replace('203.0.113.7', '203.0.113.9') }),
+      c('a delivery, another webhook-id', before, [oldSecret], null, { headers: { ...before.headers, 'webhook-id': 'sw-other' } }),
+      c('during rotation, receiver on the old secret', during, [oldSecret], 'sw-during'),
+      c('during rotation, receiver on the new secret', during, [newSecret], 'sw-during'),
+      c('during rotation, receiver holding neither', during, [other], null),
+      c('during rotation, the old signature dropped, old secret', during, [oldSecret], null, {
+        headers: { ...during.headers, 'webhook-signature': (during.headers['webhook-signature'] as string).split(' ')[0] as string },
+      }),
+    ];
+    const w = workdir('standard-webhooks');
+    // The official library, as `npm install standardwebhooks` would put it beside the receiver.
+    mkdirSync(join(w.dir, 'node_modules'));
+    symlinkSync(resolve(__dirname, '../../node_modules/standardwebhooks'), join(w.dir, 'node_modules', 'standardwebhooks'), 'dir');
+    w.write('verify.mjs', snippet('node-verify-standard-webhooks'));
+    w.write('driver.mjs', STANDARD_WEBHOOKS_DRIVER);
+    const got = JSON.parse(run(process.execPath, ['driver.mjs'], w.dir, JSON.stringify(cases))) as (string | null)[];
+    expect(cases.flatMap((k, i) => (got[i] === k.expect ? [] : [`${k.name}: expected ${k.expect}, got ${got[i]}`]))).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The guide's filters and transforms
+
+/** The expression of each block marked `<!-- expression: NAME -->`, from its `--filter '…'` or `--transform '…'`. */
+function guideExpressions(): Map<string, { kind: 'filter' | 'transform'; text: string }> {
+  const found = new Map<string, { kind: 'filter' | 'transform'; text: string }>();
+  for (const m of markdown.matchAll(/<!-- expression: ([a-z0-9-]+) -->\n```sh\n([\s\S]*?)\n```/g)) {
+    const [, name, code] = m as unknown as [string, string, string];
+    const option = /--(filter|transform) '([^']*)'/.exec(code);
+    if (!option) throw new Error(`expression ${name} has no --filter or --transform`);
+    expect(code, name).toMatch(/^npm run -s sluice -- subs add /);
+    found.set(name, { kind: option[1] as 'filter' | 'transform', text: option[2] as string });
+  }
+  return found;
+}
+
+describe("docs/receivers.md's filters and transforms", () => {
+  const expressions = guideExpressions();
+  const at = (name: string): CompiledExpression => {
+    const entry = expressions.get(name);
+    if (!entry) throw new Error(`no <!-- expression: ${name} --> block`);
+    const compiled = compileExpression(entry.text, entry.kind);
+    if (!compiled.ok) throw new Error(`${name}: ${compiled.message}`);
+    return compiled.expression;
+  };
+  const ev = (topic: string, type: string, payload: JsonObject) => ({ id: 'e-1', topic, type, ts: '2026-11-28T10:15:30.250000+00:00', payload });
+
+  it('are the three the guide shows, and each compiles', () => {
+    expect([...expressions.keys()]).toEqual(['finance-canaries', 'high-score', 'ticket-body']);
+  });
+
+  it('finance canaries: a fin- decoy passes, another decoy or none does not', async () => {
+    const filter = at('finance-canaries');
+    expect(await runFilter(filter, ev('canary.fin-01.triggered', 'canary_hit', { decky: 'fin-01' }))).toEqual({ pass: true, error: null });
+    expect((await runFilter(filter, ev('canary.web-03.triggered', 'canary_hit', { decky: 'web-03' }))).pass).toBe(false);
+    expect((await runFilter(filter, ev('canary.x.triggered', 'canary_hit', {}))).pass).toBe(false);
+  });
+
+  it('high score: above 70 passes, 70 and below or no score does not', async () => {
+    const filter = at('high-score');
+    expect((await runFilter(filter, ev('attacker.observed', 'scored', { score: 88 }))).pass).toBe(true);
+    expect((await runFilter(filter, ev('attacker.observed', 'scored', { score: 70 }))).pass).toBe(false);
+    expect((await runFilter(filter, ev('attacker.observed', 'scored', {}))).pass).toBe(false);
+  });
+
+  it('ticket body: the fields the ticketing webhook wants', async () => {
+    const transform = at('ticket-body');
+    const body = (result: Awaited<ReturnType<typeof runTransform>>) => (result.ok ? JSON.parse(result.body.toString('utf8')) : result.error);
+    expect(body(await runTransform(transform, ev('canary.fin-01.triggered', 'canary_hit', { decky: 'fin-01', ip: '203.0.113.7', score: 95 })))).toEqual({
+      summary: 'DECNET canary_hit on fin-01',
+      severity: 'critical',
+      source_ip: '203.0.113.7',
+      occurred_at: '2026-11-28T10:15:30.250000+00:00',
+      external_id: 'e-1',
+    });
+    expect(body(await runTransform(transform, ev('attacker.observed', 'first_sighting', { ip: '198.51.100.4', score: 40 })))).toEqual({
+      summary: 'DECNET first_sighting on attacker.observed',
+      severity: 'high',
+      source_ip: '198.51.100.4',
+      occurred_at: '2026-11-28T10:15:30.250000+00:00',
+      external_id: 'e-1',
+    });
   });
 });
