@@ -5,6 +5,7 @@
 import type { BridgeError, Result } from '../contract/bridge';
 import type { DeliveryView, SubscriptionView } from '../contract/views';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './args';
+import { flagForField } from './subscription-options';
 
 export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -127,6 +128,12 @@ const INPUT_ERRORS = new Set<BridgeError['code']>(['invalid_argument', 'conflict
 
 /** The bridge's error as a CLI failure: input errors exit 2, the rest exit 1. */
 function bridgeError(error: BridgeError): CliError {
+  const flag = error.field ? flagForField(error.field) : null;
+  if (flag !== null && error.field) {
+    // Named as typed: `--rate: must be between 0.01 and 100000`, not the contract's field.
+    const message = error.message.startsWith(`${error.field} `) ? error.message.slice(error.field.length + 1) : error.message;
+    return new CliError(`${flag}: ${message} (${error.code})`, INPUT_ERRORS.has(error.code) ? EXIT_USAGE : EXIT_FAILURE);
+  }
   const field = error.field && !error.message.includes(error.field) ? `${error.field}: ` : '';
   const exitCode = INPUT_ERRORS.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
   return new CliError(`${field}${error.message} (${error.code})`, exitCode);

@@ -113,7 +113,9 @@ function headerChanges(problems: Problems, values: FlagValues, current: Subscrip
   const named = [...plain, ...secret];
   for (let i = 0; i < named.length; i++)
     if (named.slice(0, i).some((h) => same(h.name, (named[i] as ExtraHeader).name)))
-      problems.add(`${(named[i] as ExtraHeader).name} is given twice (--bearer and --basic set Authorization)`);
+      problems.add(
+        `${(named[i] as ExtraHeader).name} is given twice${/^authorization$/i.test((named[i] as ExtraHeader).name) ? ' (--bearer and --basic set Authorization too)' : ''}`,
+      );
 
   if (current === 'update') return;
   if (!current) {
@@ -189,4 +191,16 @@ export function optionsSummary(sub: SubscriptionView): string[] {
   if (o.rate !== null) out.push(`rate: ${o.rate}/s, burst ${o.burst ?? Math.max(1, Math.ceil(o.rate))}`);
   if (o.concurrency !== null) out.push(`concurrency: ${o.concurrency}`);
   return out;
+}
+
+/**
+ * The flag a contract field is typed with on the command line (`rate` → `--rate`,
+ * `headers[1]` → `--header`), so an engine error names what the user typed; null for a
+ * field that is not a delivery option.
+ */
+export function flagForField(field: string): string | null {
+  const key = field.replace(/\[\d+\].*$/, '');
+  if (key === 'secretHeaders') return '--secret-header';
+  const option = (SUBSCRIPTION_OPTIONS as Record<string, { cli: string } | undefined>)[key];
+  return option ? `--${option.cli}` : null;
 }

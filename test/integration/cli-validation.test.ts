@@ -242,4 +242,20 @@ describe('every problem at once, with the nearest', { timeout: 120_000 }, () => 
     expect(far.stderr).toMatch(/^sluice: settings set: unknown key "colour"; valid keys: natsUrl, .*, jetstreamDurable\n$/);
     await refused(['settings', 'set', 'concurrency', 'lots', 'more'], 'sluice: settings set: 2 problems (see sluice --help):\n  unexpected argument "more"\n  concurrency: "lots" is not an integer');
   });
+
+  it("names a delivery option's error by the flag that was typed", async () => {
+    const base = ['subs', 'add', '--name', 'x', '--url', 'https://siem.example/hook', '--preset', 'AttackerDetail', '--db', 'opts.db'];
+    const cases: [string[], string][] = [
+      [['--rate', '0'], 'sluice: --rate: must be between 0.01 and 100000 (invalid_argument)'],
+      [['--es-index', 'UPPER', '--format', 'elasticsearch'], 'sluice: --es-index: an index name is lowercase letters, digits and . _ + - (not first) (invalid_argument)'],
+      [['--format', 'thehive', '--batch', '5'], 'sluice: --batch: batching is for the splunk-hec and elasticsearch formats, whose products take several events per request (invalid_argument)'],
+      [['--filter', 'payload.score >'], 'sluice: --filter: invalid filter: Unexpected end of expression (at character 15) (invalid_argument)'],
+    ];
+    for (const [extra, line] of cases) {
+      // The engine's own check (past the command line's): notes about a new database or key may come first.
+      const result = await cli(...base, ...extra);
+      expect(result.code, extra.join(' ')).toBe(2);
+      expect(result.stderr.trimEnd().split('\n').at(-1), extra.join(' ')).toBe(line);
+    }
+  });
 });
