@@ -1,0 +1,41 @@
+/**
+ * A subscription's filter in the real console: the table and the subscription's detail say
+ * how many events its filter kept out, live — Debian's Chromium, the web host, a real
+ * engine, nats-server and a receiver.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { envelope, unwrap } from '../harness/engine';
+import { launchChromium } from '../harness/browser';
+import { startConsole } from '../harness/console';
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser.close();
+});
+
+it('shows how many events a filter kept out, in the table and the detail', async () => {
+  const ui = await startConsole(browser);
+  try {
+    const { t, page, receiver } = ui;
+    unwrap(await t.api['subscriptions.create']({ name: 'finance', url: receiver.url, patterns: ['canary.>'], filter: 'payload.score > 70' }));
+    await t.engine.busReady();
+    const row = page.locator('[data-testid="subscription-row"][data-name="finance"]');
+    await expect.poll(() => row.getByTestId('filtered-hint').textContent()).toBe('filtered · 0');
+    for (const score of [90, 10, 20]) await t.publish('canary.fin-01.triggered', envelope('canary_hit', { score }));
+    await receiver.waitForRequests(1);
+    await expect.poll(() => row.getByTestId('filtered-hint').textContent()).toBe('filtered · 2');
+    expect(await row.getByTestId('filtered-hint').getAttribute('title')).toContain('payload.score > 70');
+    await row.getByTestId('open-subscription').click();
+    await expect.poll(() => page.getByTestId('subscription-detail').getByTestId('detail-filtered').textContent()).toMatch(/^2 events \(kept out by its filter/);
+    expect(receiver.requests).toHaveLength(1);
+  } finally {
+    await ui.close();
+  }
+  expect(ui.problems).toEqual([]);
+});
