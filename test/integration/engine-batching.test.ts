@@ -11,6 +11,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
+import { concatenatedObjects } from '../harness/hec';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../harness/receiver';
 
 let t: TestEngine;
@@ -22,25 +23,9 @@ afterEach(async () => {
   await t?.cleanup();
 });
 
-/** The event ids in a HEC body: JSON objects back to back. */
+/** The event ids in a HEC body. */
 function hecIds(body: Buffer): string[] {
-  const ids: string[] = [];
-  const text = body.toString();
-  let depth = 0;
-  let start = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    else if (c === '{') depth++ === 0 && (start = i);
-    else if (c === '}' && --depth === 0) ids.push((JSON.parse(text.slice(start, i + 1)) as { event: { id: string } }).event.id);
-  }
-  return ids;
+  return (concatenatedObjects(body.toString()) ?? []).map((e) => (e['event'] as { id: string }).id);
 }
 
 async function publish(n: number, prefix: string): Promise<void> {

@@ -18,6 +18,7 @@ import { generateWebhookSecret } from '../../src-main/delivery/formats/standard-
 import { sign, type WireEvent } from '../../src-main/delivery/wire';
 import { CONFIG_DIR_ENV, DEFAULT_KEY_FILE, keyFileCipher } from '../../src-main/store/key-source';
 import { startTestEngine, unwrap, type TestEngine, type TestEngineOptions } from '../harness/engine';
+import { concatenatedObjects, parseObject } from '../harness/hec';
 import { startReceiver, type Behavior, type ReceivedRequest, type Receiver } from '../harness/receiver';
 
 const CLI = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url));
@@ -35,42 +36,6 @@ function pathname(req: ReceivedRequest): string {
   return new URL(req.path, 'http://stand-in').pathname;
 }
 
-function parseObject(body: Buffer): Record<string, unknown> | null {
-  try {
-    const value = JSON.parse(body.toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** JSON objects back to back ("{…}{…}" or one per line), as HEC's event endpoint takes a batch; null when not that. */
-function concatenatedObjects(text: string): Record<string, unknown>[] | null {
-  const out: Record<string, unknown>[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    else if (c === '{') {
-      if (depth++ === 0) start = i;
-    } else if (c === '}') {
-      if (--depth === 0) {
-        const value = parseObject(Buffer.from(text.slice(start, i + 1)));
-        if (value === null) return null;
-        out.push(value);
-      }
-      if (depth < 0) return null;
-    } else if (depth === 0 && !/\s/.test(c as string)) return null;
-  }
-  return depth === 0 && out.length > 0 ? out : null;
-}
 
 const HEC_TOKEN = '6d5f2a3e-8c1b-4f7a-9e2d-0b4c6a8e1f35';
 
