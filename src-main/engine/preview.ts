@@ -12,7 +12,7 @@ import { buildBody } from '../delivery/wire';
 import { compileExpression, runFilter } from '../match/expression';
 import { expandPatterns, matchesPattern } from '../match/pattern';
 import type { Store } from '../store/database';
-import { findEvent, recentEvents, type StoredEvent } from '../store/deliveries';
+import { findEvent, recentEvents, type StoredEvent, type StoredEventSummary } from '../store/deliveries';
 import { rotatingUntil } from '../store/subscriptions';
 import { checkSecretHeaders, type SubscriptionService } from './subscription-service';
 
@@ -95,8 +95,9 @@ export class Preview {
       return found ? { stored: found, body: Buffer.from(found.body, 'utf8') } : { problem: `no stored event with id ${request.eventId}` };
     }
     const [newest] = recentEvents(this.deps.store, (topic) => patterns.some((p) => matchesPattern(p, topic)), 1);
-    return newest
-      ? { stored: newest, body: Buffer.from(newest.body, 'utf8') }
+    const found = newest && findEvent(this.deps.store, newest.eventId);
+    return found
+      ? { stored: found, body: Buffer.from(found.body, 'utf8') }
       : { problem: 'no stored event matches these patterns yet: paste one, or wait for one to arrive' };
   }
 }
@@ -107,7 +108,7 @@ function pick(request: PreviewRequest): Partial<Record<(typeof OPTION_KEYS)[numb
   return given;
 }
 
-function pickerView(event: StoredEvent): RecentEvent {
+function pickerView(event: StoredEventSummary): RecentEvent {
   return { eventId: event.eventId, topic: event.topic, type: event.type, ts: event.ts, receivedAt: event.receivedAt };
 }
 

@@ -249,13 +249,17 @@ function parseJsonOr<T>(text: string | null, fallback: T): T {
   }
 }
 
-/** A stored event: its canonical body and what the preview's picker shows of it. */
-export interface StoredEvent {
+/** A stored event as the preview's picker lists it. */
+export interface StoredEventSummary {
   eventId: string;
   topic: string;
   type: string;
   ts: string;
   receivedAt: string;
+}
+
+/** A stored event with its canonical body. */
+export interface StoredEvent extends StoredEventSummary {
   body: string;
 }
 
@@ -263,15 +267,16 @@ export interface StoredEvent {
 const RECENT_SCAN = 5_000;
 
 /** The newest stored events whose topic passes `matches` (newest first), from the last few thousand. */
-export function recentEvents(store: Store, matches: (topic: string) => boolean, limit: number): StoredEvent[] {
+export function recentEvents(store: Store, matches: (topic: string) => boolean, limit: number): StoredEventSummary[] {
+  // Without the bodies: the picker asks as the analyst types.
   const rows = store.all(
     store.kysely
       .selectFrom('events')
-      .select(['event_id as eventId', 'topic', 'type', 'ts', 'received_at as receivedAt', 'body'])
+      .select(['event_id as eventId', 'topic', 'type', 'ts', 'received_at as receivedAt'])
       .orderBy('seq', 'desc')
       .limit(RECENT_SCAN),
   );
-  const out: StoredEvent[] = [];
+  const out: StoredEventSummary[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
     // A replayed or test event may be stored again under its id: list it once.
