@@ -8,7 +8,7 @@
  *
  * BENCH_SCALE=0.2 shrinks every count (a quick look); the targets are judged at 1.
  * BENCH_REPEAT (default 3): ceiling and throughput are measured that many times, interleaved,
- * and the medians reported. BENCH_PHASES=engine-only,burst,latency,fifty,backlog,slow-receiver,start,console
+ * and the medians reported. BENCH_PHASES=engine-only,stages,burst,latency,fifty,backlog,slow-receiver,start,console
  * (the default: all) picks the phases run after ceiling and throughput; BENCH_CONSOLE=0 skips
  * the browser phase.
  */
@@ -24,12 +24,13 @@ import { launchChromium, openConsole } from '../harness/browser';
 import type { Pacing } from '../../src-main/delivery/pacing';
 import { startLeanReceiver, type LeanReceiver } from './lean-receiver';
 import { startPublisher, type BenchPublisher } from './publisher';
+import { attribute, profiled, STAGES, type Stage } from './stages';
 
 const SCALE = Number(process.env['BENCH_SCALE'] ?? '1');
 const n = (count: number): number => Math.max(100, Math.round(count * SCALE));
 const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? '3'));
 const CONCURRENCY = 10;
-const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,burst,latency,fifty,backlog,slow-receiver,start,console').split(','));
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,stages,burst,latency,fifty,backlog,slow-receiver,start,console').split(','));
 if (process.env['BENCH_CONSOLE'] === '0') PHASES.delete('console');
 const OUT_DIR = join(__dirname, '../../.bench');
 
@@ -146,6 +147,11 @@ it('benchmark', { timeout: 30 * 60_000 }, async () => {
     results['throughput_1sub_runs'] = ones.map((x) => round(x, 0));
     results['throughput_1sub_ratio'] = round(one / ceilingRps, 3);
     if (PHASES.has('engine-only')) results['engine_without_http_dps'] = round(await engineWithoutHttp(t, bench, n(20_000)), 0);
+    // Where a delivery's time goes, by stage (a CPU profile of this process).
+    if (PHASES.has('stages')) {
+      const engine = t;
+      await phase(results, 'stages', () => stagesPhase(engine, bench, n(20_000)));
+    }
 
     if (PHASES.has('burst')) {
       const bursts: number[] = [];
@@ -231,6 +237,52 @@ async function engineWithoutHttp(t: TestEngine, { publisher }: Bench, total: num
   }
 }
 
+/** The CPU profiler's sampling interval: fine enough for a few thousand samples per run. */
+const PROFILE_INTERVAL_US = 200;
+
+/**
+ * Where a delivery's time goes: the engine-only flood (HTTP answered at once by a stub)
+ * and then the same flood against the lean receiver, each under the CPU profiler, every
+ * sample's time given to a stage (see stages.ts); µs of this thread's CPU per delivery.
+ * The unprofiled engine-only rate just before, to set the figures against (the profiler
+ * slows the engine a little).
+ */
+async function stagesPhase(t: TestEngine, bench: Bench, total: number) {
+  const engineOnly = await engineWithoutHttp(t, bench, total);
+  const alone = await profiled(PROFILE_INTERVAL_US, () => engineWithoutHttp(t, bench, total));
+  const withHttp = await profiled(PROFILE_INTERVAL_US, () => throughput(t, bench, total, 'attacker.observed', total));
+  const perDelivery = (micros: Record<Stage, number>) => {
+    const row: Record<string, number> = {};
+    for (const stage of STAGES) row[stage] = round(micros[stage] / total, 1);
+    row['total'] = round(Object.values(micros).reduce((a, b) => a + b, 0) / total, 1);
+    return row;
+  };
+  // Kept for a closer look (Chrome DevTools → Performance, or `--cpu-prof` viewers).
+  mkdirSync(OUT_DIR, { recursive: true });
+  writeFileSync(join(OUT_DIR, 'stages-engine-only.cpuprofile'), JSON.stringify(alone.profile));
+  writeFileSync(join(OUT_DIR, 'stages-with-http.cpuprofile'), JSON.stringify(withHttp.profile));
+  const engine_only = perDelivery(attribute(alone.profile));
+  const with_http = perDelivery(attribute(withHttp.profile));
+  const width = Math.max(...[...STAGES, 'total'].map((s) => s.length));
+  console.log(
+    [
+      '',
+      `µs of the engine's CPU per delivery, ${total} deliveries (sampled every ${PROFILE_INTERVAL_US} µs)`,
+      `${'stage'.padEnd(width)}  engine only  with HTTP`,
+      ...[...STAGES, 'total'].map((s) => `${s.padEnd(width)}  ${String(engine_only[s]).padStart(11)}  ${String(with_http[s]).padStart(9)}`),
+      '',
+    ].join('\n'),
+  );
+  return {
+    deliveries: total,
+    sampling_us: PROFILE_INTERVAL_US,
+    engine_only_dps: round(engineOnly, 0),
+    profiled_engine_only_dps: round(alone.value, 0),
+    profiled_with_http_dps: round(withHttp.value, 0),
+    us_per_delivery: { engine_only, with_http },
+  };
+}
+
 /** Throughput again with 50 subscriptions on overlapping patterns (counting deliveries). */
 async function fiftySubscriptions(t: TestEngine, bench: Bench, ceilingRps: number, results: Record<string, unknown>): Promise<void> {
   const patterns = ['attacker.>', 'attacker.*', 'attacker.observed', '*.observed', '>'];
@@ -295,25 +347,39 @@ async function backlogPhase({ nats, receiver, publisher }: Bench, one: number, r
 
 const SLOW_RECEIVER_MS = 20;
 const SLOW_CONCURRENCY = 32;
+/** The fast subscription beside the slow one: its rate, and the seconds of each measurement. */
+const FAST_RATE = 200;
+const FAST_SECONDS = 8;
 
 /**
  * Phase 7: a SIEM that answers after 20 ms, served by one subscription whose own
  * concurrency is 32, with the global bound raised to 40 so that its share (the bound less
  * a fifth) allows 32. At most 32 / 20 ms = 1,600 deliveries/s; the target is 1,400.
  * Its own receiver process, so the others' stays instant.
+ *
+ * Beside it, a fast subscription (its own topic, the instant receiver, the default
+ * concurrency) fed 200 events/s by a publisher of its own: its publish → arrival latency
+ * alone (the slow one idle), beside the slow one's flood, and beside the slow one fed at
+ * its target rate — whether a slow receiver hurts the others is a ratio within one run.
  */
 async function slowReceiverPhase(bench: Bench) {
   const slow = await startLeanReceiver({ delayMs: SLOW_RECEIVER_MS });
   let t: TestEngine | null = null;
+  let fastPublisher: BenchPublisher | null = null;
   try {
     t = await benchEngine({
       server: bench.nats,
       settings: { concurrency: 40, retrySchedule: [1, 2, 4] },
     });
     unwrap(await t.api['subscriptions.create']({ name: 'slow', url: slow.url, patterns: ['attacker.>'], concurrency: SLOW_CONCURRENCY }));
+    unwrap(await t.api['subscriptions.create']({ name: 'fast', url: bench.receiver.url, patterns: ['fast.>'] }));
     await t.engine.busReady();
+    fastPublisher = await startPublisher(bench.nats.wsUrl);
+    const fast = fastPublisher;
+    const fastLatency = (label: string) => fastStream(bench.receiver, fast, label);
     const withSlow: Bench = { ...bench, receiver: slow };
     await throughput(t, withSlow, n(2000), 'attacker.observed', n(2000)); // warm-up
+    const fastAlone = await fastLatency('fast-alone');
     // The same receiver driven by the bare client at 32 requests at once: what this host allows.
     const clientCeiling = await ceiling(slow, n(10_000), SLOW_CONCURRENCY);
     // Requests on the wire, sampled: 32 throughout means the time per request is what limits.
@@ -331,13 +397,22 @@ async function slowReceiverPhase(bench: Bench) {
     }
     // Once the flood is recorded (its intake shares the engine's event loop with the
     // answers): the rate from the first quarter of the deliveries to the last.
+    // The fast subscription's events published meanwhile.
     const total = n(20_000);
     const start = await slow.count();
+    const besideFlood = fastLatency('fast-flood');
     await bench.publisher.flood('attacker.observed', total, `sr${floods++}`);
     await slow.waitFor(start + total / 4, 300_000);
     const quarterAt = performance.now();
     await slow.waitFor(start + total, 300_000);
     const steady = (total * 0.75) / ((performance.now() - quarterAt) / 1000);
+    const fastBesideFlood = await besideFlood;
+    // The slow subscription fed at its target rate, the fast one beside it.
+    const slowRate = 1400;
+    const slowTotal = slowRate * FAST_SECONDS;
+    const rateStart = await slow.count();
+    const [fastBesideRate] = await Promise.all([fastLatency('fast-rate'), bench.publisher.steady('attacker.observed', slowRate, slowTotal, `srr${floods++}`)]);
+    await slow.waitFor(rateStart + slowTotal, 120_000);
     const dps = median(runs);
     return {
       delay_ms: SLOW_RECEIVER_MS,
@@ -351,11 +426,40 @@ async function slowReceiverPhase(bench: Bench) {
       // Time per request as the engine sees it: in flight / throughput.
       ms_per_request: round((samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length) / dps) * 1000, 1),
       engine_loop_delay: { p50: round(loop.percentile(50) / 1e6), p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
+      fast: {
+        rate: FAST_RATE,
+        alone: fastAlone,
+        beside_flood: fastBesideFlood,
+        beside_1400: fastBesideRate,
+        p99_ratio_beside_flood: round(fastBesideFlood.p99 / fastAlone.p99),
+        p99_ratio_beside_1400: round(fastBesideRate.p99 / fastAlone.p99),
+      },
     };
   } finally {
+    await fastPublisher?.close();
     await t?.cleanup();
     await slow.close();
   }
+}
+
+/**
+ * The fast subscription's stream: FAST_RATE events/s for FAST_SECONDS on `fast.observed`
+ * from its own publisher; publish → arrival at the instant receiver, per event.
+ */
+async function fastStream(receiver: LeanReceiver, publisher: BenchPublisher, label: string) {
+  const total = FAST_RATE * FAST_SECONDS;
+  const prefix = `lat-${label}`;
+  const start = await receiver.count();
+  const { sent } = await publisher.steady('fast.observed', FAST_RATE, total, prefix);
+  await receiver.waitFor(start + total, 300_000);
+  const arrivals = await receiver.takeArrivals();
+  const latencies: number[] = [];
+  for (const [id, at] of sent) {
+    const arrived = arrivals.get(id);
+    if (arrived !== undefined) latencies.push(arrived - at);
+  }
+  // How many waited long: a few stragglers and a whole stretch held back read alike in a p99.
+  return { ...stats(latencies), over_100ms: latencies.filter((ms) => ms > 100).length };
 }
 
 /** Phase 6: engine start to "bus connected and subscribed" with 500 subscriptions, in ms. */
