@@ -194,6 +194,11 @@ export class Dispatcher {
     return n;
   }
 
+  /** Jobs of one subscription in memory. */
+  inMemoryOf(subscriptionId: string): number {
+    return this.bySubscription.get(subscriptionId)?.size ?? 0;
+  }
+
   get sending(): number {
     return this.semaphore.inUse;
   }

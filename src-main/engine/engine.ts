@@ -211,6 +211,8 @@ export class Engine {
     this.scheduler = new OutboxScheduler({
       store,
       inMemory: () => this.dispatcher.pending,
+      inMemoryOf: (id) => this.dispatcher.inMemoryOf(id),
+      subscriptionIds: () => this.subscriptions.ids(),
       submit: (job, view) => {
         feed.taken(view);
         void this.submit(job);
@@ -394,7 +396,7 @@ export class Engine {
   }
 
   private submit(job: DeliveryJob): Promise<DeliveryUpdate> {
-    return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft());
+    return this.dispatcher.submit(job).finally(() => this.scheduler.jobLeft(job.subscriptionId));
   }
 
   /**

@@ -229,7 +229,7 @@ export class IntakeStage {
         held = true;
         continue;
       }
-      const inMemory = scheduler.hasRoom(jobs.length);
+      const inMemory = scheduler.hasRoom(sub.id, jobs.length);
       const deliveryId = insertDelivery(store, { ...base, outcome: 'pending', nextAttemptAt: inMemory ? null : nowMs });
       feed.recorded(deliveryId, base, 'pending', inMemory);
       if (inMemory) {

@@ -3,6 +3,10 @@
  * not fit in memory, retries whose wait is over, held events released, replays) is
  * claimed in batches while the dispatcher has room, so memory stays bounded whatever
  * the backlog; one timer wakes it for the next due time.
+ *
+ * Memory is shared fairly: one subscription holds at most an eighth of it
+ * (`perSubscription`), so a slow or hanging receiver's backlog waits in the store, and
+ * another subscription's new events still go straight to memory and out.
  */
 import type { DeliveryView } from '../contract/views';
 import type { DeliveryJob } from '../delivery/dispatcher';
@@ -22,6 +26,10 @@ export interface SchedulerDeps {
   store: Store;
   /** Jobs currently in memory. */
   inMemory: () => number;
+  /** Jobs of one subscription currently in memory. */
+  inMemoryOf: (subscriptionId: string) => number;
+  /** Every subscription that may have work in the store. */
+  subscriptionIds: () => readonly string[];
   submit: (job: DeliveryJob, view: DeliveryView) => void;
   /** Taking due work from the store failed (a full disk); it is tried again at the next wake. */
   onError?: (error: unknown) => void;
@@ -32,11 +40,19 @@ export interface SchedulerDeps {
 export class OutboxScheduler {
   private readonly capacity: number;
   private readonly claimBatch: number;
+  /** The most jobs one subscription holds in memory. */
+  readonly perSubscription: number;
+  /** A subscription is claimed for once it has this much room (not one row at a time). */
+  private readonly subscriptionBatch: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   /** Due work may be waiting in the store beyond what memory holds. */
   private backlog = true;
+  /** The last claim took all the room memory had: more may be due. */
+  private cutByMemory = false;
+  /** Subscriptions that may have more due than their room took (or had too little room to be asked). */
+  private saturated = new Set<string>();
   private pumpQueued = false;
   private awaitingCommit = false;
   private started = false;
@@ -45,6 +61,8 @@ export class OutboxScheduler {
   constructor(private readonly deps: SchedulerDeps) {
     this.capacity = deps.capacity ?? DEFAULT_CAPACITY;
     this.claimBatch = Math.max(1, Math.min(CLAIM_BATCH, Math.floor(this.capacity / 4)));
+    this.perSubscription = Math.max(1, Math.floor(this.capacity / 8));
+    this.subscriptionBatch = Math.max(1, Math.floor(this.perSubscription / 4));
     this.now = deps.now ?? Date.now;
   }
 
@@ -56,20 +74,32 @@ export class OutboxScheduler {
     return recovered;
   }
 
-  /** Room for `extra` more jobs in memory. */
-  hasRoom(extra = 0): boolean {
-    return this.deps.inMemory() + extra < this.capacity;
+  /** Room in memory for a new job of this subscription, besides `extra` others being added. */
+  hasRoom(subscriptionId: string, extra = 0): boolean {
+    return this.deps.inMemory() + extra < this.capacity && this.deps.inMemoryOf(subscriptionId) < this.perSubscription;
   }
 
   /** Something became due in the store (or may have): take it when there is room. */
   notify(): void {
     this.backlog = true;
+    this.cutByMemory = true;
     this.schedulePump();
   }
 
-  /** A job left memory: room for the backlog, if any, once a batch fits. */
-  jobLeft(): void {
-    if (this.backlog && this.capacity - this.deps.inMemory() >= this.claimBatch) this.schedulePump();
+  /**
+   * A job left memory: claim again once a batch fits — in memory as a whole when the last
+   * claim was cut by it, or for this job's subscription when it had more than its room.
+   */
+  jobLeft(subscriptionId: string): void {
+    if (!this.backlog) return;
+    const room = this.capacity - this.deps.inMemory();
+    if (this.cutByMemory && room >= this.claimBatch) this.schedulePump();
+    else if (this.saturated.has(subscriptionId) && room >= this.subscriptionBatch && this.roomOf(subscriptionId) >= this.subscriptionBatch)
+      this.schedulePump();
+  }
+
+  private roomOf(subscriptionId: string): number {
+    return this.perSubscription - this.deps.inMemoryOf(subscriptionId);
   }
 
   /** A retry is due at `atMs`. */
@@ -101,7 +131,7 @@ export class OutboxScheduler {
     if (this.stopped || !this.started) return;
     const room = this.capacity - this.deps.inMemory();
     // Less than a batch of room: the jobs leaving memory call again (backlog stays set).
-    if (room < this.claimBatch) return;
+    if (room < this.subscriptionBatch) return;
     const { store } = this.deps;
     if (store.sqlite.inTransaction) {
       // What is due may have been written in the group not yet committed: a delivery is
@@ -124,12 +154,29 @@ export class OutboxScheduler {
   }
 
   private claim(room: number): void {
-    const claimed = claimDue(this.deps.store, this.now(), room);
-    for (const row of claimed) this.deps.submit(toJob(row), row.view);
-    // A full batch may have left more behind; a short one emptied what is due now.
-    this.backlog = claimed.length === room;
+    // Each subscription up to its room, once that room is worth a query; one with less is
+    // asked again as its jobs leave.
+    const ids = this.deps.subscriptionIds();
+    const rooms = new Map<string, number>();
+    const saturated = new Set<string>();
+    for (const id of ids) {
+      const own = this.roomOf(id);
+      if (own >= this.subscriptionBatch) rooms.set(id, own);
+      else saturated.add(id);
+    }
+    const claimed = claimDue(this.deps.store, this.now(), room, rooms);
+    const taken = new Map<string, number>();
+    for (const row of claimed) {
+      taken.set(row.subscriptionId, (taken.get(row.subscriptionId) ?? 0) + 1);
+      this.deps.submit(toJob(row), row.view);
+    }
+    for (const [id, own] of rooms) if ((taken.get(id) ?? 0) >= Math.min(own, room)) saturated.add(id);
+    this.saturated = saturated;
+    this.cutByMemory = claimed.length === room;
+    this.backlog = this.cutByMemory || saturated.size > 0;
+    // Work due now that was not taken waits for room (jobLeft); later work for its time.
     const next = nextDueAt(this.deps.store);
-    if (next !== null) this.wakeAt(next);
+    if (next !== null && next > this.now()) this.wakeAt(next);
   }
 
   stop(): void {

@@ -54,11 +54,14 @@ export function recoverInterrupted(store: Store, nowMs: number, inMemory: readon
   );
 }
 
-/** Take up to `limit` due deliveries, oldest due first, marking them claimed. */
-export function claimDue(store: Store, nowMs: number, limit: number): ClaimedDelivery[] {
+/**
+ * Take up to `limit` due deliveries, oldest due first, marking them claimed; with
+ * `rooms`, at most that many of each subscription (and none of one not in it).
+ */
+export function claimDue(store: Store, nowMs: number, limit: number, rooms?: ReadonlyMap<string, number>): ClaimedDelivery[] {
   if (limit <= 0) return [];
   return store.transaction(() => {
-    const rows = store.all(
+    const select = () =>
       store.kysely
         .selectFrom('deliveries')
         .innerJoin('events', 'events.seq', 'deliveries.event_seq')
@@ -78,14 +81,32 @@ export function claimDue(store: Store, nowMs: number, limit: number): ClaimedDel
           'deliveries.is_replay',
           'deliveries.replay_of',
           'deliveries.attempt_log',
+          'deliveries.next_attempt_at',
           'events.body',
         ])
         .where('deliveries.next_attempt_at', 'is not', null)
-        .where('deliveries.next_attempt_at', '<=', nowMs)
-        .orderBy('deliveries.next_attempt_at')
-        .orderBy('deliveries.id')
-        .limit(limit),
-    );
+        .where('deliveries.next_attempt_at', '<=', nowMs);
+    let rows;
+    if (rooms === undefined) {
+      rows = store.all(select().orderBy('deliveries.next_attempt_at').orderBy('deliveries.id').limit(limit));
+    } else {
+      // Each subscription up to its own room (an index seek each), then the earliest due
+      // of them all up to the limit: one subscription's backlog cannot fill memory ahead
+      // of the others' new work.
+      rows = [...rooms]
+        .filter(([, room]) => room > 0)
+        .flatMap(([id, room]) =>
+          store.all(
+            select()
+              .where('deliveries.subscription_id', '=', id)
+              .orderBy('deliveries.next_attempt_at')
+              .orderBy('deliveries.id')
+              .limit(Math.min(room, limit)),
+          ),
+        )
+        .sort((a, b) => (a.next_attempt_at as number) - (b.next_attempt_at as number) || a.id - b.id)
+        .slice(0, limit);
+    }
     if (rows.length === 0) return [];
     store.run(
       store.kysely

@@ -8,6 +8,7 @@ import { outbox } from './2026-11-28T01-outbox';
 import { previousSecret } from './2026-11-29T00-previous-secret';
 import { deliveryOptions } from './2026-12-06T00-delivery-options';
 import { formats } from './2026-12-06T01-formats';
+import { dueBySubscription } from './2026-12-06T02-due-by-subscription';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-29T00-previous-secret': previousSecret,
   '2026-12-06T00-delivery-options': deliveryOptions,
   '2026-12-06T01-formats': formats,
+  '2026-12-06T02-due-by-subscription': dueBySubscription,
 };
 
 export const migrationProvider: MigrationProvider = {
