@@ -4,7 +4,7 @@
  * claimed in batches while the dispatcher has room, so memory stays bounded whatever
  * the backlog; one timer wakes it for the next due time.
  *
- * Memory is shared fairly: one subscription holds at most an eighth of it
+ * Memory is shared fairly: one subscription holds at most a quarter of it
  * (`perSubscription`), so a slow or hanging receiver's backlog waits in the store, and
  * another subscription's new events still go straight to memory and out.
  */
@@ -61,8 +61,8 @@ export class OutboxScheduler {
   constructor(private readonly deps: SchedulerDeps) {
     this.capacity = deps.capacity ?? DEFAULT_CAPACITY;
     this.claimBatch = Math.max(1, Math.min(CLAIM_BATCH, Math.floor(this.capacity / 4)));
-    this.perSubscription = Math.max(1, Math.floor(this.capacity / 8));
-    this.subscriptionBatch = Math.max(1, Math.floor(this.perSubscription / 4));
+    this.perSubscription = Math.max(1, Math.floor(this.capacity / 4));
+    this.subscriptionBatch = Math.max(1, Math.floor(this.perSubscription / 2));
     this.now = deps.now ?? Date.now;
   }
 
