@@ -138,4 +138,22 @@ describe('Pacer', () => {
     expect(pacer.rate).toBe(10);
     expect(pacer.admit(0, false)).toBe(1100);
   });
+
+  it('sends a parked delivery that comes back a few ms off its token, the bucket owing the difference, so the rate stays exact', () => {
+    const pacer = new Pacer(paced(5, 1), 0);
+    expect(pacer.admit(0, false)).toBeNull();
+    expect(pacer.admit(0, false)).toBe(200);
+    expect(pacer.admit(0, false)).toBe(400);
+    expect(pacer.admit(0, false)).toBe(600);
+    // The first came back 3 ms late, the second on time: 197 ms of refill, not 200.
+    expect(pacer.admit(203, true)).toBeNull();
+    expect(pacer.admit(400, true)).toBeNull();
+    // What it owed is gone from the next refill: the third waits for its own token.
+    expect(pacer.admit(560, true)).toBe(800);
+    // A delivery that just arrived gets no such slack.
+    const fresh = new Pacer(paced(5, 1), 0);
+    expect(fresh.admit(0, false)).toBeNull();
+    expect(fresh.admit(199, false)).toBe(200);
+  });
 });
+

@@ -47,6 +47,8 @@ export function burstOf(pacing: Pacing): number {
 
 /** Float dust from refills (a token at 0.9999999999) must not send a delivery round again. */
 const EPSILON = 1e-9;
+/** How late a parked delivery's token may be and it still goes (seconds of refill). */
+const OUTBOX_SLACK_S = 0.05;
 
 /** Tokens refill continuously at `rate` per second up to `burst`; one per delivery sent. */
 export class TokenBucket {
@@ -73,10 +75,13 @@ export class TokenBucket {
     return this.tokens;
   }
 
-  /** Take one token if there is one. */
-  tryTake(now: number): boolean {
-    if (this.available(now) < 1 - EPSILON) return false;
-    this.tokens = Math.max(0, this.tokens - 1);
+  /**
+   * Take one token if there is one, or if one is at most `slack` short (then the bucket
+   * owes it: the shortfall comes off the next refill, so the rate over time is exact).
+   */
+  tryTake(now: number, slack = EPSILON): boolean {
+    if (this.available(now) < 1 - slack) return false;
+    this.tokens -= 1;
     return true;
   }
 
@@ -117,7 +122,11 @@ export class Pacer {
    */
   admit(now: number, fromOutbox: boolean): number | null {
     const queueAhead = this.tail > now;
-    if ((fromOutbox || !queueAhead) && this.bucket.tryTake(now)) return null;
+    // A parked delivery taken at its slot goes, even when the timers that brought it ran a
+    // few ms off the token's refill: sending it to the back of the queue for that would
+    // halve the rate. Within 50 ms of refill (at most half a token), the bucket owes it.
+    const slack = fromOutbox ? Math.min(0.5, this.bucket.rate * OUTBOX_SLACK_S) : EPSILON;
+    if ((fromOutbox || !queueAhead) && this.bucket.tryTake(now, slack)) return null;
     const slot = Math.max(this.tail + 1000 / this.bucket.rate, this.bucket.nextTokenAt(now));
     this.tail = slot;
     // Whole milliseconds in the store, never before the token is there.
