@@ -128,7 +128,6 @@ export class OutboxScheduler {
   }
 
   pump(): void {
-    if (process.env['DBG_SCHED']) console.error('pump', this.now() % 100000, this.capacity - this.deps.inMemory());
     if (this.stopped || !this.started) return;
     const room = this.capacity - this.deps.inMemory();
     // Less than a batch of room: the jobs leaving memory call again (backlog stays set).
@@ -172,7 +171,6 @@ export class OutboxScheduler {
       this.deps.submit(toJob(row), row.view);
     }
     for (const [id, own] of rooms) if ((taken.get(id) ?? 0) >= Math.min(own, room)) saturated.add(id);
-    if (process.env['DBG_SCHED']) console.error('claim', this.now() % 100000, room, [...rooms].map(([k,v])=>k.slice(0,4)+':'+v).join(','), claimed.length, [...saturated].map((s)=>s.slice(0,4)).join(','), nextDueAt(this.deps.store));
     this.saturated = saturated;
     this.cutByMemory = claimed.length === room;
     this.backlog = this.cutByMemory || saturated.size > 0;
