@@ -139,21 +139,20 @@ describe('Pacer', () => {
     expect(pacer.admit(0, false)).toBe(1100);
   });
 
-  it('sends a parked delivery that comes back a few ms off its token, the bucket owing the difference, so the rate stays exact', () => {
+  it('sends a parked delivery that comes back on time after one that came back late (a burst of one caps the refill), the bucket owing the difference', () => {
     const pacer = new Pacer(paced(5, 1), 0);
     expect(pacer.admit(0, false)).toBeNull();
     expect(pacer.admit(0, false)).toBe(200);
     expect(pacer.admit(0, false)).toBe(400);
     expect(pacer.admit(0, false)).toBe(600);
-    // The first came back 3 ms late, the second on time: 197 ms of refill, not 200.
-    expect(pacer.admit(203, true)).toBeNull();
+    // The first came back 30 ms late: the bucket was full (one token) and is empty from 230.
+    expect(pacer.admit(230, true)).toBeNull();
+    // The second, on time, finds 0.85 of a token: it goes, owing 0.15.
     expect(pacer.admit(400, true)).toBeNull();
-    // What it owed is gone from the next refill: the third waits for its own token.
-    expect(pacer.admit(560, true)).toBe(800);
-    // A delivery that just arrived gets no such slack.
-    const fresh = new Pacer(paced(5, 1), 0);
-    expect(fresh.admit(0, false)).toBeNull();
-    expect(fresh.admit(199, false)).toBe(200);
+    expect(pacer.admit(600, true)).toBeNull();
+    // A delivery that just arrived gets no such slack: it waits for a whole token, the
+    // 0.15 owed included (at 5/s, 30 ms after the slot behind the last one).
+    expect(pacer.admit(601, false)).toBe(830);
   });
 });
 

@@ -174,9 +174,14 @@ export class OutboxScheduler {
     this.saturated = saturated;
     this.cutByMemory = claimed.length === room;
     this.backlog = this.cutByMemory || saturated.size > 0;
-    // Work due now that was not taken waits for room (jobLeft); later work for its time.
-    const next = nextDueAt(this.deps.store);
-    if (next !== null && next > this.now()) this.wakeAt(next);
+    // The next due work of the subscriptions that have room, even if it fell due while this
+    // claim ran (then at once); a subscription short of room is claimed for as its jobs
+    // leave (jobLeft), never by a timer that would find it still full.
+    const next = nextDueAt(
+      this.deps.store,
+      [...rooms.keys()].filter((id) => !saturated.has(id)),
+    );
+    if (next !== null) this.wakeAt(next);
   }
 
   stop(): void {

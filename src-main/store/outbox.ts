@@ -131,13 +131,15 @@ export function claimDue(store: Store, nowMs: number, limit: number, rooms?: Rea
   });
 }
 
-/** When the next unclaimed delivery is due (epoch ms), or null when none waits. */
-export function nextDueAt(store: Store): number | null {
+/** When the next unclaimed delivery is due (epoch ms), or null when none waits; with `subscriptionIds`, of those only. */
+export function nextDueAt(store: Store, subscriptionIds?: readonly string[]): number | null {
+  if (subscriptionIds !== undefined && subscriptionIds.length === 0) return null;
   const row = store.first(
     store.kysely
       .selectFrom('deliveries')
       .select((eb) => eb.fn.min<number>('next_attempt_at').as('due'))
-      .where('next_attempt_at', 'is not', null),
+      .where('next_attempt_at', 'is not', null)
+      .$if(subscriptionIds !== undefined, (q) => q.where('subscription_id', 'in', subscriptionIds as string[])),
   );
   return row?.due ?? null;
 }
