@@ -20,7 +20,7 @@
  */
 import type { AttemptRecord, Outcome } from '../contract/views';
 import type { AttemptRequest, AttemptResult } from './http-client';
-import type { ReceiverTls } from './receiver-tls';
+import { hasReceiverTls } from './receiver-tls';
 import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
 import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
@@ -67,12 +67,12 @@ export interface Destination {
   retrySchedule: readonly number[];
   /** Its secret headers (masked wherever a request is recorded); the plain ones are in `options`. */
   secretHeaders?: readonly ExtraHeader[];
-  /** Its own TLS files (a private CA, a client certificate), and whether it bypasses the egress proxy. */
-  tls?: ReceiverTls;
-  direct?: boolean;
   /** Its rate, burst and concurrency (nulls: unpaced, the default share). */
   pacing: Pacing;
-  /** Its format and the format's settings, its transform (delivery/request.ts); absent: DECNET's, as is. */
+  /**
+   * Its delivery options (contract/subscription-options.ts): the format and its settings,
+   * the transform, its TLS files and proxy bypass; absent: DECNET's, as is.
+   */
   options?: SubscriptionOptions;
 }
 
@@ -353,12 +353,13 @@ export class Dispatcher {
       if (!current) return this.endStopped(live.slice(1), lead);
       destination = current;
       const previous = destination.previousSecret;
+      const options = destination.options ?? DECNET_AS_IS;
       const built = await buildRequest(
         {
           url: destination.url,
           secret: destination.secret,
           previousSecret: previous && startedAt < previous.untilMs ? previous.secret : null,
-          options: destination.options ?? DECNET_AS_IS,
+          options,
           secretHeaders: destination.secretHeaders ?? [],
         },
         live.map((m) => ({ body: m.job.body, id: m.job.eventId, topic: m.job.topic })),
@@ -369,7 +370,7 @@ export class Dispatcher {
       if (!built.ok) transformFailed = built.error;
       else {
         const { request } = built;
-        format = destination.options?.format ?? 'decnet';
+        format = options.format;
         for (const m of live) {
           // What is recorded and shown never holds a secret header's value.
           m.lastHeaders = request.recordedHeaders;
@@ -382,8 +383,8 @@ export class Dispatcher {
           body: request.body,
           headers: request.headers,
           timeoutMs: this.deps.settings().timeoutMs,
-          ...(destination.tls ? { tls: destination.tls } : {}),
-          ...(destination.direct ? { direct: true } : {}),
+          ...(hasReceiverTls(options) ? { tls: { caFile: options.caFile, clientCert: options.clientCert, clientKey: options.clientKey } } : {}),
+          ...(options.direct ? { direct: true } : {}),
           ...(live.length > 1 ? { keepAnswer: true } : {}),
         });
       }

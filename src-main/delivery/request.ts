@@ -5,7 +5,7 @@
  * preview shows it — so the bytes signed, sent, stored and shown are the same.
  */
 import type { FormatName, SubscriptionOptions } from '../contract/subscription-options';
-import { compileExpression, runTransform, type CompiledExpression } from '../match/expression';
+import { compileCached, runTransform } from '../match/expression';
 import { renderChat } from './formats/chat';
 import { renderElastic, renderElasticBulk, judgeBulkItems } from './formats/elasticsearch';
 import { judgeHecAnswer, renderHec } from './formats/splunk-hec';
@@ -43,21 +43,6 @@ export function eventFromBody(body: Uint8Array): FormatEvent {
   const value = parseJson(Buffer.from(body).toString('utf8')) as Record<string, JsonValue>;
   const text = (key: string): string => (typeof value[key] === 'string' ? (value[key] as string) : '');
   return { id: text('id'), topic: text('topic'), type: text('type'), ts: text('ts'), payload: value['payload'] ?? null };
-}
-
-/** Compiled transforms by text: compiling costs more than running. */
-const transforms = new Map<string, CompiledExpression>();
-const TRANSFORMS_MAX = 256;
-
-function transformFor(text: string): CompiledExpression | string {
-  let compiled = transforms.get(text);
-  if (!compiled) {
-    const result = compileExpression(text, 'transform');
-    if (!result.ok) return result.message;
-    if (transforms.size >= TRANSFORMS_MAX) transforms.clear();
-    transforms.set(text, (compiled = result.expression));
-  }
-  return compiled;
 }
 
 /** The body in the subscription's format: one event, or a batch for the formats that take one. */
@@ -108,9 +93,9 @@ export async function buildRequest(
   const { options } = plan;
   let rendered: RenderedRequest;
   if (options.transform !== '') {
-    const transform = transformFor(options.transform);
-    if (typeof transform === 'string') return { ok: false, error: transform };
-    const result = await runTransform(transform, eventFromBody(first.body));
+    const transform = compileCached(options.transform, 'transform');
+    if (!transform.ok) return { ok: false, error: transform.message };
+    const result = await runTransform(transform.expression, eventFromBody(first.body));
     if (!result.ok) return { ok: false, error: result.error };
     rendered = { body: result.body, contentType: 'application/json', path: '' };
   } else if (options.format === 'decnet' || options.format === 'standard-webhooks') {

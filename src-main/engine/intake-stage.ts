@@ -11,7 +11,7 @@ import { parseBusMessage } from '../bus/intake';
 import type { DeliveryJob } from '../delivery/dispatcher';
 import { buildBody, type WireEvent } from '../delivery/wire';
 import type { Store } from '../store/database';
-import { compileExpression, runFilter, type CompiledExpression } from '../match/expression';
+import { compileCached, runFilter } from '../match/expression';
 import { insertDelivery, insertEvent } from '../store/deliveries';
 import { countFiltered, type Subscription } from '../store/subscriptions';
 import type { DeliveryFeed } from './delivery-feed';
@@ -48,8 +48,6 @@ interface QueuedMessage {
 export class IntakeStage {
   private readonly counts = { received: 0, rejected: 0 };
   private readonly queue: IntakeQueue<QueuedMessage>;
-  /** Compiled filters by their text (or why one does not compile). */
-  private readonly filters = new Map<string, CompiledExpression | string>();
   private readonly filterErrorAt = new Map<string, number>();
 
   constructor(private readonly deps: IntakeDeps) {
@@ -139,32 +137,17 @@ export class IntakeStage {
     const kept: Subscription[] = [];
     const out: Subscription[] = [];
     for (const target of targets) {
-      const filter = target.options.filter === '' ? null : this.compiledFilter(target.options.filter);
-      if (filter === null) {
+      const filter = target.options.filter === '' ? null : compileCached(target.options.filter, 'filter');
+      // Saved filters compile (they are checked at save); one that does not is not applied.
+      if (filter === null || !filter.ok) {
         kept.push(target);
         continue;
       }
-      if (typeof filter === 'string') {
-        // Saved filters compile (they are checked at save); one that does not is not applied.
-        kept.push(target);
-        continue;
-      }
-      const verdict = await runFilter(filter, event);
+      const verdict = await runFilter(filter.expression, event);
       if (verdict.error !== null) this.filterFailed(target, verdict.error);
       (verdict.pass ? kept : out).push(target);
     }
     return { kept, out };
-  }
-
-  private compiledFilter(text: string): CompiledExpression | string {
-    let compiled = this.filters.get(text);
-    if (compiled === undefined) {
-      const result = compileExpression(text, 'filter');
-      compiled = result.ok ? result.expression : result.message;
-      if (this.filters.size >= 256) this.filters.clear();
-      this.filters.set(text, compiled);
-    }
-    return compiled;
   }
 
   private filterFailed(sub: Subscription, error: string): void {

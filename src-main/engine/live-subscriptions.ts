@@ -111,8 +111,6 @@ export class LiveSubscriptions {
         retrySchedule: sub.retrySchedule ?? defaultRetrySchedule,
         options: sub.options,
         secretHeaders: sub.secretHeaders,
-        tls: { caFile: sub.options.caFile, clientCert: sub.options.clientCert, clientKey: sub.options.clientKey },
-        direct: sub.options.direct,
         pacing: this.pacing(sub),
       }
     );

@@ -4,12 +4,12 @@
  * after the same checks a save makes. Nothing is sent or stored.
  */
 import { BridgeFailure, type PreviewRequest, type RecentEventsQuery } from '../contract/bridge';
-import { defaultOptions, OPTION_KEYS, type SubscriptionOptions } from '../contract/subscription-options';
+import { defaultOptions, type SubscriptionOptions } from '../contract/subscription-options';
 import type { PreviewResult, RecentEvent } from '../contract/views';
 import { parseBusMessage } from '../bus/intake';
 import { buildRequest, eventFromBody } from '../delivery/request';
 import { buildBody } from '../delivery/wire';
-import { compileExpression, runFilter } from '../match/expression';
+import { compileCached, runFilter } from '../match/expression';
 import { expandPatterns, matchesPattern } from '../match/pattern';
 import type { Store } from '../store/database';
 import { findEvent, recentEvents, type StoredEvent, type StoredEventSummary } from '../store/deliveries';
@@ -46,7 +46,7 @@ export class Preview {
     let options: SubscriptionOptions;
     let secretHeaders: { name: string; value: string }[];
     try {
-      options = this.deps.service.checkOptions(stored?.options ?? defaultOptions(), pick(request));
+      options = this.deps.service.checkOptions(stored?.options ?? defaultOptions(), request);
       secretHeaders = checkSecretHeaders(
         request.secretHeaders ?? (stored?.secretHeaders ?? []).map((h) => ({ name: h.name })),
         stored?.secretHeaders ?? [],
@@ -64,7 +64,7 @@ export class Preview {
     const result: PreviewResult = { ...empty, event: pickerView(chosen), matches: patterns.some((p) => matchesPattern(p, topic)) };
 
     if (options.filter !== '') {
-      const compiled = compileExpression(options.filter, 'filter');
+      const compiled = compileCached(options.filter, 'filter');
       result.filter = compiled.ok ? await runFilter(compiled.expression, eventFromBody(body)) : { pass: false, error: compiled.message };
     }
 
@@ -100,12 +100,6 @@ export class Preview {
       ? { stored: found, body: Buffer.from(found.body, 'utf8') }
       : { problem: 'no stored event matches these patterns yet: paste one, or wait for one to arrive' };
   }
-}
-
-function pick(request: PreviewRequest): Partial<Record<(typeof OPTION_KEYS)[number], unknown>> {
-  const given: Record<string, unknown> = {};
-  for (const key of OPTION_KEYS) if (request[key] !== undefined) given[key] = request[key];
-  return given;
 }
 
 function pickerView(event: StoredEventSummary): RecentEvent {

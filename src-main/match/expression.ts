@@ -96,6 +96,22 @@ export function compileExpression(text: string, kind: ExpressionKind): Compiled 
   };
 }
 
+/** Compiled expressions by kind and text: an event runs them often, compiling costs more than running. */
+const compiledCache = new Map<string, Compiled>();
+const COMPILED_CACHE_MAX = 512;
+
+/** {@link compileExpression}, remembered (a saved expression is compiled once, not per event). */
+export function compileCached(text: string, kind: ExpressionKind): Compiled {
+  const key = `${kind}\u0000${text}`;
+  let compiled = compiledCache.get(key);
+  if (compiled === undefined) {
+    compiled = compileExpression(text, kind);
+    if (compiledCache.size >= COMPILED_CACHE_MAX) compiledCache.clear();
+    compiledCache.set(key, compiled);
+  }
+  return compiled;
+}
+
 /** JsonNumbers (kept lossless for the wire) become numbers expressions can compare. */
 function plain(value: JsonValue): unknown {
   if (value instanceof JsonNumber) return Number(value.literal);

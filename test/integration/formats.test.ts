@@ -15,10 +15,11 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SubscriptionInput } from '../../src-main/contract/bridge';
 import type { DeliveryView, SubscriptionView } from '../../src-main/contract/views';
 import { generateWebhookSecret } from '../../src-main/delivery/formats/standard-webhooks';
-import { sign, type WireEvent } from '../../src-main/delivery/wire';
+import { sign } from '../../src-main/delivery/wire';
 import { CONFIG_DIR_ENV, DEFAULT_KEY_FILE, keyFileCipher } from '../../src-main/store/key-source';
 import { startTestEngine, unwrap, type TestEngine, type TestEngineOptions } from '../harness/engine';
 import { concatenatedObjects, parseObject } from '../harness/hec';
+import { SIGNING_VECTORS } from '../harness/signing-vectors';
 import { startReceiver, type Behavior, type ReceivedRequest, type Receiver } from '../harness/receiver';
 
 const CLI = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url));
@@ -563,15 +564,7 @@ describe('standard-webhooks', () => {
 });
 
 describe('decnet', () => {
-  interface Vector {
-    name: string;
-    secret: string;
-    event: WireEvent;
-    body_utf8: string;
-    body_base64: string;
-    signature: string;
-  }
-  const vectors = JSON.parse(readFileSync(resolve(__dirname, '../fixtures/signing-vectors.json'), 'utf8')) as Vector[];
+  const vectors = SIGNING_VECTORS;
 
   it("is still the canonical body signed DECNET's way: every reference vector, byte for byte, through the engine", async () => {
     await engine();

@@ -17,23 +17,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { DeliveryView } from '../../src-main/contract/views';
 import { generateWebhookSecret } from '../../src-main/delivery/formats/standard-webhooks';
 import type { JsonObject } from '../../src-main/delivery/json';
-import { sign, type WireEvent } from '../../src-main/delivery/wire';
+import { sign } from '../../src-main/delivery/wire';
 import { compileExpression, runFilter, runTransform, type CompiledExpression } from '../../src-main/match/expression';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startReceiver, status, type Receiver, type ReceivedRequest } from '../harness/receiver';
+import { SIGNING_VECTORS, type SigningVector } from '../harness/signing-vectors';
 
-interface Vector {
-  name: string;
-  secret: string;
-  event: WireEvent;
-  body_utf8: string;
-  body_base64: string;
-  signature: string;
-}
 
 const DOC_PATH = resolve(__dirname, '../../docs/receivers.md');
 /** From the reference implementation, copied unchanged: see test/fixtures/README.md. */
-const vectors = JSON.parse(readFileSync(resolve(__dirname, '../fixtures/signing-vectors.json'), 'utf8')) as Vector[];
+const vectors = SIGNING_VECTORS;
 
 interface Snippet {
   lang: string;
@@ -89,7 +82,7 @@ function vectorCases(): Case[] {
   const cases: Case[] = [];
   vectors.forEach((v, i) => {
     const body = Buffer.from(v.body_base64, 'base64');
-    const other = vectors[(i + 1) % vectors.length] as Vector;
+    const other = vectors[(i + 1) % vectors.length] as SigningVector;
     const next = `rotated-new-secret-for-${v.name}`;
     const base = { body, signature: v.signature, previous: null, secrets: [v.secret] };
     const add = (name: string, c: Partial<Case> & { expect: boolean }): void => {
@@ -315,7 +308,7 @@ describe('docs/receivers.md', () => {
   });
 
   it('shows a delivery that is the reference vector, byte for byte', () => {
-    const v = vectors.find((x) => x.name === 'simple') as Vector;
+    const v = vectors.find((x) => x.name === 'simple') as SigningVector;
     const [head, body] = snippet('http-example').split('\n\n') as [string, string];
     expect(body.trimEnd()).toBe(v.body_utf8);
     expect(head).toContain(`X-DECNET-Signature: ${v.signature}\n`);
@@ -425,12 +418,12 @@ function post(url: string, body: Buffer, headers: Record<string, string>): Promi
   });
 }
 
-function signedPost(url: string, v: Vector, secret = v.secret): Promise<{ status: number; text: string }> {
+function signedPost(url: string, v: SigningVector, secret = v.secret): Promise<{ status: number; text: string }> {
   const body = Buffer.from(v.body_base64, 'base64');
   return post(url, body, { 'X-DECNET-Signature': sign(secret, body), 'X-DECNET-Event-Id': v.event.id });
 }
 
-const vector = (name: string): Vector => vectors.find((v) => v.name === name) as Vector;
+const vector = (name: string): SigningVector => vectors.find((v) => v.name === name) as SigningVector;
 
 describe('the Python receiver, fed by Sluice', () => {
   let t: TestEngine;
