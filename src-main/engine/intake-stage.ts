@@ -12,7 +12,7 @@ import type { DeliveryJob } from '../delivery/dispatcher';
 import { buildBody, type WireEvent } from '../delivery/wire';
 import type { Store } from '../store/database';
 import { compileCached, runFilter } from '../match/expression';
-import { insertDelivery, insertEvent } from '../store/deliveries';
+import { deleteEvent, insertDelivery, insertEvent } from '../store/deliveries';
 import { countFiltered, type Subscription } from '../store/subscriptions';
 import type { DeliveryFeed } from './delivery-feed';
 import type { EventHub } from './event-hub';
@@ -166,10 +166,17 @@ export class IntakeStage {
       return store.durable();
     }
     // All or nothing: an event is never on disk without its deliveries.
-    const { jobs, held } = store.transaction(() => {
-      for (const sub of filteredOut) countFiltered(store, sub.id, 1);
-      return this.recordEvent(event, targets, at, receivedAt);
-    });
+    let seq: number | null = null;
+    const { jobs, held } = store.atomically(
+      () => {
+        const recorded = this.recordEvent(event, targets, at, receivedAt, (s) => (seq = s));
+        for (const sub of filteredOut) countFiltered(store, sub.id, 1);
+        return recorded;
+      },
+      () => {
+        if (seq !== null) deleteEvent(store, seq);
+      },
+    );
     if (filteredOut.length > 0) hub.subscriptionsChanged();
     if (held) hub.subscriptionsChanged();
     const committed = store.durable();
@@ -187,7 +194,13 @@ export class IntakeStage {
    * into memory now when there is room, else left due in the store), held for a
    * tripped or paused one.
    */
-  private recordEvent(event: WireEvent, targets: Subscription[], at: string, nowMs: number): { jobs: DeliveryJob[]; held: boolean } {
+  private recordEvent(
+    event: WireEvent,
+    targets: Subscription[],
+    at: string,
+    nowMs: number,
+    inserted: (seq: number) => void,
+  ): { jobs: DeliveryJob[]; held: boolean } {
     const { store, feed } = this.deps;
     const scheduler = this.deps.scheduler();
     const body = buildBody(event);
@@ -199,6 +212,7 @@ export class IntakeStage {
       body: body.toString('utf8'),
       receivedAt: at,
     });
+    inserted(seq);
     const jobs: DeliveryJob[] = [];
     let held = false;
     for (const target of targets) {

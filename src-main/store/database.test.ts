@@ -31,6 +31,28 @@ describe('Store', () => {
     expect(store.sqlite.pragma('auto_vacuum', { simple: true })).toBe(2);
   });
 
+  it('atomically: a write that fails alone has what it wrote undone, and the rest of the group commits', async () => {
+    insertEvent(store, event(1)); // an earlier write of the same group
+    let seq = 0;
+    const failing = () =>
+      store.atomically(
+        () => {
+          seq = insertEvent(store, event(2));
+          // A constraint failure: SQLite undoes the statement alone, not the group.
+          store.runSql('insert into "events" ("seq", "event_id", "topic", "type", "ts", "body", "received_at") values (?, \'x\', \'t\', \'\', \'now\', \'{}\', \'now\')', [seq]);
+        },
+        () => store.runSql('delete from "events" where "seq" = ?', [seq]),
+      );
+    expect(failing).toThrow(/UNIQUE constraint failed/);
+    expect(store.sqlite.inTransaction).toBe(true);
+    await store.durable();
+    const ids = store.all(store.kysely.selectFrom('events').select('event_id')).map((r) => r.event_id);
+    expect(ids).toEqual(['e1']);
+    expect(store.atomically(() => insertEvent(store, event(3)), () => undefined)).toBeGreaterThan(seq);
+    await store.durable();
+    expect(count()).toBe(2);
+  });
+
   it('groups writes into one commit per turn of the event loop', async () => {
     for (let i = 0; i < 10; i++) insertEvent(store, event(i));
     expect(store.sqlite.inTransaction).toBe(true);

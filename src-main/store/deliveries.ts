@@ -27,6 +27,12 @@ export function insertEvent(store: Store, event: NewEvent): number {
   return Number(result.lastInsertRowid);
 }
 
+/** Remove an event and its deliveries (intake undoing an event it could not record whole). */
+export function deleteEvent(store: Store, seq: number): void {
+  store.runSql('delete from "deliveries" where "event_seq" = ?', [seq]);
+  store.runSql('delete from "events" where "seq" = ?', [seq]);
+}
+
 export interface NewDelivery {
   eventSeq: number | null;
   eventId: string | null;
