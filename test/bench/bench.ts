@@ -25,6 +25,7 @@ import type { Pacing } from '../../src-main/delivery/pacing';
 import { startLeanReceiver, type LeanReceiver } from './lean-receiver';
 import { startPublisher, type BenchPublisher } from './publisher';
 import { attribute, profiled, STAGES, type Stage } from './stages';
+import { countCpu } from './cpu-share';
 
 const SCALE = Number(process.env['BENCH_SCALE'] ?? '1');
 const n = (count: number): number => Math.max(100, Math.round(count * SCALE));
@@ -137,7 +138,10 @@ it('benchmark', { timeout: 30 * 60_000 }, async () => {
     const ones: number[] = [];
     for (let r = 0; r < REPEAT; r++) {
       ceilings.push(await ceiling(receiver, n(20_000)));
+      // Who used the two cores meanwhile (the last run's figures are kept).
+      const cpu = countCpu({ receiver: receiver.pid, 'nats-server': nats.pid, publisher: publisher.pid });
       ones.push(await throughput(t, bench, n(20_000), 'attacker.observed', n(20_000)));
+      results['throughput_1sub_cpu'] = cpu();
     }
     const ceilingRps = median(ceilings);
     const one = median(ones);

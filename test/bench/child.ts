@@ -8,6 +8,8 @@ import { join } from 'node:path';
 export interface BenchChild<Reply> {
   /** The child's first message (it sends one when ready). */
   hello: Reply;
+  /** Its process id (the bench reads its CPU time). */
+  pid: number;
   ask(message: Record<string, unknown>, timeoutMs?: number): Promise<Reply>;
   close(): Promise<void>;
 }
@@ -31,6 +33,7 @@ export async function forkBenchChild<Reply extends { token?: number; error?: str
   });
   return {
     hello,
+    pid: child.pid as number,
     ask: (message, timeoutMs = Number.POSITIVE_INFINITY) =>
       new Promise((resolve, reject) => {
         const token = nextToken++;

@@ -7,6 +7,8 @@ import { forkBenchChild } from './child';
 
 export interface LeanReceiver {
   url: string;
+  /** Its process id (the bench reads its CPU time). */
+  pid: number;
   /** Requests answered 200 so far. */
   count(): Promise<number>;
   /** Down: every request is answered 503. */
@@ -38,6 +40,7 @@ export async function startLeanReceiver(options: LeanReceiverOptions = {}): Prom
   const count = async (): Promise<number> => (await child.ask({ cmd: 'count' }, ASK_TIMEOUT_MS)).count as number;
   return {
     url: `http://127.0.0.1:${child.hello.port}/hook`,
+    pid: child.pid,
     count,
     setUp: async (up) => void (await child.ask({ cmd: 'up', value: up }, ASK_TIMEOUT_MS)),
     waitFor: async (target, timeoutMs) => {

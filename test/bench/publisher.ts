@@ -10,6 +10,8 @@ export interface BenchPublisher {
   /** Publish at `rate` per second; the wall-clock time each id was published. */
   steady(subject: string, rate: number, total: number, prefix: string): Promise<{ sent: [string, number][]; seconds: number }>;
   close(): Promise<void>;
+  /** Its process id (the bench reads its CPU time). */
+  pid: number;
 }
 
 interface Reply {
@@ -28,5 +30,6 @@ export async function startPublisher(wsUrl: string): Promise<BenchPublisher> {
       return { sent: reply.sent ?? [], seconds: reply.seconds ?? NaN };
     },
     close: () => child.close(),
+    pid: child.pid,
   };
 }
