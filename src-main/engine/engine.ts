@@ -351,10 +351,17 @@ export class Engine {
     return engine;
   }
 
-  /** Stored settings with this run's command-line overrides applied. */
+  /**
+   * Stored settings with this run's command-line overrides applied. Asked several times
+   * per delivery: built again only when the stored settings were (the overrides are this
+   * run's, fixed).
+   */
   effectiveSettings(): Settings {
-    return applyOverrides(this.settings, this.runOverrides());
+    if (this.effective?.from !== this.settings) this.effective = { from: this.settings, settings: applyOverrides(this.settings, this.runOverrides()) };
+    return this.effective.settings;
   }
+
+  private effective: { from: Settings; settings: Settings } | null = null;
 
   /** The settings this run's command line overrides, each with the flag that did. */
   runOverrides(): SettingOverrides {
