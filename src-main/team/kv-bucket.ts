@@ -48,6 +48,8 @@ export interface KvEntry {
   value: Uint8Array;
   /** When the server stored it (ISO-8601). */
   created: string;
+  /** The message's headers but KV's own (first value of each). */
+  headers: Record<string, string>;
 }
 
 export interface KvBucketOptions {
@@ -134,22 +136,27 @@ export class KvBucket {
   async get(key: string): Promise<KvEntry | null> {
     const stored = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(key) });
     if (!stored) return null;
-    return { key, revision: stored.seq, operation: operationOf(stored.header), value: stored.data, created: stored.time.toISOString() };
+    return {
+      key,
+      revision: stored.seq,
+      operation: operationOf(stored.header),
+      value: stored.data,
+      created: stored.time.toISOString(),
+      headers: headerRecord(stored.header),
+    };
   }
 
   /**
-   * Writes `value`; with `expectRevision`, only if the key's latest write is still that
-   * revision (0: the key was never written). Returns the new revision.
+   * Writes `value`, with `extraHeaders`; with `expectRevision`, only if the key's latest
+   * write is still that revision (0: the key was never written). Returns the new revision.
    */
-  async put(key: string, value: Uint8Array, expectRevision?: number): Promise<number> {
-    return this.write(key, value, undefined, expectRevision);
+  async put(key: string, value: Uint8Array, expectRevision?: number, extraHeaders: Record<string, string> = {}): Promise<number> {
+    return this.write(key, value, extraHeaders, expectRevision);
   }
 
   /** Marks `key` deleted (the latest write becomes a DEL); same compare-and-set as put. */
-  async delete(key: string, expectRevision?: number): Promise<number> {
-    const h = headers();
-    h.set(OPERATION_HEADER, 'DEL');
-    return this.write(key, new Uint8Array(0), h, expectRevision);
+  async delete(key: string, expectRevision?: number, extraHeaders: Record<string, string> = {}): Promise<number> {
+    return this.write(key, new Uint8Array(0), { ...extraHeaders, [OPERATION_HEADER]: 'DEL' }, expectRevision);
   }
 
   /** The latest write of every key (DELs included), in revision order. */
@@ -194,6 +201,7 @@ export class KvBucket {
             operation: operationOf(msg.headers),
             value: msg.data,
             created: msg.time.toISOString(),
+            headers: headerRecord(msg.headers),
           };
           onEntry(entry, initial);
           if (initial && msg.info.pending === 0) {
@@ -219,8 +227,10 @@ export class KvBucket {
     };
   }
 
-  private async write(key: string, value: Uint8Array, h: MsgHdrs | undefined, expectRevision: number | undefined): Promise<number> {
+  private async write(key: string, value: Uint8Array, extraHeaders: Record<string, string>, expectRevision: number | undefined): Promise<number> {
     const subject = this.subject(key);
+    let h: MsgHdrs | undefined;
+    for (const [name, headerValue] of Object.entries(extraHeaders)) (h ??= headers()).set(name, headerValue);
     try {
       const ack = await this.js.publish(subject, value, {
         headers: h,
@@ -273,6 +283,12 @@ export class KvBucket {
 
 function checkName(name: string): void {
   if (!BUCKET_NAME.test(name)) throw new KvError(`"${name}" is not a valid bucket name (letters, digits, - and _)`);
+}
+
+function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of h?.keys() ?? []) if (name !== OPERATION_HEADER) out[name] = h?.get(name) ?? '';
+  return out;
 }
 
 function operationOf(h: MsgHdrs | undefined): KvOperation {

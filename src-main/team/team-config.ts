@@ -34,10 +34,12 @@ import {
   parseBreaker,
   parseMeta,
   readRecord,
+  signatureHeaders,
   sealSubscription,
   settingKey,
   sharedConsumerName,
   subscriptionKey,
+  verifyEntry,
   type BreakerRecord,
   type FailureResult,
   type TeamMeta,
@@ -122,7 +124,8 @@ export class TeamConfig {
       createdAt: (options.now ?? new Date()).toISOString(),
     };
     try {
-      await bucket.put(META_KEY, encodeJson(meta), 0);
+      const value = encodeJson(meta);
+      await bucket.put(META_KEY, value, 0, signatureHeaders(options.key, META_KEY, 'PUT', value));
       return new TeamConfig(meta, bucket, options.key);
     } catch (error) {
       if (!(error instanceof KvConflictError)) throw error;
@@ -140,31 +143,33 @@ export class TeamConfig {
     const entry = await bucket.get(META_KEY);
     if (!entry || entry.operation !== 'PUT') throw new TeamConfigError(`team "${name}" has no "${META_KEY}" record in bucket ${bucket.name}: create the team again`);
     const meta = parseMeta(entry.value);
+    // The key id first: a member with another key is told so, not that the record is forged.
     key.assertTeamKey(meta.keyId, name);
+    verifyEntry(key, entry);
     return new TeamConfig(meta, bucket, key);
   }
 
   /** Stores a subscription, its secrets sealed; with `expectRevision`, only over that revision. Returns the new revision. */
   async putSubscription(sub: TeamSubscription, expectRevision?: number): Promise<number> {
-    return this.bucket.put(subscriptionKey(sub.id), sealSubscription(this.key, sub), expectRevision);
+    return this.put(subscriptionKey(sub.id), sealSubscription(this.key, sub), expectRevision);
   }
 
   /** Deletes a subscription and its breaker. */
   async deleteSubscription(id: string): Promise<number> {
-    const revision = await this.bucket.delete(subscriptionKey(id));
+    const revision = await this.remove(subscriptionKey(id));
     const breaker = await this.bucket.get(breakerKey(id));
-    if (breaker?.operation === 'PUT') await this.bucket.delete(breakerKey(id));
+    if (breaker?.operation === 'PUT') await this.remove(breakerKey(id));
     return revision;
   }
 
   /** Sets a team setting (checked by its descriptor); TeamRecordError for a value or key refused. */
   async putSetting<K extends TeamSettingKey>(key: K, value: Settings[K]): Promise<number> {
-    return this.bucket.put(settingKey(key), encodeJson(checkTeamSetting(key, value)));
+    return this.put(settingKey(key), encodeJson(checkTeamSetting(key, value)));
   }
 
   /** Back to the default for every member. */
   async deleteSetting(key: TeamSettingKey): Promise<number> {
-    return this.bucket.delete(settingKey(checkTeamSettingKey(key)));
+    return this.remove(settingKey(checkTeamSettingKey(key)));
   }
 
   /** Every record now. */
@@ -201,8 +206,7 @@ export class TeamConfig {
 
   /** A subscription's shared breaker (clear when it has none). */
   async breaker(id: string): Promise<BreakerRecord> {
-    const entry = await this.bucket.get(breakerKey(id));
-    return entry?.operation === 'PUT' ? parseBreaker(entry.value) : { ...CLEAR_BREAKER };
+    return this.currentBreaker(await this.bucket.get(breakerKey(id)));
   }
 
   /**
@@ -249,11 +253,11 @@ export class TeamConfig {
     const key = breakerKey(id);
     for (let attempt = 1; ; attempt++) {
       const entry = await this.bucket.get(key);
-      const current = entry?.operation === 'PUT' ? parseBreaker(entry.value) : { ...CLEAR_BREAKER };
+      const current = this.currentBreaker(entry);
       const { next, result } = step(current);
       if (next === null) return { result, revision: null };
       try {
-        return { result, revision: await this.bucket.put(key, encodeJson(next), entry?.revision ?? 0) };
+        return { result, revision: await this.put(key, encodeJson(next), entry?.revision ?? 0) };
       } catch (error) {
         if (!(error instanceof KvConflictError)) throw error;
         if (attempt >= MAX_CAS_ATTEMPTS) throw new TeamConfigError(`${key}: ${MAX_CAS_ATTEMPTS} writes in a row lost to other members' writes`, { cause: error });
@@ -261,6 +265,26 @@ export class TeamConfig {
       // Members that collided retry at spread-out moments rather than together again.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, attempt * 2)));
     }
+  }
+
+  /** A breaker as stored; clear when there is none, or when it was not written by a member (the next write replaces it). */
+  private currentBreaker(entry: KvEntry | null): BreakerRecord {
+    if (entry?.operation !== 'PUT') return { ...CLEAR_BREAKER };
+    try {
+      verifyEntry(this.key, entry);
+    } catch {
+      return { ...CLEAR_BREAKER };
+    }
+    return parseBreaker(entry.value);
+  }
+
+  /** Every write is signed (team-records.ts, SIGNATURE_HEADER). */
+  private put(recordKey: string, value: Uint8Array, expectRevision?: number): Promise<number> {
+    return this.bucket.put(recordKey, value, expectRevision, signatureHeaders(this.key, recordKey, 'PUT', value));
+  }
+
+  private remove(recordKey: string, expectRevision?: number): Promise<number> {
+    return this.bucket.delete(recordKey, expectRevision, signatureHeaders(this.key, recordKey, 'DEL'));
   }
 
   private readEntry(entry: KvEntry, onProblem: (problem: TeamProblem) => void): TeamRecord | null {

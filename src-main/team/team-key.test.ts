@@ -1,7 +1,7 @@
 /**
  * The team key (team-key.ts): its file (made once, 0600, refused when others can read it
  * or when it is not a key file), sealing and opening (bound to the record, tamper
- * evident), and the key id that names a wrong key.
+ * evident), signing records, and the key id that names a wrong key.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,23 @@ describe('sealing', () => {
     expect(() => other.open(sealed.replace(key.id, other.id), 'subs.a/secret')).toThrow(/does not open/);
     expect(() => other.assertTeamKey(key.id, 'blue')).toThrow(`this team key is not the team's key: team "blue" was created with key ${key.id}`);
     expect(() => key.assertTeamKey(key.id, 'blue')).not.toThrow();
+  });
+
+  it('signs records: a signature holds for its own bytes and record only', () => {
+    const data = new TextEncoder().encode('{"url":"https://siem.example"}');
+    const signature = key.sign(data, 'subs.a/PUT');
+    expect(signature).toMatch(new RegExp(`^v1:${key.id}:[A-Za-z0-9_-]{43}$`));
+    expect(() => key.verify(signature, data, 'subs.a/PUT')).not.toThrow();
+    expect(() => key.verify(signature, new TextEncoder().encode('{"url":"https://evil.example"}'), 'subs.a/PUT')).toThrow(
+      'subs.a/PUT: its signature does not match: altered, moved from another record, or forged; ignored',
+    );
+    expect(() => key.verify(signature, data, 'subs.b/PUT')).toThrow(/does not match/);
+    expect(() => key.verify(undefined, data, 'subs.a/PUT')).toThrow('subs.a/PUT: not signed with a team key');
+    expect(() => key.verify('v1:zz', data, 'subs.a/PUT')).toThrow(/not signed with a team key/);
+    const other = TeamKey.generate();
+    expect(() => other.verify(signature, data, 'subs.a/PUT')).toThrow(TeamKeyMismatchError);
+    // Another key cannot sign under this key's id.
+    expect(() => key.verify(other.sign(data, 'subs.a/PUT').replace(other.id, key.id), data, 'subs.a/PUT')).toThrow(/does not match/);
   });
 
   it('never shows the key when inspected, printed or serialised', () => {

@@ -14,11 +14,15 @@
  *   not open there.
  * - The key id is a short HMAC of the key (not the key, and no help in guessing it): it
  *   is in the team's meta record and in every sealed value.
+ * - Every record a member writes is signed (`v1:<key id>:<base64url HMAC-SHA256>`, under
+ *   a key derived from the team key, over the record's key and exact bytes): whoever can
+ *   publish on the bus without the team key cannot make members take a subscription, a
+ *   setting or a breaker state of theirs.
  *
  * The key stays inside a TeamKey (a private field; inspecting or serialising one shows
  * its id only) and is written nowhere but the key file.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 
 const KEY_BYTES = 32;
@@ -28,6 +32,8 @@ const FILE_PREFIX = 'sluice-team-key-v1:';
 const SEALED_PREFIX = 'team:v1:';
 const KEY_ID_LABEL = 'sluice team key id v1';
 const AAD_LABEL = 'sluice team secret v1';
+const MAC_KEY_LABEL = 'sluice team record mac v1';
+const SIGNATURE = /^v1:([0-9a-f]{16}):([A-Za-z0-9_-]{43})$/;
 /** A key file's most bytes: one line of the format above, with room for a newline or BOM. */
 const MAX_FILE_BYTES = 256;
 
@@ -49,6 +55,8 @@ export class TeamKeyMismatchError extends TeamKeyError {
 
 export class TeamKey {
   readonly #key: Buffer;
+  /** Signs records: derived, so that no key serves two purposes. */
+  readonly #macKey: Buffer;
   /** 16 hex digits: an HMAC of the key, safe to show and to store. */
   readonly id: string;
   /** Where the key came from, for messages (a path, never the key). */
@@ -56,6 +64,7 @@ export class TeamKey {
 
   private constructor(key: Buffer, source: string) {
     this.#key = Buffer.from(key);
+    this.#macKey = createHmac('sha256', this.#key).update(MAC_KEY_LABEL).digest();
     this.id = keyIdOf(this.#key);
     this.source = source;
   }
@@ -109,6 +118,24 @@ export class TeamKey {
     }
   }
 
+  /** The signature of `data` stored as `context` (a record's key). */
+  sign(data: Uint8Array, context: string): string {
+    return `v1:${this.id}:${this.mac(data, context).toString('base64url')}`;
+  }
+
+  /**
+   * Throws unless `signature` is this key's over `data` as `context`: TeamKeyMismatchError
+   * for another team key's signature, TeamKeyError for none, a forged or a moved one.
+   */
+  verify(signature: string | undefined, data: Uint8Array, context: string): void {
+    const match = signature === undefined ? null : SIGNATURE.exec(signature);
+    if (!match) throw new TeamKeyError(`${context}: not signed with a team key: written by something that does not hold it, ignored`);
+    const [, id, mac] = match as unknown as [string, string, string];
+    if (id !== this.id) throw new TeamKeyMismatchError(mismatch(this, id, `${context} was signed`));
+    if (!timingSafeEqual(Buffer.from(mac, 'base64url'), this.mac(data, context)))
+      throw new TeamKeyError(`${context}: its signature does not match: altered, moved from another record, or forged; ignored`);
+  }
+
   /** Throws TeamKeyMismatchError unless this is the key whose id the team records. */
   assertTeamKey(teamKeyId: string, team: string): void {
     if (teamKeyId !== this.id) throw new TeamKeyMismatchError(mismatch(this, teamKeyId, `team "${team}" was created`));
@@ -124,6 +151,10 @@ export class TeamKey {
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
+  }
+
+  private mac(data: Uint8Array, context: string): Buffer {
+    return createHmac('sha256', this.#macKey).update(`${MAC_KEY_LABEL}\n${this.id}\n${context}\n`, 'utf8').update(data).digest();
   }
 
   private aad(context: string): Buffer {

@@ -8,12 +8,14 @@
  * crashed or cut off). The members bucket is apart from the configuration because it
  * has an age limit (a day): the server itself forgets a member that has been silent that
  * long, which on the configuration bucket would expire subscriptions. A member that
- * stops cleanly removes its heartbeat at once.
+ * stops cleanly removes its heartbeat at once. Heartbeats are signed with the team key
+ * like configuration records (team-records.ts), and unsigned ones are not listed.
  */
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { BusState } from '../contract/views';
 import { KvBucket } from './kv-bucket';
-import { checkRecordId, encodeJson, membersBucketName } from './team-records';
+import type { TeamKey } from './team-key';
+import { checkRecordId, encodeJson, membersBucketName, signatureHeaders, verifyEntry } from './team-records';
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** Three heartbeats missed: one lost write or a slow second is not enough to call a member gone. */
@@ -63,29 +65,37 @@ export interface HeartbeatLoop {
 export class TeamMembers {
   private constructor(
     private readonly bucket: KvBucket,
+    private readonly key: TeamKey,
     private readonly staleAfterMs: number,
   ) {}
 
-  static async open(nc: NatsConnection, team: string, options: { staleAfterMs?: number; maxAgeMs?: number } = {}): Promise<TeamMembers> {
-    return new TeamMembers(await ensureMembersBucket(nc, team, options.maxAgeMs), options.staleAfterMs ?? STALE_AFTER_MS);
+  static async open(nc: NatsConnection, team: string, key: TeamKey, options: { staleAfterMs?: number; maxAgeMs?: number } = {}): Promise<TeamMembers> {
+    return new TeamMembers(await ensureMembersBucket(nc, team, options.maxAgeMs), key, options.staleAfterMs ?? STALE_AFTER_MS);
   }
 
   /** Writes one heartbeat; returns its revision. */
   async beat(heartbeat: MemberHeartbeat, now = new Date()): Promise<number> {
-    const record: MemberRecord = { ...heartbeat, lastSeen: now.toISOString() };
-    return this.bucket.put(memberKey(heartbeat.instanceId), encodeJson(record));
+    const key = memberKey(heartbeat.instanceId);
+    const value = encodeJson({ ...heartbeat, lastSeen: now.toISOString() } satisfies MemberRecord);
+    return this.bucket.put(key, value, undefined, signatureHeaders(this.key, key, 'PUT', value));
   }
 
   /** Removes a member's heartbeat (a clean stop, or the analyst forgetting a member for good). */
   async leave(instanceId: string): Promise<void> {
-    await this.bucket.delete(memberKey(instanceId));
+    const key = memberKey(instanceId);
+    await this.bucket.delete(key, undefined, signatureHeaders(this.key, key, 'DEL'));
   }
 
-  /** Every member with a heartbeat, by name; unreadable records are left out. */
+  /** Every member with a heartbeat, by name; unsigned and unreadable records are left out. */
   async list(now = new Date()): Promise<MemberView[]> {
     const members: MemberView[] = [];
     for (const entry of await this.bucket.entries()) {
       if (entry.operation !== 'PUT' || !entry.key.startsWith('members.')) continue;
+      try {
+        verifyEntry(this.key, entry);
+      } catch {
+        continue;
+      }
       const record = parseMember(entry.value);
       if (!record) continue;
       const silentForMs = Math.max(0, now.getTime() - Date.parse(record.lastSeen));

@@ -20,6 +20,7 @@ import {
   sanitiseError,
   sealSubscription,
   sharedConsumerName,
+  signatureHeaders,
   type TeamSubscription,
 } from './team-records';
 
@@ -46,12 +47,14 @@ function subscription(overrides: Partial<TeamSubscription> = {}): TeamSubscripti
   };
 }
 
-const entry = (k: string, value: Uint8Array, operation: KvEntry['operation'] = 'PUT'): KvEntry => ({
+/** An entry as a member writes it: signed. */
+const entry = (k: string, value: Uint8Array, operation: KvEntry['operation'] = 'PUT', signer = key): KvEntry => ({
   key: k,
   revision: 7,
   operation,
   value,
   created: '2024-01-01T00:00:00.000Z',
+  headers: signatureHeaders(signer, k, operation === 'PUT' ? 'PUT' : 'DEL', value),
 });
 
 describe('a subscription record', () => {
@@ -110,6 +113,23 @@ describe('reading the bucket', () => {
     expect(readRecord(key, entry('future.thing', encoder.encode('{}')))).toBeNull();
     expect(() => readRecord(key, entry('settings.circuitThreshold', encoder.encode('0')))).toThrow(TeamRecordError);
     expect(() => readRecord(key, entry('team', encoder.encode('{"name":1}')))).toThrow('team: name is not text');
+  });
+
+  it('refuses what was not written by a holder of the team key', () => {
+    const value = encoder.encode('true');
+    const unsigned = { ...entry('settings.allowPrivate', value), headers: {} };
+    expect(() => readRecord(key, unsigned)).toThrow('settings.allowPrivate/PUT: not signed with a team key: written by something that does not hold it, ignored');
+    const forged = { ...entry('settings.allowPrivate', value), headers: { 'Sluice-Team-Signature': `v1:${key.id}:${'A'.repeat(43)}` } };
+    expect(() => readRecord(key, forged)).toThrow(/its signature does not match/);
+    // A genuine signature moved to another record, or onto other bytes, or from a delete to a put.
+    const moved = { ...entry('settings.allowPrivate', value), headers: entry('settings.circuitThreshold', value).headers };
+    expect(() => readRecord(key, moved)).toThrow(/its signature does not match/);
+    const altered = { ...entry('settings.circuitThreshold', encoder.encode('5')), value: encoder.encode('6') };
+    expect(() => readRecord(key, altered)).toThrow(/its signature does not match/);
+    const deleteAsPut = { ...entry('subs.s1', new Uint8Array(0), 'DEL'), operation: 'PUT' as const };
+    expect(() => readRecord(key, deleteAsPut)).toThrow(TeamKeyError);
+    expect(() => readRecord(key, entry('settings.allowPrivate', value, 'PUT', TeamKey.generate()))).toThrow(TeamKeyMismatchError);
+    expect(readRecord(key, entry('settings.allowPrivate', value))).toEqual({ kind: 'setting', key: 'allowPrivate', value: true });
   });
 });
 

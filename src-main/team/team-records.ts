@@ -12,6 +12,13 @@
  * - `breaker.<id>`: the shared circuit breaker of a subscription.
  * Member heartbeats live in their own bucket (team-members.ts): it has an age limit,
  * which must never expire configuration.
+ *
+ * Every write, deletes included, carries the team key's signature of its record key,
+ * operation and bytes (SIGNATURE_HEADER), and a record without a valid one is refused
+ * when read: the bus may carry what others publish (DECNET's decoys feed it), and
+ * publishing on `$KV.<bucket>.>` must not be a way to add a receiver or open the SSRF
+ * guard. Such a write still replaces the record on the server (a bucket keeps one value
+ * per key): it is a denial of service, which only the bus's permissions prevent.
  */
 import { SETTINGS, type SettingKey, type Settings } from '../contract/settings-descriptor';
 import { parseOptions, type ExtraHeader } from '../contract/subscription-options';
@@ -50,6 +57,8 @@ export const membersBucketName = (team: string): string => `sluice-members-${che
 export const sharedConsumerName = (team: string): string => `sluice-team-${checkTeamName(team)}`;
 
 export const META_KEY = 'team';
+/** The header holding a write's signature (team-key.ts `sign`). */
+export const SIGNATURE_HEADER = 'Sluice-Team-Signature';
 export const subscriptionKey = (id: string): string => `subs.${checkRecordId(id)}`;
 export const settingKey = (key: TeamSettingKey): string => `settings.${key}`;
 export const breakerKey = (id: string): string => `breaker.${checkRecordId(id)}`;
@@ -272,12 +281,25 @@ export type TeamRecord =
   | { kind: 'setting'; key: TeamSettingKey; value: TeamSettings[TeamSettingKey] | null }
   | { kind: 'breaker'; id: string; breaker: BreakerRecord | null };
 
+/** The headers that sign a write of `value` (empty for a delete) to `recordKey`. */
+export function signatureHeaders(key: TeamKey, recordKey: string, operation: 'PUT' | 'DEL', value: Uint8Array = new Uint8Array(0)): Record<string, string> {
+  return { [SIGNATURE_HEADER]: key.sign(value, `${recordKey}/${operation}`) };
+}
+
+/** Throws a TeamKeyError unless `entry` was written by a holder of the team key. */
+export function verifyEntry(key: TeamKey, entry: KvEntry): void {
+  const operation = entry.operation === 'PUT' ? 'PUT' : 'DEL';
+  key.verify(entry.headers[SIGNATURE_HEADER], operation === 'PUT' ? entry.value : new Uint8Array(0), `${entry.key}/${operation}`);
+}
+
 /**
  * An entry of the bucket as a record; null for a key this version does not know (a
- * newer member's record, or a setting that is not the team's). Throws TeamRecordError
- * (or a TeamKeyError, for secrets) when a known record cannot be read.
+ * newer member's record, or a setting that is not the team's). Throws a TeamKeyError
+ * for a write not signed with the team key, or secrets it does not open, and a
+ * TeamRecordError for a known record that cannot be read.
  */
 export function readRecord(key: TeamKey, entry: KvEntry): TeamRecord | null {
+  verifyEntry(key, entry);
   const deleted = entry.operation !== 'PUT';
   if (entry.key === META_KEY) return { kind: 'team', meta: deleted ? null : parseMeta(entry.value) };
   const dot = entry.key.indexOf('.');

@@ -2,8 +2,9 @@
  * A team's shared configuration (src-main/team/team-config.ts) against a real
  * nats-server with JetStream, with one connection per member: creating and opening a
  * team (and refusing a wrong key), records round trip, secrets never in clear on the bus
- * or in the stream, a watch that sees another member's change, and the shared breaker's
- * compare-and-set under concurrent failures from several members.
+ * or in the stream, a watch that sees another member's change, writes without the team
+ * key refused, and the shared breaker's compare-and-set under concurrent failures from
+ * several members.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -11,7 +12,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultOptions } from '../../src-main/contract/subscription-options';
 import { TeamConfig, TeamConfigError, type TeamChange } from '../../src-main/team/team-config';
 import { TeamKey, TeamKeyMismatchError } from '../../src-main/team/team-key';
-import { configBucketName, type TeamSubscription } from '../../src-main/team/team-records';
+import { configBucketName, signatureHeaders, type TeamSubscription } from '../../src-main/team/team-records';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 
 const servers: NatsServer[] = [];
@@ -168,17 +169,65 @@ describe('a team', () => {
 
   it('reports a record it cannot read and watches on', async () => {
     const nats = await server();
-    const [a] = (await members(nats, 1)) as [TeamConfig];
+    const key = TeamKey.generate();
+    const [a] = (await members(nats, 1, key)) as [TeamConfig];
     const problems: string[] = [];
     const changes: TeamChange[] = [];
     const watch = a.watch((change) => changes.push(change), (problem) => problems.push(`${problem.key}: ${problem.message}`));
     await watch.ready;
-    await a.bucket.put('subs.bad', new TextEncoder().encode('not json'));
+    // Signed (a member of another version, or a bug), but not a subscription.
+    const bad = new TextEncoder().encode('not json');
+    await a.bucket.put('subs.bad', bad, undefined, signatureHeaders(key, 'subs.bad', 'PUT', bad));
     await a.putSubscription(subscription('s1'));
     await vi.waitFor(() => expect(changes.some((c) => c.record.kind === 'subscription')).toBe(true));
     expect(problems).toEqual(['subs.bad: subs.bad: not JSON']);
     expect((await a.read()).problems).toEqual([{ key: 'subs.bad', message: 'subs.bad: not JSON' }]);
     await watch.stop();
+  });
+});
+
+describe('a write by something without the team key', () => {
+  it('is refused by members, which say so and keep watching', async () => {
+    const nats = await server();
+    const [a] = (await members(nats, 1)) as [TeamConfig];
+    await a.putSubscription(subscription('s1'));
+    const changes: TeamChange[] = [];
+    const problems: string[] = [];
+    const watch = a.watch((change) => changes.push(change), (problem) => problems.push(problem.message));
+    await watch.ready;
+
+    // A client on the bus that can publish, without the key: a plain publish, and a member with another key.
+    const nc = await nats.client();
+    const bucket = `$KV.${configBucketName('blue')}`;
+    nc.publish(`${bucket}.settings.allowPrivate`, 'true');
+    nc.publish(`${bucket}.subs.evil`, JSON.stringify({ ...subscription('evil'), url: 'https://attacker.example' }));
+    await nc.flush();
+    const stranger = await TeamConfig.create(await nats.client(), { name: 'blue', stream: STREAM, key: TeamKey.generate() }).catch((error: unknown) => error);
+    expect(stranger).toBeInstanceOf(TeamKeyMismatchError);
+    const revision = await a.putSetting('circuitThreshold', 3);
+
+    await vi.waitFor(() => expect(changes.at(-1)?.revision).toBe(revision));
+    expect(changes.filter((c) => !c.initial).map((c) => c.record)).toEqual([{ kind: 'setting', key: 'circuitThreshold', value: 3 }]);
+    expect(problems).toEqual([
+      'settings.allowPrivate/PUT: not signed with a team key: written by something that does not hold it, ignored',
+      'subs.evil/PUT: not signed with a team key: written by something that does not hold it, ignored',
+    ]);
+    const snapshot = await a.read();
+    expect(snapshot.settings).toEqual({ circuitThreshold: 3 });
+    expect(snapshot.subscriptions.map((s) => s.id)).toEqual(['s1']);
+    expect(snapshot.problems.map((p) => p.key)).toEqual(['settings.allowPrivate', 'subs.evil']);
+    await watch.stop();
+  });
+
+  it('cannot clear or trip the shared breaker', async () => {
+    const nats = await server();
+    const [a] = (await members(nats, 1)) as [TeamConfig];
+    const nc = await nats.client();
+    nc.publish(`$KV.${configBucketName('blue')}.breaker.s1`, JSON.stringify({ consecutiveFailures: 99, tripped: true }));
+    await nc.flush();
+    await vi.waitFor(async () => expect(await a.bucket.get('breaker.s1')).not.toBeNull());
+    expect(await a.breaker('s1')).toMatchObject({ consecutiveFailures: 0, tripped: false });
+    expect(await a.recordFailure('s1', 'HTTP 500', 2)).toEqual({ consecutiveFailures: 1, tripped: false, trippedNow: false });
   });
 });
 

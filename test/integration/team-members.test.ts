@@ -12,6 +12,7 @@ import { MEMBER_MAX_AGE_MS, STALE_AFTER_MS, TeamMembers, type MemberHeartbeat } 
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 
 const servers: NatsServer[] = [];
+const key = TeamKey.generate();
 
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.cleanup()));
@@ -38,8 +39,8 @@ function heartbeat(instanceId: string, delivered = 0): MemberHeartbeat {
 describe('team members', () => {
   it('see each other, and one that stopped beating turns stale', async () => {
     const nats = await server();
-    const a = await TeamMembers.open(await nats.client(), 'blue');
-    const b = await TeamMembers.open(await nats.client(), 'blue');
+    const a = await TeamMembers.open(await nats.client(), 'blue', key);
+    const b = await TeamMembers.open(await nats.client(), 'blue', key);
     const t0 = new Date('2024-06-01T12:00:00.000Z');
     await a.beat(heartbeat('a', 10), t0);
     await b.beat(heartbeat('b', 20), new Date(t0.getTime() + 5_000));
@@ -61,10 +62,23 @@ describe('team members', () => {
     await expect(a.beat(heartbeat('a.b'))).rejects.toThrow('"a.b" is not an instance id');
   });
 
+  it('list only heartbeats signed with the team key', async () => {
+    const nats = await server();
+    const nc = await nats.client();
+    const members = await TeamMembers.open(nc, 'blue', key);
+    await members.beat(heartbeat('a'));
+    const stranger = await TeamMembers.open(await nats.client(), 'blue', TeamKey.generate());
+    await stranger.beat(heartbeat('intruder'));
+    nc.publish('$KV.sluice-members-blue.members.forged', JSON.stringify({ ...heartbeat('forged'), lastSeen: new Date().toISOString() }));
+    await nc.flush();
+    await vi.waitFor(async () => expect((await (await jetstreamManager(nc)).streams.info('KV_sluice-members-blue')).state.messages).toBe(3));
+    expect((await members.list()).map((m) => m.instanceId)).toEqual(['a']);
+  });
+
   it('beat on a timer, and leave when stopped', async () => {
     const nats = await server();
-    const members = await TeamMembers.open(await nats.client(), 'blue');
-    const watcher = await TeamMembers.open(await nats.client(), 'blue');
+    const members = await TeamMembers.open(await nats.client(), 'blue', key);
+    const watcher = await TeamMembers.open(await nats.client(), 'blue', key);
     let delivered = 0;
     const loop = members.startHeartbeat(() => heartbeat('a', ++delivered), { intervalMs: 50 });
     await vi.waitFor(async () => expect((await watcher.list())[0]?.deliveries.delivered).toBeGreaterThanOrEqual(3));
@@ -74,7 +88,7 @@ describe('team members', () => {
 
   it('tell a failed beat and go on', async () => {
     const nats = await server();
-    const members = await TeamMembers.open(await nats.client(), 'blue');
+    const members = await TeamMembers.open(await nats.client(), 'blue', key);
     const errors: string[] = [];
     let calls = 0;
     const loop = members.startHeartbeat(
@@ -94,7 +108,7 @@ describe('team members', () => {
   it('live in a bucket with an age limit, apart from the configuration, which has none', async () => {
     const nats = await server();
     const nc = await nats.client();
-    await TeamConfig.create(nc, { name: 'blue', stream: 'DECNET', key: TeamKey.generate() });
+    await TeamConfig.create(nc, { name: 'blue', stream: 'DECNET', key });
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info('KV_sluice-team-blue')).config.max_age).toBe(0);
     expect((await jsm.streams.info('KV_sluice-members-blue')).config.max_age).toBe(MEMBER_MAX_AGE_MS * 1_000_000);
@@ -102,7 +116,7 @@ describe('team members', () => {
 
   it('are forgotten by the server once silent longer than the age limit', async () => {
     const nats = await server();
-    const members = await TeamMembers.open(await nats.client(), 'short', { maxAgeMs: 1_000 });
+    const members = await TeamMembers.open(await nats.client(), 'short', key, { maxAgeMs: 1_000 });
     await members.beat(heartbeat('a'));
     expect(await members.list()).toHaveLength(1);
     await vi.waitFor(async () => expect(await members.list()).toEqual([]), { timeout: 5_000, interval: 200 });
