@@ -1,9 +1,9 @@
 /**
- * A team's shared configuration: one KV bucket on the team's bus (kv-bucket.ts) that
- * every member reads and watches, so that several Sluice instances consuming one stream
- * deliver with one set of subscriptions and settings and show one picture. The records
- * and their checks are team-records.ts; secrets are sealed with the team key
- * (team-key.ts) before they leave the process.
+ * A team's shared configuration (docs/design.md#teams): one KV bucket on the team's bus
+ * (kv-bucket.ts) that every member reads and watches, so that several Sluice instances
+ * consuming one stream deliver with one set of subscriptions and settings and show one
+ * picture. The records and their checks are team-records.ts; secrets are sealed, and
+ * every record signed, with the team key (team-key.ts) before they leave the process.
  *
  * The circuit breaker is shared too: every member counts a receiver's failures in the
  * same `breaker.<id>` record with compare-and-set writes (read the record, compute the
