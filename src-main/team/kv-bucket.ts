@@ -187,33 +187,40 @@ export class KvBucket {
         filter_subjects: `${this.prefix}>`,
         deliver_policy: DeliverPolicy.LastPerSubject,
       });
-      const info = await consumer.info(true);
-      let initial = info.num_pending > 0;
-      if (!initial) markReady();
-      if (stopped) return null;
-      messages = await consumer.consume();
-      if (stopped) await messages.close();
       try {
-        for await (const msg of messages) {
-          const entry: KvEntry = {
-            key: msg.subject.slice(this.prefix.length),
-            revision: msg.seq,
-            operation: operationOf(msg.headers),
-            value: msg.data,
-            created: msg.time.toISOString(),
-            headers: headerRecord(msg.headers),
-          };
-          onEntry(entry, initial);
-          if (initial && msg.info.pending === 0) {
-            initial = false;
-            markReady();
+        const info = await consumer.info(true);
+        let initial = info.num_pending > 0;
+        if (!initial) markReady();
+        if (stopped) return null;
+        messages = await consumer.consume();
+        if (stopped) await messages.close();
+        try {
+          for await (const msg of messages) {
+            const entry: KvEntry = {
+              key: msg.subject.slice(this.prefix.length),
+              revision: msg.seq,
+              operation: operationOf(msg.headers),
+              value: msg.data,
+              created: msg.time.toISOString(),
+              headers: headerRecord(msg.headers),
+            };
+            onEntry(entry, initial);
+            if (initial && msg.info.pending === 0) {
+              initial = false;
+              markReady();
+            }
           }
+        } finally {
+          // Ended by a throwing onEntry too.
+          await messages.close().catch(() => undefined);
         }
+        return stopped ? null : new KvError(`the watch of bucket ${this.name} ended: its connection closed`);
       } finally {
-        // Ended by a throwing onEntry too: the server-side consumer goes with it.
-        await messages.close().catch(() => undefined);
+        // An ordered consumer outlives its last pull by 5 minutes on the server: reads
+        // made every few seconds must not pile them up. Not awaited: with the server
+        // away it would only time out.
+        consumer.delete().catch(() => undefined);
       }
-      return stopped ? null : new KvError(`the watch of bucket ${this.name} ended: its connection closed`);
     };
     const ended = run().catch((error: unknown) => (stopped ? null : error instanceof Error ? error : new KvError(String(error))));
     return {

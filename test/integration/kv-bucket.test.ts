@@ -62,9 +62,10 @@ describe('a KV bucket', () => {
     await expect(kv.put('a.*', encoder.encode('x'))).rejects.toThrow('is not a valid key');
   });
 
-  it('reads the latest write of every key', async () => {
+  it('reads the latest write of every key, leaving no consumer behind', async () => {
     const nats = await server();
-    const kv = await KvBucket.ensure(await nats.client(), 'cfg');
+    const nc = await nats.client();
+    const kv = await KvBucket.ensure(nc, 'cfg');
     expect(await kv.entries()).toEqual([]);
     await kv.put('x', encoder.encode('1'));
     await kv.put('y', encoder.encode('1'));
@@ -77,6 +78,8 @@ describe('a KV bucket', () => {
       ['y', 'DEL', ''],
       ['z', 'PUT', '1'],
     ]);
+    const jsm = await jetstreamManager(nc);
+    await vi.waitFor(async () => expect((await jsm.streams.info('KV_cfg')).state.consumer_count).toBe(0));
   });
 
   it('watches: the current values, then what another connection writes', async () => {
