@@ -158,8 +158,8 @@ describe('architecture', () => {
    * of what assembles them, so a store or a bus can be used (and tested) without an
    * engine, and an import cycle through the engine cannot form.
    */
-  it('keeps contract, match, tls, delivery, bus and store below engine, cli, webhost, demo and app', () => {
-    const lower = /^src-main\/(contract|match|tls|delivery|bus|store)\//;
+  it('keeps contract, match, tls, delivery, bus, store and team below engine, cli, webhost, demo and app', () => {
+    const lower = /^src-main\/(contract|match|tls|delivery|bus|store|team)\//;
     const upper = /^src-main\/(engine|cli|webhost|demo|app)(\/|$)/;
     const offenders = all
       .filter((f) => lower.test(rel(f).split(sep).join('/')))

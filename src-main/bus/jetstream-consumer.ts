@@ -6,7 +6,8 @@
  * Over 500 lines: JetStreamConsumer is one loop (bind, fetch, dispatch, ack, back off)
  * over a session that ends with its connection; the steps share the session, the
  * messages in flight and the status, so splitting them would hand that state to another
- * module. The few free functions at the end (nak delay, API error codes) are its own.
+ * module. The free functions at the end are its own (nak delay, API error codes),
+ * except ensureDurable, which the team's shared consumer (src-main/team/) uses too.
  */
 import {
   AckPolicy,
@@ -19,6 +20,7 @@ import {
   type ConsumerConfig,
   type ConsumerInfo,
   type ConsumerMessages,
+  type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
@@ -315,44 +317,10 @@ export class JetStreamConsumer {
     const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS }).catch((error: unknown) => {
       throw new Error(`JetStream is not available: ${errorMessage(error)}`, { cause: error });
     });
-    let info: ConsumerInfo;
-    try {
-      info = await jsm.consumers.info(stream, this.durable);
-    } catch (error) {
-      if (isApiError(error, JetStreamApiCodes.StreamNotFound)) throw this.streamMissing();
-      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
-      info = await jsm.consumers.add(stream, this.consumerConfig()).catch((addError: unknown) => {
-        if (isApiError(addError, JetStreamApiCodes.StreamNotFound)) throw this.streamMissing();
-        throw addError;
-      });
-    }
-    const { config } = info;
-    if (config.deliver_subject) {
-      throw new Error(`${this.describe()} is a push consumer; Sluice needs a pull consumer (delete it, or choose another name: the jetstreamDurable setting)`);
-    }
-    if (config.ack_policy !== AckPolicy.Explicit) {
-      throw new Error(`${this.describe()} has ack_policy ${config.ack_policy}; Sluice needs explicit acks`);
-    }
-    // Keep the durable in step with the settings (both fields can change on a live
-    // consumer); a server that refuses still lets us consume with what it has.
-    const wantAckWait = nanos(this.ackWaitMs);
-    if (config.ack_wait !== wantAckWait || config.max_ack_pending !== this.maxAckPending) {
-      await jsm.consumers
-        .update(stream, this.durable, { ack_wait: wantAckWait, max_ack_pending: this.maxAckPending })
-        .catch((error: unknown) => this.reportError(error, `(updating ${this.describe()})`));
-    }
+    await ensureDurable(jsm, stream, this.durable, { ackWaitMs: this.ackWaitMs, maxAckPending: this.maxAckPending }, (error) =>
+      this.reportError(error, `(updating ${this.describe()})`),
+    );
     return jetstream(nc, { timeout: API_TIMEOUT_MS }).consumers.get(stream, this.durable);
-  }
-
-  private consumerConfig(): Partial<ConsumerConfig> {
-    // No filter subject: the consumer takes everything the stream captures.
-    return {
-      durable_name: this.durable,
-      deliver_policy: DeliverPolicy.All,
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos(this.ackWaitMs),
-      max_ack_pending: this.maxAckPending,
-    };
   }
 
   /** Runs handle() for each message in order, at most `concurrency` at once. */
@@ -423,13 +391,11 @@ export class JetStreamConsumer {
   }
 
   private streamMissing(): Error {
-    return new Error(
-      `JetStream stream "${this.options.stream}" not found; Sluice does not create streams: define one that captures the DECNET subjects`,
-    );
+    return streamMissing(this.options.stream);
   }
 
   private describe(): string {
-    return `consumer "${this.durable}" on stream "${this.options.stream}"`;
+    return describeDurable(this.options.stream, this.durable);
   }
 
   private transition(state: JetStreamState, lastError: string | null): void {
@@ -467,6 +433,71 @@ export class JetStreamConsumer {
       // An error reporter that throws has nowhere left to report to.
     }
   }
+}
+
+export interface DurableSettings {
+  /** ack_wait in ms. */
+  ackWaitMs: number;
+  maxAckPending: number;
+}
+
+/**
+ * Ensures the durable pull consumer `durable` exists on `stream` (made when missing,
+ * taking everything the stream captures from its first message) and returns its info.
+ * Refuses a push consumer or one without explicit acks; keeps ack_wait and
+ * max_ack_pending in step with `settings` (both can change on a live consumer), and
+ * when the server refuses that, tells `onUpdateError` and goes on with what it has.
+ * Never creates the stream.
+ */
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  settings: DurableSettings,
+  onUpdateError: (error: unknown) => void,
+): Promise<ConsumerInfo> {
+  let info: ConsumerInfo;
+  try {
+    info = await jsm.consumers.info(stream, durable);
+  } catch (error) {
+    if (isApiError(error, JetStreamApiCodes.StreamNotFound)) throw streamMissing(stream);
+    if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    // No filter subject: the consumer takes everything the stream captures.
+    const config: Partial<ConsumerConfig> = {
+      durable_name: durable,
+      deliver_policy: DeliverPolicy.All,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(settings.ackWaitMs),
+      max_ack_pending: settings.maxAckPending,
+    };
+    info = await jsm.consumers.add(stream, config).catch((addError: unknown) => {
+      if (isApiError(addError, JetStreamApiCodes.StreamNotFound)) throw streamMissing(stream);
+      throw addError;
+    });
+  }
+  const { config } = info;
+  if (config.deliver_subject) {
+    throw new Error(`${describeDurable(stream, durable)} is a push consumer; Sluice needs a pull consumer (delete it, or choose another name: the jetstreamDurable setting)`);
+  }
+  if (config.ack_policy !== AckPolicy.Explicit) {
+    throw new Error(`${describeDurable(stream, durable)} has ack_policy ${config.ack_policy}; Sluice needs explicit acks`);
+  }
+  const wantAckWait = nanos(settings.ackWaitMs);
+  if (config.ack_wait !== wantAckWait || config.max_ack_pending !== settings.maxAckPending) {
+    info = await jsm.consumers.update(stream, durable, { ack_wait: wantAckWait, max_ack_pending: settings.maxAckPending }).catch((error: unknown) => {
+      onUpdateError(error);
+      return info;
+    });
+  }
+  return info;
+}
+
+function streamMissing(stream: string): Error {
+  return new Error(`JetStream stream "${stream}" not found; Sluice does not create streams: define one that captures the DECNET subjects`);
+}
+
+function describeDurable(stream: string, durable: string): string {
+  return `consumer "${durable}" on stream "${stream}"`;
 }
 
 /** Sends an ack or nak; false when it could not be sent (the connection is gone). */

@@ -1,6 +1,7 @@
 /**
- * A real nats-server per test file (JetStream on, in a temporary folder), started with
- * the product's own nats-server process code; killed at exit if a test left it running.
+ * A real nats-server per test file (JetStream on, in a temporary folder, unless asked
+ * otherwise), started with the product's own nats-server process code; killed at exit if
+ * a test left it running.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +16,8 @@ export interface NatsServerOptions {
   user?: string;
   password?: string;
   maxPayload?: number;
+  /** False: a server without JetStream (to see what needs it refuse clearly). Default true. */
+  jetstream?: boolean;
 }
 
 export interface NatsServer {
@@ -51,10 +54,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = await mkdtemp(join(tmpdir(), 'sluice-nats-'));
   const configPath = join(dir, 'nats.conf');
   try {
+    const { jetstream, ...auth } = options;
     const { child, port, wsPort } = await launchOnFreePorts(
       bin,
       configPath,
-      { ...options, jetstreamDir: join(dir, 'jetstream') },
+      { ...auth, jetstreamDir: jetstream === false ? undefined : join(dir, 'jetstream') },
       { onSpawn: track },
     );
     return new RunningNatsServer(options, bin, dir, configPath, port, wsPort, child);
