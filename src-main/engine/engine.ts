@@ -52,7 +52,7 @@ import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
 import { Replays } from './replay';
-import { applyOverrides, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
+import { overridesApplier, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 import { defaultActor, testFire } from './test-fire';
 
@@ -351,17 +351,14 @@ export class Engine {
     return engine;
   }
 
-  /**
-   * Stored settings with this run's command-line overrides applied. Asked several times
-   * per delivery: built again only when the stored settings were (the overrides are this
-   * run's, fixed).
-   */
+  private withOverrides: ((settings: Settings) => Settings) | undefined;
+
+  /** Stored settings with this run's command-line overrides applied. */
   effectiveSettings(): Settings {
-    if (this.effective?.from !== this.settings) this.effective = { from: this.settings, settings: applyOverrides(this.settings, this.runOverrides()) };
-    return this.effective.settings;
+    this.withOverrides ??= overridesApplier(this.runOverrides());
+    return this.withOverrides(this.settings);
   }
 
-  private effective: { from: Settings; settings: Settings } | null = null;
 
   /** The settings this run's command line overrides, each with the flag that did. */
   runOverrides(): SettingOverrides {

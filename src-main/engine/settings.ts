@@ -132,6 +132,22 @@ export function runOverrides(options: RunOverrideOptions): SettingOverrides {
   return overrides;
 }
 
+/**
+ * `applyOverrides` with fixed overrides, built again only for other stored settings: the
+ * engine asks for its settings several times per delivery.
+ */
+export function overridesApplier(overrides: SettingOverrides): (settings: Settings) => Settings {
+  let from: Settings | null = null;
+  let effective: Settings | null = null;
+  return (settings) => {
+    if (settings !== from) {
+      from = settings;
+      effective = applyOverrides(settings, overrides);
+    }
+    return effective as Settings;
+  };
+}
+
 /** Stored settings with the overrides applied: what this run uses. */
 export function applyOverrides(settings: Settings, overrides: SettingOverrides): Settings {
   const effective = { ...settings };

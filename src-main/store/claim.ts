@@ -26,6 +26,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { checkDatabaseFolder, StoreError } from './database-file';
+import { isBusy } from './write-lock';
 
 /**
  * How long taking or reading the claim waits for another engine that is taking it at
@@ -174,11 +175,6 @@ function readHolderQuietly(sqlite: BetterSqlite3.Database): ClaimHolder | null {
   } catch {
     return null;
   }
-}
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 function isoSeconds(date: Date): string {

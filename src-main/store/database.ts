@@ -11,17 +11,11 @@ import { Kysely, Migrator, SqliteDialect, type Compilable } from 'kysely';
 import { checkDatabaseFolder, closeQuietly, CorruptDatabaseError, isCorruption, moveAside, probeIntegrity, StoreError } from './database-file';
 import { migrationProvider } from './migrations';
 import type { Database } from './schema';
+import { beginImmediateUnbounded } from './write-lock';
 
 export const BUSY_TIMEOUT_MS = 5000;
 /** A write kept waiting this long by another process's write lock says so (see `onLockWait`). */
 export const LOCK_WAIT_NOTE_MS = 1000;
-/**
- * How often a write that waits without limit tries again for the write lock. SQLite's own
- * busy handler backs off to one try per 100 ms, while a busy engine leaves the lock free
- * only for moments between its group commits: tried that rarely, a one-shot command can
- * lose that race for seconds on end (edits failed after BUSY_TIMEOUT_MS at 500 events/s).
- */
-const LOCK_RETRY_MS = 1;
 /** A group commits early once it holds this many writes. */
 export const COMMIT_MAX_WRITES = 500;
 /**
@@ -299,7 +293,7 @@ export class Store {
 
   /**
    * Take the write lock. Bounded: SQLite's busy timeout. Unbounded: try, and while another
-   * process holds it, sleep LOCK_RETRY_MS and try again, for as long as it takes. The
+   * process holds it, try again every few ms, for as long as it takes. The
    * wait blocks this process (writes are synchronous here): only one-shot commands wait
    * so, with nothing else to do meanwhile; the note is written from inside the wait.
    */
@@ -311,26 +305,7 @@ export class Store {
       this.sqlite.exec('BEGIN IMMEDIATE');
       return;
     }
-    const started = Date.now();
-    let noted = false;
-    this.sqlite.pragma('busy_timeout = 0');
-    try {
-      for (;;) {
-        try {
-          this.sqlite.exec('BEGIN IMMEDIATE');
-          return;
-        } catch (err) {
-          if (!isBusy(err)) throw err;
-        }
-        if (!noted && Date.now() - started >= LOCK_WAIT_NOTE_MS) {
-          noted = true;
-          this.onLockWait();
-        }
-        sleepSync(LOCK_RETRY_MS);
-      }
-    } finally {
-      this.sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    }
+    beginImmediateUnbounded(this.sqlite, BUSY_TIMEOUT_MS, LOCK_WAIT_NOTE_MS, this.onLockWait);
   }
 
   private sharesFileInProcess(): boolean {
@@ -433,36 +408,37 @@ export class Store {
     }
   }
 
-  /** Run `fn` atomically (a savepoint inside the group): pending group writes are committed with it. */
   /** One wrapper for every atomic call: building better-sqlite3's wrapper per call costs more than the savepoint. */
   private readonly savepoint: (fn: () => unknown) => unknown;
 
+  /** Run `fn` atomically (a savepoint inside the group): pending group writes are committed with it. */
   transaction<T>(fn: () => T): T {
-    this.beginGroup();
-    this.atomicDepth++;
-    try {
-      return (this.savepoint as (f: () => T) => T)(fn);
-    } finally {
-      this.atomicDepth--;
-      if (this.atomicDepth === 0 && this.groupWrites >= COMMIT_MAX_WRITES) this.commit();
-    }
+    return this.atomic(() => (this.savepoint as (f: () => T) => T)(fn));
   }
 
   /**
-   * Run `fn` atomically without a savepoint of its own, for the writes made per event on
-   * the hot path (a savepoint and its release cost about as much as the event's two
-   * inserts, measured). All or nothing still holds: a write that fails with the group
-   * (a full disk, an I/O error) takes the whole group with it, and one that fails alone
-   * (a constraint) is undone by `undo`, run in the group before the error goes on.
+   * Run `fn` atomically without a savepoint, for the writes of each event on the hot path
+   * (a savepoint costs about as much as the event's two inserts, measured). A write that
+   * fails with the group (a full disk) takes the whole group with it; one that fails
+   * alone (a constraint) is undone by `undo`, in the group, before the error goes on.
    */
   atomically<T>(fn: () => T, undo: () => void): T {
+    return this.atomic(() => {
+      try {
+        return fn();
+      } catch (err) {
+        if (this.groupOpen && this.sqlite.inTransaction) undo();
+        throw err;
+      }
+    });
+  }
+
+  /** A group never commits in the middle of an atomic call. */
+  private atomic<T>(run: () => T): T {
     this.beginGroup();
     this.atomicDepth++;
     try {
-      return fn();
-    } catch (err) {
-      if (this.groupOpen && this.sqlite.inTransaction) undo();
-      throw err;
+      return run();
     } finally {
       this.atomicDepth--;
       if (this.atomicDepth === 0 && this.groupWrites >= COMMIT_MAX_WRITES) this.commit();
@@ -494,17 +470,4 @@ export class Store {
       if (stores?.size === 0) openStores.delete(key);
     }
   }
-}
-
-/** SQLITE_BUSY and its extended codes: another connection holds the lock. */
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Block this thread for `ms` (a wait that holds no lock and has nothing else to do). */
-function sleepSync(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
 }

@@ -1,6 +1,6 @@
 /**
  * The team's shared durable consumer: one pull consumer on the team's stream, named from
- * the team (`sluice-team-<name>`), that every member binds. JetStream hands each message
+ * the team (named as its bucket), that every member binds. JetStream hands each message
  * of a durable to one of the pull requests waiting on it, so the members share the
  * events (each to one member) and take over each other's when one stops: a message not
  * acked within ack_wait is delivered again, to whichever member asks next.

@@ -143,11 +143,12 @@ describe('the team settings', () => {
 
 describe('names', () => {
   it('come from a checked team name', () => {
-    expect(configBucketName('blue')).toBe('sluice-team-blue');
-    expect(membersBucketName('blue')).toBe('sluice-members-blue');
-    expect(sharedConsumerName('blue-team_2')).toBe('sluice-team-blue-team_2');
-    expect(sharedConsumerName('a'.repeat(20)).length).toBeLessThanOrEqual(32);
-    for (const bad of ['', 'a.b', 'a b', 'x'.repeat(21), '*']) expect(() => checkTeamName(bad)).toThrow(TeamRecordError);
+    expect(configBucketName('blue')).toBe('blue');
+    expect(membersBucketName('blue')).toBe('blue-members');
+    expect(sharedConsumerName('blue-team_2')).toBe('blue-team_2');
+    expect(sharedConsumerName('a'.repeat(24)).length).toBeLessThanOrEqual(32);
+    expect(() => configBucketName('a'.repeat(25))).toThrow(/1 to 24/);
+    for (const bad of ['', 'a.b', 'a b', 'x'.repeat(25), '*']) expect(() => checkTeamName(bad)).toThrow(TeamRecordError);
   });
 });
 

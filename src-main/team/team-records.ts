@@ -27,8 +27,13 @@ import type { Subscription } from '../store/subscriptions';
 import type { KvEntry } from './kv-bucket';
 import type { TeamKey } from './team-key';
 
-/** Team names: part of bucket and consumer names (a durable name stays under NATS's advised 32 characters). */
-const TEAM_NAME = /^[A-Za-z0-9_-]{1,20}$/;
+/**
+ * A team is named by its configuration bucket (`sluice team create --bucket NAME`); the
+ * name is also its shared durable's, so it stays under NATS's advised 32 characters.
+ */
+const TEAM_NAME = /^[A-Za-z0-9_-]{1,24}$/;
+/** The bucket, when `team create` is given none. */
+export const DEFAULT_TEAM_BUCKET = 'sluice-team';
 /** Subscription and instance ids are one key token (UUIDs). */
 const RECORD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_ERROR_LENGTH = 512;
@@ -42,7 +47,7 @@ export class TeamRecordError extends Error {
 }
 
 export function checkTeamName(name: string): string {
-  if (!TEAM_NAME.test(name)) throw new TeamRecordError(`"${name}" is not a team name: 1 to 20 letters, digits, - and _`);
+  if (!TEAM_NAME.test(name)) throw new TeamRecordError(`"${name}" is not a team name: 1 to 24 letters, digits, - and _`);
   return name;
 }
 
@@ -51,10 +56,10 @@ export function checkRecordId(id: string, what = 'a subscription id'): string {
   return id;
 }
 
-export const configBucketName = (team: string): string => `sluice-team-${checkTeamName(team)}`;
-export const membersBucketName = (team: string): string => `sluice-members-${checkTeamName(team)}`;
+export const configBucketName = (team: string): string => checkTeamName(team);
+export const membersBucketName = (team: string): string => `${checkTeamName(team)}-members`;
 /** The durable consumer every member binds on the team's stream: each event goes to one member. */
-export const sharedConsumerName = (team: string): string => `sluice-team-${checkTeamName(team)}`;
+export const sharedConsumerName = (team: string): string => checkTeamName(team);
 
 export const META_KEY = 'team';
 /** The header holding a write's signature (team-key.ts `sign`). */

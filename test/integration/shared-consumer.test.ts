@@ -44,8 +44,8 @@ describe('the shared consumer', () => {
     const nats = await serverWithStream();
     const nc = await nats.client();
     const info = await ensureSharedConsumer(nc, { team: 'blue', stream: STREAM });
-    expect(info.name).toBe('sluice-team-blue');
-    expect(info.config).toMatchObject({ durable_name: 'sluice-team-blue', ack_policy: 'explicit', ack_wait: nanos(30_000), max_ack_pending: 1_000 });
+    expect(info.name).toBe('blue');
+    expect(info.config).toMatchObject({ durable_name: 'blue', ack_policy: 'explicit', ack_wait: nanos(30_000), max_ack_pending: 1_000 });
     expect(info.config.deliver_subject).toBeUndefined();
 
     const updated = await ensureSharedConsumer(nc, { team: 'blue', stream: STREAM, ackWaitMs: 60_000, maxAckPending: 50 });
@@ -53,7 +53,7 @@ describe('the shared consumer', () => {
 
     await publish(nats, ['e1', 'e2', 'e3']);
     expect(await pendingCount(nc, 'blue', STREAM)).toEqual({ pending: 3, ackPending: 0, total: 3, waiting: 0 });
-    const msg = await (await jetstream(nc).consumers.get(STREAM, 'sluice-team-blue')).next();
+    const msg = await (await jetstream(nc).consumers.get(STREAM, 'blue')).next();
     expect(msg).not.toBeNull();
     expect(await pendingCount(nc, 'blue', STREAM)).toMatchObject({ pending: 2, ackPending: 1, total: 3 });
     msg?.ack();
@@ -64,7 +64,7 @@ describe('the shared consumer', () => {
     const nc = await nats.client();
     await expect(ensureSharedConsumer(nc, { team: 'blue', stream: 'NOPE' })).rejects.toThrow('JetStream stream "NOPE" not found');
     await expect(pendingCount(nc, 'blue', STREAM)).rejects.toThrow(
-      `the team's consumer "sluice-team-blue" does not exist on stream "${STREAM}" yet: the first member to start makes it`,
+      `the team's consumer "blue" does not exist on stream "${STREAM}" yet: the first member to start makes it`,
     );
     await expect(pendingCount(nc, 'blue', 'NOPE')).rejects.toThrow(`the team's stream "NOPE" does not exist on this bus`);
     await expect(ensureSharedConsumer(nc, { team: 'a.b', stream: STREAM })).rejects.toThrow('"a.b" is not a team name');

@@ -73,7 +73,7 @@ describe('a team', () => {
     const nats = await server();
     const key = TeamKey.generate();
     const created = await TeamConfig.create(await nats.client(), { name: 'blue', stream: STREAM, key, now: new Date('2024-05-01T00:00:00Z') });
-    expect(created.meta).toEqual({ name: 'blue', stream: STREAM, consumer: 'sluice-team-blue', keyId: key.id, createdAt: '2024-05-01T00:00:00.000Z' });
+    expect(created.meta).toEqual({ name: 'blue', stream: STREAM, consumer: 'blue', keyId: key.id, createdAt: '2024-05-01T00:00:00.000Z' });
     // Creating again with the same key and stream opens it.
     expect((await TeamConfig.create(await nats.client(), { name: 'blue', stream: STREAM, key })).meta).toEqual(created.meta);
     expect((await TeamConfig.open(await nats.client(), 'blue', key)).meta).toEqual(created.meta);
@@ -88,7 +88,7 @@ describe('a team', () => {
     );
     const missing = TeamConfig.open(await nats.client(), 'green', key);
     await expect(missing).rejects.toBeInstanceOf(TeamConfigError);
-    await expect(missing).rejects.toThrow('there is no team "green" on this bus (no bucket sluice-team-green): create it first');
+    await expect(missing).rejects.toThrow('there is no team "green" on this bus (no bucket green): create it first');
   });
 
   it('says that it needs JetStream', async () => {

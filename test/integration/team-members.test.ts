@@ -69,9 +69,9 @@ describe('team members', () => {
     await members.beat(heartbeat('a'));
     const stranger = await TeamMembers.open(await nats.client(), 'blue', TeamKey.generate());
     await stranger.beat(heartbeat('intruder'));
-    nc.publish('$KV.sluice-members-blue.members.forged', JSON.stringify({ ...heartbeat('forged'), lastSeen: new Date().toISOString() }));
+    nc.publish('$KV.blue-members.members.forged', JSON.stringify({ ...heartbeat('forged'), lastSeen: new Date().toISOString() }));
     await nc.flush();
-    await vi.waitFor(async () => expect((await (await jetstreamManager(nc)).streams.info('KV_sluice-members-blue')).state.messages).toBe(3));
+    await vi.waitFor(async () => expect((await (await jetstreamManager(nc)).streams.info('KV_blue-members')).state.messages).toBe(3));
     expect((await members.list()).map((m) => m.instanceId)).toEqual(['a']);
   });
 
@@ -110,8 +110,8 @@ describe('team members', () => {
     const nc = await nats.client();
     await TeamConfig.create(nc, { name: 'blue', stream: 'DECNET', key });
     const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info('KV_sluice-team-blue')).config.max_age).toBe(0);
-    expect((await jsm.streams.info('KV_sluice-members-blue')).config.max_age).toBe(MEMBER_MAX_AGE_MS * 1_000_000);
+    expect((await jsm.streams.info('KV_blue')).config.max_age).toBe(0);
+    expect((await jsm.streams.info('KV_blue-members')).config.max_age).toBe(MEMBER_MAX_AGE_MS * 1_000_000);
   });
 
   it('are forgotten by the server once silent longer than the age limit', async () => {
