@@ -305,6 +305,34 @@ export const SETTINGS = {
     reconnectsBus: true,
     layout: 'by-hand',
   }),
+  /** The team key's file (`sluice team create --key-out`); required with a team. */
+  teamKeyFile: setting({
+    kind: 'path',
+    default: '',
+    schema: s.string({ max: 4096, trim: true }),
+    group: 'bus',
+    label: 'team key file',
+    title: 'Team key file',
+    hint: "The team's key (absolute path, readable by this user only); every member holds a copy.",
+    cliNote: 'the team key file (absolute path, mode 0600)',
+    reconnectsBus: true,
+  }),
+  /**
+   * The team this Sluice is a member of, named by its configuration bucket (docs/design.md#teams):
+   * its subscriptions, team settings and breakers are the team's, and it consumes the
+   * team's stream through the team's shared durable. Empty (the default): it works alone.
+   */
+  teamBucket: setting({
+    kind: 'text',
+    default: '',
+    schema: jetstreamName(24),
+    group: 'bus',
+    label: 'team bucket',
+    title: 'Team (its configuration bucket)',
+    hint: 'Member of this team (sluice team create / join). Empty: this Sluice works alone.',
+    cliNote: "the team's configuration bucket (sluice team create/join set it); '' = alone",
+    reconnectsBus: true,
+  }),
 };
 
 type Descriptors = typeof SETTINGS;

@@ -3,6 +3,7 @@
  * the bus from them. The defaults are the store's (store/settings.ts), which reads them
  * without the bus client.
  */
+import { isAbsolute } from 'node:path';
 import type { SettingOverrides, Settings, SettingsView } from '../contract/views';
 import type { BusOptions } from '../bus/nats-bus';
 import { TlsFileError, checkClientPair, readCaBundle, readClientCertificate, readClientKey } from '../tls/pem-files';
@@ -58,6 +59,16 @@ export function validateSettingsPatch(patch: Partial<Settings>, current?: Settin
       if (!parsed.ok) throw new BridgeFailure('invalid_argument', `noProxy entry ${index + 1}: ${parsed.reason}`, 'noProxy');
     });
   }
+  validateTeam(patch, current);
+}
+
+/** A team needs its key: both set, or neither (the key file itself is read when the engine joins). */
+function validateTeam(patch: Partial<Settings>, current?: Settings): void {
+  if (patch.teamBucket === undefined && patch.teamKeyFile === undefined) return;
+  const bucket = patch.teamBucket ?? current?.teamBucket ?? '';
+  const keyFile = patch.teamKeyFile ?? current?.teamKeyFile ?? '';
+  if (keyFile !== '' && !isAbsolute(keyFile)) throw new BridgeFailure('invalid_argument', 'the team key file must be an absolute path', 'teamKeyFile');
+  if (bucket !== '' && keyFile === '') throw new BridgeFailure('invalid_argument', "a team needs its key: set teamKeyFile too (the file sluice team create --key-out wrote)", 'teamKeyFile');
 }
 
 /**

@@ -100,6 +100,8 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   retentionMaxRows: ['50000', { retentionMaxRows: 50000 }],
   jetstreamStream: ['DECNET', { jetstreamStream: 'DECNET' }],
   jetstreamDurable: ['soc-team_1', { jetstreamDurable: 'soc-team_1' }],
+  teamKeyFile: ['team.key', {}],
+  teamBucket: ['soc-team', { teamBucket: 'soc-team' }],
 };
 
 // One process per command (~0.3 s each, more on a loaded machine): room beyond the 30 s default.
@@ -130,7 +132,12 @@ describe('sluice settings', { timeout: 120_000 }, () => {
     const after = await current();
     for (const key of SETTING_KEYS) expect(after, key).toMatchObject(CHANGES[key][1]);
     const cwd = await realpath(dir);
-    expect(after).toMatchObject({ natsCaFile: join(cwd, 'bus-ca.pem'), natsClientCertFile: join(cwd, 'client.pem'), natsClientKeyFile: join(cwd, 'client.key') });
+    expect(after).toMatchObject({
+      natsCaFile: join(cwd, 'bus-ca.pem'),
+      natsClientCertFile: join(cwd, 'client.pem'),
+      natsClientKeyFile: join(cwd, 'client.key'),
+      teamKeyFile: join(cwd, 'team.key'),
+    });
 
     const human = await ok('settings', 'get');
     for (const key of SETTING_KEYS) expect(human).toMatch(new RegExp(`^${key}\\s`, 'm'));

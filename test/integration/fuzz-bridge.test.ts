@@ -237,6 +237,8 @@ const SETTINGS_PATCH: Record<string, Field> = {
   retentionMaxRows: opt(int(1000, 100_000_000)),
   jetstreamStream: opt(str(0, 256, { pattern: /^[A-Za-z0-9_-]*$/ })),
   jetstreamDurable: opt(str(0, 32, { pattern: /^[A-Za-z0-9_-]*$/ })),
+  teamKeyFile: opt(str(0, 4096, { trim: true })),
+  teamBucket: opt(str(0, 24, { pattern: /^[A-Za-z0-9_-]*$/ })),
 };
 
 /** Mirrors the schema library's `describe`, so a change of the contract shows up here. */
