@@ -11,7 +11,9 @@
  * - maintenance: lost work taken up again, held bounds, retention;
  * - subscription-views: the subscriptions as the console sees them (counts, pacing);
  * - replay (and held release), test-fire, preview, subscription-service: what the analyst asks;
- * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use.
+ * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use;
+ * - announcements: trips and re-enables said on the bus; metrics (loaded with `--metrics`):
+ *   what Prometheus scrapes.
  *
  * Runs under plain Node; nothing here imports Electron.
  */
@@ -19,6 +21,7 @@ import { basename } from 'node:path';
 import type { Handlers } from '../contract/bridge';
 import type {
   EngineStatus,
+  HeldAction,
   SettingOverrides,
   Settings,
   SettingsView,
@@ -37,9 +40,11 @@ import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import type { Pacing } from '../delivery/pacing';
 import { finishedSince } from '../store/health';
+import { backlogCounts } from '../store/outbox';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import { prepareSecrets, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
+import { Announcer, reenabledAnnouncement, trippedAnnouncement, type Announcement } from './announcements';
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
@@ -48,6 +53,8 @@ import { IntakeStage } from './intake-stage';
 import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
+import type { EngineMetrics } from './metrics';
+import type { MetricsServer } from './metrics-server';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
@@ -114,6 +121,12 @@ export interface EngineOptions {
   command?: string;
   /** Offline: called once when a write has waited LOCK_WAIT_NOTE_MS for the running engine. */
   onLockWait?: () => void;
+  /**
+   * Serve the Prometheus metrics on this (listening) endpoint while the engine runs
+   * (`--metrics`); the engine closes it when it stops. Without it nothing of the metrics
+   * is loaded.
+   */
+  metrics?: MetricsServer;
 }
 
 export class Engine {
@@ -137,6 +150,8 @@ export class Engine {
   private readonly maintenance: Maintenance;
   private readonly service: SubscriptionService;
   private readonly replays: Replays;
+  private readonly announcer: Announcer;
+  private metrics: { server: MetricsServer; registry: EngineMetrics } | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -257,8 +272,10 @@ export class Engine {
       settings,
       subscription,
       reroute: () => this.bus.router.apply(this.subscriptions.all()),
+      tripped: (sub, at) => this.announcer.announce(trippedAnnouncement(sub, at, heldCount(store, sub.id))),
       stopped,
     });
+    this.announcer = new Announcer({ publish: (subject, data) => this.bus.publish(subject, data), records, offline: options.offline === true });
 
     this.maintenance = new Maintenance({
       store,
@@ -286,7 +303,7 @@ export class Engine {
       service: this.service,
       subscriptionViews: () => this.subscriptionViews(),
       reload: (reason) => this.reload(reason),
-      releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
+      reenabled: (before, held) => this.reenabled(before, held),
       replay: (request) => this.replays.replay(request),
       testFire: (id) => this.testFire(id),
       preview: new Preview({ store, service: this.service, userAgent: USER_AGENT }),
@@ -347,8 +364,40 @@ export class Engine {
         setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
         setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
       );
+      if (options.metrics) {
+        try {
+          await engine.serveMetrics(options.metrics);
+        } catch (error) {
+          await engine.stop();
+          throw error;
+        }
+      }
     }
     return engine;
+  }
+
+  /** The metrics, loaded now (prom-client and all), served until the engine stops. */
+  private async serveMetrics(server: MetricsServer): Promise<void> {
+    const { EngineMetrics } = await import('./metrics');
+    const registry = new EngineMetrics({
+      onRecord: (listener) => this.records.on(listener),
+      status: () => this.status(),
+      subscriptionViews: () => this.subscriptionViews(),
+      jetstreamBacklog: () => this.bus.jetstreamBacklog(),
+    });
+    this.metrics = { server, registry };
+    server.serve(
+      () => registry.render(),
+      (error) => this.records.error(`metrics: a scrape failed: ${(error as Error).message}`),
+    );
+  }
+
+  /**
+   * What this offline engine announced (a CLI command's re-enable), for the command to
+   * publish once its change is committed; each is taken once.
+   */
+  takeAnnouncements(): Announcement[] {
+    return this.announcer.take();
   }
 
   /** Stored settings with this run's command-line overrides applied. */
@@ -457,6 +506,17 @@ export class Engine {
     return settingsView(this.settings, this.installId, this.runOverrides());
   }
 
+  /**
+   * A paused or tripped subscription was re-enabled: what it held is delivered or let go,
+   * and the end of a trip is announced, with how many it held.
+   */
+  private async reenabled(before: Subscription, held: HeldAction): Promise<void> {
+    const wasTripped = before.autoDisabledAt !== null;
+    const count = wasTripped ? heldCount(this.store, before.id) : 0;
+    await this.replays.releaseHeld(before.id, held);
+    if (wasTripped) this.announcer.announce(reenabledAnnouncement(before, new Date().toISOString(), held, count));
+  }
+
   /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
   async testFire(id: string, actor = this.options.actor ?? defaultActor()): Promise<TestFireResult> {
     return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor);
@@ -466,6 +526,11 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // First, while the store is open: a scrape from now on is refused, not half-read.
+    if (this.metrics) {
+      await this.metrics.server.close();
+      this.metrics.registry.close();
+    }
     for (const t of this.timers) clearInterval(t);
     this.maintenance.stop();
     this.scheduler.stop();
@@ -485,6 +550,11 @@ export class Engine {
       this.claim?.release();
     }
   }
+}
+
+/** How many events a subscription holds now. */
+function heldCount(store: Store, subscriptionId: string): number {
+  return backlogCounts(store, [subscriptionId]).get(subscriptionId)?.held ?? 0;
 }
 
 /** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */
