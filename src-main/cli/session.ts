@@ -137,7 +137,7 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
     sayIfKeyMade(keys);
   }
   // A re-enable of a tripped subscription is announced by the command that made it, once.
-  const announcements = engine.takeAnnouncements();
+  const announcements = engine.announcer.take();
   if (options.reload || announcements.length > 0) {
     // Read after the change: `settings set natsUrl` announces on the new URL.
     const settings = engine.effectiveSettings();

@@ -125,6 +125,8 @@ function safeDecode(text: string): string {
 interface AnnouncerDeps {
   /** Publish on the engine's bus now; false when it is not connected. */
   publish: (subject: string, data: Uint8Array) => boolean;
+  /** How many events a subscription holds now. */
+  held: (subscriptionId: string) => number;
   records: EngineRecords;
   /** The CLI's offline engine: announcements wait for the command to publish them. */
   offline: boolean;
@@ -134,6 +136,16 @@ export class Announcer {
   private readonly queued: Announcement[] = [];
 
   constructor(private readonly deps: AnnouncerDeps) {}
+
+  /** It just tripped (it was not tripped before). */
+  tripped(sub: Subscription, at: string): void {
+    this.announce(trippedAnnouncement(sub, at, this.deps.held(sub.id)));
+  }
+
+  /** It was re-enabled (`before`: as it was), its `released` held events delivered or let go: said when it had tripped. */
+  reenabled(before: Pick<Subscription, 'id' | 'name' | 'autoDisabledAt'>, held: HeldAction, released: number): void {
+    if (before.autoDisabledAt !== null) this.announce(reenabledAnnouncement(before, new Date().toISOString(), held, released));
+  }
 
   announce(announcement: Announcement): void {
     if (this.deps.offline) {

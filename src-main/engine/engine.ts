@@ -16,12 +16,16 @@
  *   what Prometheus scrapes.
  *
  * Runs under plain Node; nothing here imports Electron.
+ *
+ * Over 500 lines: the wiring of every part above and the lifecycle they share (start,
+ * settings, reconnect, stop) read best in one place, each part's work being elsewhere.
+ * It would split at its seams: EngineOptions into a module of its own, and the settings
+ * lifecycle (updateSettings, pollExternalChanges, intakeKey) beside engine/settings.ts.
  */
 import { basename } from 'node:path';
 import type { Handlers } from '../contract/bridge';
 import type {
   EngineStatus,
-  HeldAction,
   SettingOverrides,
   Settings,
   SettingsView,
@@ -44,7 +48,7 @@ import { backlogCounts } from '../store/outbox';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import { prepareSecrets, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
-import { Announcer, reenabledAnnouncement, trippedAnnouncement, type Announcement } from './announcements';
+import { Announcer } from './announcements';
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
@@ -53,7 +57,6 @@ import { IntakeStage } from './intake-stage';
 import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
-import type { EngineMetrics } from './metrics';
 import type { MetricsServer } from './metrics-server';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
@@ -121,11 +124,7 @@ export interface EngineOptions {
   command?: string;
   /** Offline: called once when a write has waited LOCK_WAIT_NOTE_MS for the running engine. */
   onLockWait?: () => void;
-  /**
-   * Serve the Prometheus metrics on this (listening) endpoint while the engine runs
-   * (`--metrics`); the engine closes it when it stops. Without it nothing of the metrics
-   * is loaded.
-   */
+  /** Serve the Prometheus metrics here while it runs, closed at its stop (`--metrics`); else none are loaded. */
   metrics?: MetricsServer;
 }
 
@@ -150,8 +149,10 @@ export class Engine {
   private readonly maintenance: Maintenance;
   private readonly service: SubscriptionService;
   private readonly replays: Replays;
-  private readonly announcer: Announcer;
-  private metrics: { server: MetricsServer; registry: EngineMetrics } | null = null;
+  /** Trips and re-enables said on the bus; an offline engine keeps them for its command (`take()`). */
+  readonly announcer: Announcer;
+  /** While metrics are served (`--metrics`): how to stop serving them. */
+  private metrics: { close(): Promise<void> } | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -272,10 +273,15 @@ export class Engine {
       settings,
       subscription,
       reroute: () => this.bus.router.apply(this.subscriptions.all()),
-      tripped: (sub, at) => this.announcer.announce(trippedAnnouncement(sub, at, heldCount(store, sub.id))),
+      tripped: (sub, at) => this.announcer.tripped(sub, at),
       stopped,
     });
-    this.announcer = new Announcer({ publish: (subject, data) => this.bus.publish(subject, data), records, offline: options.offline === true });
+    this.announcer = new Announcer({
+      publish: (subject, data) => this.bus.publish(subject, data),
+      held: (id) => backlogCounts(store, [id]).get(id)?.held ?? 0,
+      records,
+      offline: options.offline === true,
+    });
 
     this.maintenance = new Maintenance({
       store,
@@ -303,7 +309,8 @@ export class Engine {
       service: this.service,
       subscriptionViews: () => this.subscriptionViews(),
       reload: (reason) => this.reload(reason),
-      reenabled: (before, held) => this.reenabled(before, held),
+      // What it held is delivered or let go; the end of a trip is announced, with how many.
+      reenabled: async (before, held) => this.announcer.reenabled(before, held, await this.replays.releaseHeld(before.id, held)),
       replay: (request) => this.replays.replay(request),
       testFire: (id) => this.testFire(id),
       preview: new Preview({ store, service: this.service, userAgent: USER_AGENT }),
@@ -365,39 +372,11 @@ export class Engine {
         setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
       );
       if (options.metrics) {
-        try {
-          await engine.serveMetrics(options.metrics);
-        } catch (error) {
-          await engine.stop();
-          throw error;
-        }
+        const { serveMetrics } = await import('./metrics');
+        engine.metrics = serveMetrics(options.metrics, engine, (error) => engine.records.error(`metrics: a scrape failed: ${(error as Error).message}`));
       }
     }
     return engine;
-  }
-
-  /** The metrics, loaded now (prom-client and all), served until the engine stops. */
-  private async serveMetrics(server: MetricsServer): Promise<void> {
-    const { EngineMetrics } = await import('./metrics');
-    const registry = new EngineMetrics({
-      onRecord: (listener) => this.records.on(listener),
-      status: () => this.status(),
-      subscriptionViews: () => this.subscriptionViews(),
-      jetstreamBacklog: () => this.bus.jetstreamBacklog(),
-    });
-    this.metrics = { server, registry };
-    server.serve(
-      () => registry.render(),
-      (error) => this.records.error(`metrics: a scrape failed: ${(error as Error).message}`),
-    );
-  }
-
-  /**
-   * What this offline engine announced (a CLI command's re-enable), for the command to
-   * publish once its change is committed; each is taken once.
-   */
-  takeAnnouncements(): Announcement[] {
-    return this.announcer.take();
   }
 
   /** Stored settings with this run's command-line overrides applied. */
@@ -422,6 +401,11 @@ export class Engine {
   /** Resolves once the bus has confirmed every subscription made so far. */
   busReady(): Promise<void> {
     return this.bus.ready();
+  }
+
+  /** The JetStream durable's backlog (null in core-NATS mode, or while it cannot be read). */
+  jetstreamBacklog(): Promise<{ stream: string; pending: number; ackPending: number } | null> {
+    return this.bus.jetstreamBacklog();
   }
 
   // ----- bus -------------------------------------------------------------------------
@@ -506,17 +490,6 @@ export class Engine {
     return settingsView(this.settings, this.installId, this.runOverrides());
   }
 
-  /**
-   * A paused or tripped subscription was re-enabled: what it held is delivered or let go,
-   * and the end of a trip is announced, with how many it held.
-   */
-  private async reenabled(before: Subscription, held: HeldAction): Promise<void> {
-    const wasTripped = before.autoDisabledAt !== null;
-    const count = wasTripped ? heldCount(this.store, before.id) : 0;
-    await this.replays.releaseHeld(before.id, held);
-    if (wasTripped) this.announcer.announce(reenabledAnnouncement(before, new Date().toISOString(), held, count));
-  }
-
   /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
   async testFire(id: string, actor = this.options.actor ?? defaultActor()): Promise<TestFireResult> {
     return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor);
@@ -527,10 +500,7 @@ export class Engine {
     if (this.stopped) return;
     this.stopped = true;
     // First, while the store is open: a scrape from now on is refused, not half-read.
-    if (this.metrics) {
-      await this.metrics.server.close();
-      this.metrics.registry.close();
-    }
+    await this.metrics?.close();
     for (const t of this.timers) clearInterval(t);
     this.maintenance.stop();
     this.scheduler.stop();
@@ -550,11 +520,6 @@ export class Engine {
       this.claim?.release();
     }
   }
-}
-
-/** How many events a subscription holds now. */
-function heldCount(store: Store, subscriptionId: string): number {
-  return backlogCounts(store, [subscriptionId]).get(subscriptionId)?.held ?? 0;
 }
 
 /** The claim's command when the caller names none: the script that runs, e.g. `node cli.js`. */

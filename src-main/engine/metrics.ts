@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeliveryView, EngineStatus, Outcome, SubscriptionView } from '../contract/views';
-import type { MetricsPage } from './metrics-server';
+import type { MetricsPage, MetricsServer } from './metrics-server';
 import type { EngineRecord } from './records';
 
 /** Webhook round trips, in seconds: 5 ms to 10 s (the attempt deadline's default). */
@@ -56,6 +56,21 @@ export function countedOutcome(record: Extract<EngineRecord, { kind: 'delivery' 
 export function attemptResult(delivery: DeliveryView): AttemptResult {
   if (delivery.outcome === 'delivered') return 'success';
   return delivery.statusCode === null ? 'no_response' : 'error_response';
+}
+
+/**
+ * Serve the engine's metrics on `server` (listening already) until `close()`, which
+ * stops the server and the metrics' listening to the engine.
+ */
+export function serveMetrics(server: MetricsServer, source: MetricsSource, onError: (error: unknown) => void): { close(): Promise<void> } {
+  const metrics = new EngineMetrics(source);
+  server.serve(() => metrics.render(), onError);
+  return {
+    async close() {
+      await server.close();
+      metrics.close();
+    },
+  };
 }
 
 export class EngineMetrics {
