@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MetricsServerError, startMetricsServer, type MetricsServer } from '../../src-main/engine/metrics-server';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
@@ -108,6 +109,8 @@ describe('metrics of a running engine', () => {
     expect(page.value('sluice_bus_messages_rejected_total')).toBe(0);
     expect(page.value('sluice_deliveries_in_flight')).toBe(0);
     expect(page.families.get('process_resident_memory_bytes')?.type).toBe('gauge');
+    // Core NATS: no JetStream backlog to speak of, so no sample (not a 0 that reads "caught up").
+    expect(page.samples('sluice_jetstream_pending')).toEqual([]);
     // Labels carry names and fixed words only: no URL, no receiver address, no error text.
     expect(JSON.stringify([...page.families.values()])).not.toMatch(/127\.0\.0\.1:\d+|http 500|hook/);
 
@@ -127,6 +130,31 @@ describe('metrics of a running engine', () => {
     // The endpoint stops with the engine.
     await t.engine.stop();
     await expect(get(metrics.url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('in JetStream mode, says the durable\'s backlog as the server counts it', async () => {
+    const nats = await startNatsServer();
+    cleanups.push(() => nats.cleanup());
+    const jsm = await jetstreamManager(await nats.client());
+    await jsm.streams.add({ name: 'DECNET', subjects: ['attacker.>'] });
+    metrics = await startMetricsServer({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => metrics.close());
+    t = await startTestEngine({ server: nats, settings: { jetstreamStream: 'DECNET' }, engine: { metrics } });
+    cleanups.push(() => t.cleanup());
+    if (t.engine.status().jetstream?.state !== 'consuming') await t.waitForRecord((r) => r.kind === 'jetstream' && r.status.state === 'consuming');
+    ok = await startReceiver();
+    cleanups.push(() => ok.close());
+    unwrap(await t.api['subscriptions.create']({ name: 'siem', url: ok.url, patterns: ['attacker.>'] }));
+    const js = jetstream(await nats.client());
+    for (let i = 0; i < 3; i++) await js.publish('attacker.observed', new TextEncoder().encode(JSON.stringify(envelope('x', { i }))));
+    await ok.waitForRequests(3);
+    // Every message delivered and acknowledged, as the server says: the page says the same.
+    const durable = t.engine.status().jetstream?.durable as string;
+    await vi.waitFor(async () => expect(await jsm.consumers.info('DECNET', durable)).toMatchObject({ num_pending: 0, num_ack_pending: 0, delivered: { stream_seq: 3 } }));
+    const page = await scrape(metrics.url);
+    expect(page.value('sluice_jetstream_pending', { stream: 'DECNET' })).toBe(0);
+    expect(page.value('sluice_jetstream_ack_pending', { stream: 'DECNET' })).toBe(0);
+    expect(page.value('sluice_bus_messages_total')).toBe(3);
   });
 
   it('refuses what is not a scrape of /metrics from this machine', async () => {
