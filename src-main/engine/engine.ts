@@ -372,7 +372,11 @@ export class Engine {
         setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
       );
       if (options.metrics) {
-        const { serveMetrics } = await import('./metrics');
+        // Loaded only now: a run without metrics never loads prom-client. A failure stops what started.
+        const { serveMetrics } = await import('./metrics').catch(async (error: unknown) => {
+          await engine.stop();
+          throw error;
+        });
         engine.metrics = serveMetrics(options.metrics, engine, (error) => engine.records.error(`metrics: a scrape failed: ${(error as Error).message}`));
       }
     }

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -255,11 +255,53 @@ describe('--metrics on the built entry points', () => {
     expect(await readdir(cwd)).toEqual([]);
   });
 
+  /** A preload that says on stderr when prom-client is loaded: a run without --metrics must never load it. */
+  const watchLoads = async (cwd: string): Promise<string> => {
+    const hook = join(cwd, 'watch-loads.cjs');
+    await writeFile(
+      hook,
+      `const Module = require('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === 'prom-client') process.stderr.write('LOADED prom-client\\n');
+  return load.call(this, request, ...rest);
+};
+`,
+    );
+    return hook;
+  };
+
+  it('sluice run without --metrics never loads prom-client', async () => {
+    const cwd = await tempDir();
+    const hook = await watchLoads(cwd);
+    const child = spawn(process.execPath, ['--require', hook, CLI, 'run', '--db', 'run.db', '--nats', 'ws://127.0.0.1:1'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    let stderr = '';
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('Ctrl-C to stop')) resolve();
+      }),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).not.toContain('LOADED prom-client');
+    expect(stderr).not.toContain('Prometheus');
+  });
+
   it('sluice run --metrics 127.0.0.1:0 serves while it runs and stops with it', async () => {
     const cwd = await tempDir();
+    const hook = await watchLoads(cwd);
     const nats: NatsServer = await startNatsServer();
     cleanups.push(() => nats.cleanup());
-    const child = spawn(process.execPath, [CLI, 'run', '--db', 'run.db', '--nats', nats.wsUrl, '--metrics', '127.0.0.1:0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--require', hook, CLI, 'run', '--db', 'run.db', '--nats', nats.wsUrl, '--metrics', '127.0.0.1:0'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
@@ -286,11 +328,37 @@ describe('--metrics on the built entry points', () => {
     const url = start?.['metrics'];
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(stderr).toContain(`sluice: Prometheus metrics at ${url as string} (this machine only)\n`);
+    expect(stderr).toContain('LOADED prom-client');
     const page = await scrape(url as string);
     expect(page.value('sluice_bus_connected')).toBe(1);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await expect(get(url as string)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('npm run serve -- --metrics 127.0.0.1:0 serves beside the console and stops with it', async () => {
+    const cwd = await tempDir();
+    const nats: NatsServer = await startNatsServer();
+    cleanups.push(() => nats.cleanup());
+    const child = spawn(process.execPath, [SERVE, '--db', 'serve.db', '--port', '0', '--nats', nats.wsUrl, '--metrics', '127.0.0.1:0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    let stderr = '';
+    const url = await new Promise<string>((resolve) =>
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        const found = /sluice serve: Prometheus metrics at (\S+) \(this machine only\)/.exec(stderr);
+        if (found && stderr.includes('Ctrl-C to stop')) resolve(found[1] as string);
+      }),
+    );
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    await vi.waitFor(async () => expect((await scrape(url)).value('sluice_bus_connected')).toBe(1));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await expect(get(url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('npm run serve -- --metrics: a bad value exits 2 naming the flag; --help says it', async () => {
