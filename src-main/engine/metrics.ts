@@ -64,9 +64,17 @@ export function attemptResult(delivery: DeliveryView): AttemptResult {
  */
 export function serveMetrics(server: MetricsServer, source: MetricsSource, onError: (error: unknown) => void): { close(): Promise<void> } {
   const metrics = new EngineMetrics(source);
-  server.serve(() => metrics.render(), onError);
+  let closed = false;
+  // A scrape cut short by the stop is no failure worth saying.
+  server.serve(
+    () => metrics.render(),
+    (error) => {
+      if (!closed) onError(error);
+    },
+  );
   return {
     async close() {
+      closed = true;
       await server.close();
       metrics.close();
     },
