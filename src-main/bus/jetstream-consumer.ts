@@ -181,6 +181,21 @@ export class JetStreamConsumer {
   }
 
   /**
+   * The durable's backlog as the server counts it (one API request; the metrics ask at
+   * each scrape): not yet delivered, and delivered but not acknowledged; asked of the
+   * server even while this consumer is not consuming (a backlog that grows then is what
+   * an operator wants to see). Null while the bus is not connected; rejects when the
+   * server cannot say (no stream, no durable yet).
+   */
+  async backlog(): Promise<{ stream: string; pending: number; ackPending: number } | null> {
+    const nc = this.bus.connection;
+    if (!nc) return null;
+    const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+    const info = await jsm.consumers.info(this.options.stream, this.durable);
+    return { stream: this.options.stream, pending: info.num_pending, ackPending: info.num_ack_pending };
+  }
+
+  /**
    * Told of every change: state and lastError at once, the counters at most once per
    * event-loop turn (a burst of messages is one notification).
    */

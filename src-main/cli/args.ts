@@ -62,6 +62,7 @@ const VALUE_OPTIONS = [
   'to',
   'out',
   'event',
+  'metrics',
   ...OPTION_VALUE_FLAGS,
 ];
 

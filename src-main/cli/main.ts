@@ -20,9 +20,14 @@ export const USAGE = `Usage: sluice <command> [options]
        (in the project folder: npx sluice …, or npm run -s sluice -- …)
 
 Commands:
-  run [--nats URL] [--allow-private]       run the engine (no UI); JSON lines on stdout
+  run [--nats URL] [--allow-private] [--metrics HOST:PORT]
+                                           run the engine (no UI); JSON lines on stdout
                                            until SIGINT/SIGTERM; --nats and --allow-private
                                            override the stored settings for this run only;
+                                           --metrics serves Prometheus metrics at
+                                           http://HOST:PORT/metrics, on a loopback address
+                                           only (127.0.0.1, ::1 as [::1], localhost; port 0:
+                                           any free one, named in the start line);
                                            one engine per database (exit 2 when another
                                            holds it); the other commands work beside it
   keygen [--out PATH]                      a key of your own for --secret-key-file (else the

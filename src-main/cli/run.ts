@@ -1,22 +1,27 @@
 /**
  * `sluice run`: the engine online without a UI. stdout carries JSON lines only, each
  * with an ISO `time` and a `kind`: start, delivery (every outcome but pending), bus
- * (each state change), breaker (trips), reload, error, stop. Human hints go to stderr.
+ * (each state change), breaker (trips), announcement (a trip or re-enable said on the
+ * bus, or not: `sent`), reload, error, stop. Human hints go to stderr. `--metrics
+ * HOST:PORT` serves Prometheus metrics on a loopback address while it runs.
  * SIGINT/SIGTERM stop it cleanly (in-flight deliveries finish or are recorded), exit 0.
  */
 import { Engine, type EngineRecord } from '../engine/engine';
 import { ClaimError, takeoverNote } from '../store/claim';
 import { VERSION } from '../version';
+import type { MetricsServer } from '../engine/metrics-server';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, expectOperands, parseCommand } from './args';
 import { err, printJsonLine } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 import { checkNatsUrl, cliActor, database, sayIfCreated } from './session';
 import { SecretKeyError, SecretKeySourceError } from '../store/secret-cipher';
+import { listenForMetrics, parseMetricsAddress } from './usage';
 
 const OPTIONS = {
   ...GLOBAL_OPTIONS,
   nats: { type: 'string' },
   'allow-private': { type: 'boolean' },
+  metrics: { type: 'string' },
 } as const;
 
 type LogLine = { kind: string } & Record<string, unknown>;
@@ -45,6 +50,8 @@ export function recordLine(record: EngineRecord): LogLine | null {
       };
     case 'reload':
       return { kind: 'reload', reason: record.reason, patterns: record.patterns, subscriptions: record.subscriptions };
+    case 'announcement':
+      return { kind: 'announcement', subject: record.subject, sent: record.sent, subscriptionId: record.subscriptionId, name: record.name };
     case 'error':
       return { kind: 'error', message: record.message };
     case 'recovered':
@@ -60,6 +67,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals, problems } = parseCommand('run', argv, OPTIONS);
   expectOperands(problems, positionals, []);
   problems.check(() => checkNatsUrl(values.nats));
+  const metricsAddress = values.metrics === undefined ? undefined : problems.check(() => parseMetricsAddress(values.metrics as string));
   const file = database(values.db, 'create', problems);
   problems.done();
   const db = file.path;
@@ -91,6 +99,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('unhandledRejection', fatal);
 
   const keys = await cliKeySource();
+  // Listening first: a taken port refuses the run before the engine touches anything.
+  const metrics: MetricsServer | undefined = metricsAddress ? await listenForMetrics(metricsAddress) : undefined;
   let engine: Engine;
   try {
     engine = await Engine.start({
@@ -100,8 +110,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       cipher: keys.cipher,
       ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
       ...(values['allow-private'] ? { allowPrivate: true } : {}),
+      ...(metrics ? { metrics } : {}),
     });
   } catch (error) {
+    await metrics?.close();
     // Wrong or missing key, or another engine on this database: refuse, say why on
     // the log too, touch nothing.
     if (error instanceof SecretKeyError || error instanceof SecretKeySourceError || error instanceof ClaimError)
@@ -145,6 +157,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     secretStorage: status.secretStorage,
     secretKeySource: keys.source,
     ...(engine.secretsUpgraded > 0 ? { secretsUpgraded: engine.secretsUpgraded } : {}),
+    ...(metrics ? { metrics: metrics.url } : {}),
   });
   sayIfKeyMade(keys);
   sayIfCreated(file);
@@ -152,6 +165,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (engine.secretsUpgraded > 0) err(`sluice: encrypted ${engine.secretsUpgraded} plain-text secret(s) with ${keys.source}`);
   if (engine.secretsScrubError)
     log({ kind: 'error', message: `secrets encrypted, but their old plain-text bytes may remain in the database file: ${engine.secretsScrubError}` });
+  if (metrics) err(`sluice: Prometheus metrics at ${metrics.url} (this machine only)`);
   err(`sluice ${VERSION}: delivering from ${settings.natsUrl} (database ${db}); JSON lines on stdout; Ctrl-C to stop`);
 
   const reason = await stopRequested;

@@ -1,12 +1,14 @@
 /**
  * A one-shot command's session: an offline engine (its rules and its store, no bus
  * consumer) reached through the same bridge contract as the console, and the reload
- * signal that tells a running engine about a change.
+ * signal that tells a running engine about a change (with the announcement of a
+ * re-enable, engine/announcements.ts, when the change was one).
  */
 import { userInfo } from 'node:os';
 import { BridgeFailure, type SluiceApi } from '../contract/bridge';
 import type { Settings, SubscriptionView } from '../contract/views';
 import { NatsBus } from '../bus/nats-bus';
+import { encode } from '../engine/announcements';
 import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
@@ -134,12 +136,20 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
     await engine.stop();
     sayIfKeyMade(keys);
   }
-  if (options.reload) {
+  // A re-enable of a tripped subscription is announced by the command that made it, once.
+  const announcements = engine.announcer.take();
+  if (options.reload || announcements.length > 0) {
     // Read after the change: `settings set natsUrl` announces on the new URL.
     const settings = engine.effectiveSettings();
-    const sent = await publishReload(settings);
-    if (!sent)
+    const messages = [
+      ...(options.reload ? [{ subject: RELOAD_SUBJECT, data: new TextEncoder().encode('{}') }] : []),
+      ...announcements.map((a) => ({ subject: a.subject, data: encode(a) })),
+    ];
+    const { sent } = await publishMessages(settings, messages);
+    if (!sent) {
       err(`note: bus not reachable at ${settings.natsUrl}; a running engine picks the change up from the database`);
+      for (const a of announcements) err(`note: not announced on ${a.subject} ("${a.body.name}"): no bus`);
+    }
   }
   return result;
 }
@@ -149,16 +159,20 @@ function internalFailure(call: string, error: unknown): CliError {
   return new CliError(`${call} failed: ${message}`, EXIT_FAILURE);
 }
 
-/**
- * Announce a change on the bus (empty JSON object on RELOAD_SUBJECT). Never throws:
- * an unreachable bus only costs the running engine its ~1 s database poll.
- */
-async function publishReload(settings: Settings): Promise<boolean> {
-  return (await publishOnce(settings, RELOAD_SUBJECT, new TextEncoder().encode('{}'))).sent;
+/** Connect, publish one message, close. Not sent when the bus cannot be reached in time; `lastError` then says why. */
+export function publishOnce(settings: Settings, subject: string, data: Uint8Array): Promise<{ sent: boolean; lastError: string | null }> {
+  return publishMessages(settings, [{ subject, data }]);
 }
 
-/** Connect, publish one message, close. Not sent when the bus cannot be reached in time; `lastError` then says why. */
-export async function publishOnce(settings: Settings, subject: string, data: Uint8Array): Promise<{ sent: boolean; lastError: string | null }> {
+/**
+ * Connect, publish the messages in order, close. Never throws: a change announced with
+ * the reload signal (an empty JSON object on RELOAD_SUBJECT) that cannot reach the bus
+ * only costs the running engine its ~1 s database poll.
+ */
+async function publishMessages(
+  settings: Settings,
+  messages: readonly { subject: string; data: Uint8Array }[],
+): Promise<{ sent: boolean; lastError: string | null }> {
   const options = busOptionsFrom(settings, `sluice-cli-${VERSION}`);
   if (options.servers.length === 0) return { sent: false, lastError: 'no bus URL is set' };
   const bus = new NatsBus({ ...options, onError: () => undefined });
@@ -176,7 +190,7 @@ export async function publishOnce(settings: Settings, subject: string, data: Uin
       });
     });
     bus.start();
-    if (await connected) sent = bus.publish(subject, data);
+    if (await connected) sent = messages.every(({ subject, data }) => bus.publish(subject, data));
   } catch {
     sent = false;
   } finally {

@@ -5,6 +5,7 @@
  * The exit waits until stdout is flushed, since stdout may be a pipe that a test reads.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MetricsServerError, parseListenAddress, startMetricsServer, type ListenAddress, type MetricsServer } from '../engine/metrics-server';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './args';
 import { err } from './output';
 
@@ -29,6 +30,29 @@ export function parsePort(raw: string, label = '--port'): number {
   const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
   if (!(port >= 0 && port <= 65535)) throw new CliError(`${label}: "${raw}" is not a port number (0–65535)`);
   return port;
+}
+
+/**
+ * `--metrics HOST:PORT` (`sluice run`, `npm run serve`): a loopback address to serve the
+ * Prometheus metrics on, or a CliError naming the flag and what is wrong.
+ */
+export function parseMetricsAddress(raw: string, label = '--metrics'): ListenAddress {
+  const parsed = parseListenAddress(raw);
+  if (!parsed.ok) throw new CliError(`${label}: ${parsed.problem}`);
+  return parsed.address;
+}
+
+/**
+ * Listen for `--metrics` before the engine starts (a taken port refuses the run before
+ * it touches anything): the server, or a CliError (exit 2) naming the flag.
+ */
+export async function listenForMetrics(address: ListenAddress, label = '--metrics'): Promise<MetricsServer> {
+  try {
+    return await startMetricsServer(address);
+  } catch (error) {
+    if (error instanceof MetricsServerError) throw new CliError(`${label}: ${error.message}`, EXIT_USAGE, { cause: error });
+    throw error;
+  }
 }
 
 /** How an entry point reports what stopped it. */

@@ -135,6 +135,16 @@ export type DeliveryUpdate = UpdateRecord &
     | { kind: 'held'; outcome: 'held'; final: false }
   );
 
+/**
+ * Whether an update follows an attempt just made (its status, latency and error are that
+ * attempt's): a retry scheduled after it, or an end that counts for the breaker, which
+ * only an answer (or its absence) does; a blocked destination was never sent to.
+ */
+export function followsAttempt(update: DeliveryUpdate): boolean {
+  if (update.kind === 'due') return update.cause === 'retry';
+  return update.kind === 'ended' && update.countsForBreaker && update.outcome !== 'blocked';
+}
+
 export interface DispatcherDeps {
   send(request: AttemptRequest): Promise<AttemptResult>;
   /** The subscription now, or undefined when it was deleted. */

@@ -183,20 +183,21 @@ function listNames(names: readonly string[], max: number): string {
 }
 
 /**
- * A last error fit for a pop-up (it can show on a locked screen): one line, no URL
- * credentials, query strings or tokens, at most ERROR_MAX_CHARS, cut at a word.
+ * A last error fit for a pop-up (it can show on a locked screen) or a bus announcement
+ * (engine/announcements.ts): one line, no URL credentials, query strings or tokens, at
+ * most `max` characters (ERROR_MAX_CHARS for a pop-up), cut at a word.
  */
-export function sanitizeError(raw: string): string {
+export function sanitizeError(raw: string, max = ERROR_MAX_CHARS): string {
   let text = raw.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim();
   // scheme://user:password@host → scheme://host; the query and fragment often carry tokens.
   text = text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@]*@)?([^\s?#]*)(?:[?#][^\s]*)?/gi, (_m, scheme: string, _user, rest: string) => `${scheme}${rest}`);
   // `Authorization: Bearer x`, `token=x`, `password: x`, `api_key=x` …
   text = text.replace(/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 …');
   text = text.replace(/\b(token|secret|password|passwd|api[_-]?key|access[_-]?key|signature)(\s*[=:]\s*)[^\s,;&]+/gi, '$1$2…');
-  if (text.length <= ERROR_MAX_CHARS) return text;
-  const cut = text.slice(0, ERROR_MAX_CHARS - 1);
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
   const space = cut.lastIndexOf(' ');
-  return `${space > ERROR_MAX_CHARS * 0.6 ? cut.slice(0, space) : cut}…`;
+  return `${space > max * 0.6 ? cut.slice(0, space) : cut}…`;
 }
 
 // ---------------------------------------------------------------------------------------

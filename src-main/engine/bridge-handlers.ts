@@ -16,6 +16,7 @@ import type {
 } from '../contract/views';
 import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
+import type { Subscription } from '../store/subscriptions';
 import type { Preview } from './preview';
 import type { SubscriptionService } from './subscription-service';
 
@@ -26,8 +27,11 @@ interface HandlerDeps {
   subscriptionViews: () => SubscriptionView[];
   /** Make an edit take effect at once (re-read the subscriptions). */
   reload: (reason: string) => void;
-  /** Deliver or discard what a re-enabled subscription held. */
-  releaseHeld: (id: string, held: HeldAction) => Promise<void>;
+  /**
+   * A paused or tripped subscription (`before`, as it was) was re-enabled: deliver or
+   * discard what it held, and announce the end of a trip.
+   */
+  reenabled: (before: Subscription, held: HeldAction) => Promise<void>;
   replay: (request: ReplayRequest) => ReplayResult;
   testFire: (id: string) => Promise<TestFireResult>;
   /** What a subscription would send (the form's live preview), and the events to try it on. */
@@ -62,7 +66,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     const before = service.get(id);
     service.setEnabled(id, enabled);
     deps.reload('local edit');
-    if (enabled && !before.enabled) await deps.releaseHeld(id, held);
+    if (enabled && !before.enabled) await deps.reenabled(before, held);
     return viewOf(id);
   };
 
@@ -74,7 +78,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       const { subscription } = await service.update(id, patch);
       edited(null);
       // Enabled from the edit form: a re-enable, so what it held is delivered.
-      if (subscription.enabled && !before.enabled) await deps.releaseHeld(id, 'deliver');
+      if (subscription.enabled && !before.enabled) await deps.reenabled(before, 'deliver');
       return viewOf(id);
     },
     'subscriptions.remove': (id) => {

@@ -108,6 +108,16 @@ export class BusLink {
     this.bus.resumeReading();
   }
 
+  /** Publish on the engine's connection now: false when it is not connected (nothing is queued). */
+  publish(subject: string, data: Uint8Array): boolean {
+    return this.bus.publish(subject, data);
+  }
+
+  /** The JetStream durable's backlog (null in core-NATS mode, or while it cannot be read). */
+  jetstreamBacklog(): Promise<{ stream: string; pending: number; ackPending: number } | null> {
+    return this.jetstream?.backlog() ?? Promise.resolve(null);
+  }
+
   status(): Pick<EngineStatus, 'bus' | 'jetstream'> {
     return { bus: this.bus.status, jetstream: this.jetstream ? { ...this.jetstream.status } : null };
   }

@@ -5,7 +5,7 @@
  * (bulk transitions, rare paths) is read back from the store.
  */
 import type { DeliveryView } from '../contract/views';
-import type { DeliveryUpdate } from '../delivery/dispatcher';
+import { followsAttempt, type DeliveryUpdate } from '../delivery/dispatcher';
 import type { Store } from '../store/database';
 import { getDeliveryView } from '../store/deliveries';
 import type { EventHub } from './event-hub';
@@ -66,8 +66,9 @@ export class DeliveryFeed {
       this.emit(
         { ...known, outcome: update.outcome, attempts: update.attempts, statusCode: update.statusCode, latencyMs: update.latencyMs, error: update.error, updatedAt: at },
         final,
+        followsAttempt(update),
       );
-    else this.publish(id, final);
+    else this.publish(id, final, followsAttempt(update));
   }
 
   /** The views of rows a bulk transition changed: the newest BULK_PUBLISH_LIMIT of them. */
@@ -78,16 +79,16 @@ export class DeliveryFeed {
   }
 
   /** A delivery's view read back from the store (bulk transitions, rare paths). */
-  publish(id: number, final: boolean): void {
+  publish(id: number, final: boolean, attempt = false): void {
     if (!this.listening()) return;
     const view = getDeliveryView(this.deps.store, id);
     // A bulk end (a trip, a pause) may have held it: held waits for the analyst, never final.
-    if (view) this.emit(view, final && view.outcome !== 'held');
+    if (view) this.emit(view, final && view.outcome !== 'held', attempt);
   }
 
-  private emit(view: DeliveryView, final: boolean): void {
+  private emit(view: DeliveryView, final: boolean, attempt = false): void {
     this.deps.hub.delivery(view);
-    if (this.deps.records.listening) this.deps.records.emit({ kind: 'delivery', delivery: view, final });
+    if (this.deps.records.listening) this.deps.records.emit({ kind: 'delivery', delivery: view, final, attempt });
   }
 
   private listening(): boolean {

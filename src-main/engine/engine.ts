@@ -11,9 +11,16 @@
  * - maintenance: lost work taken up again, held bounds, retention;
  * - subscription-views: the subscriptions as the console sees them (counts, pacing);
  * - replay (and held release), test-fire, preview, subscription-service: what the analyst asks;
- * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use.
+ * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use;
+ * - announcements: trips and re-enables said on the bus; metrics (loaded with `--metrics`):
+ *   what Prometheus scrapes.
  *
  * Runs under plain Node; nothing here imports Electron.
+ *
+ * Over 500 lines: the wiring of every part above and the lifecycle they share (start,
+ * settings, reconnect, stop) read best in one place, each part's work being elsewhere.
+ * It would split at its seams: EngineOptions into a module of its own, and the settings
+ * lifecycle (updateSettings, pollExternalChanges, intakeKey) beside engine/settings.ts.
  */
 import { basename } from 'node:path';
 import type { Handlers } from '../contract/bridge';
@@ -37,9 +44,11 @@ import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import type { Pacing } from '../delivery/pacing';
 import { finishedSince } from '../store/health';
+import { backlogCounts } from '../store/outbox';
 import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '../store/settings';
 import { prepareSecrets, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
+import { Announcer } from './announcements';
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
@@ -48,6 +57,7 @@ import { IntakeStage } from './intake-stage';
 import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
+import type { MetricsServer } from './metrics-server';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
@@ -114,6 +124,8 @@ export interface EngineOptions {
   command?: string;
   /** Offline: called once when a write has waited LOCK_WAIT_NOTE_MS for the running engine. */
   onLockWait?: () => void;
+  /** Serve the Prometheus metrics here while it runs, closed at its stop (`--metrics`); else none are loaded. */
+  metrics?: MetricsServer;
 }
 
 export class Engine {
@@ -137,6 +149,10 @@ export class Engine {
   private readonly maintenance: Maintenance;
   private readonly service: SubscriptionService;
   private readonly replays: Replays;
+  /** Trips and re-enables said on the bus; an offline engine keeps them for its command (`take()`). */
+  readonly announcer: Announcer;
+  /** While metrics are served (`--metrics`): how to stop serving them. */
+  private metrics: { close(): Promise<void> } | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** Plain-text secrets re-encrypted at this start (a one-time upgrade). */
@@ -257,7 +273,14 @@ export class Engine {
       settings,
       subscription,
       reroute: () => this.bus.router.apply(this.subscriptions.all()),
+      tripped: (sub, at) => this.announcer.tripped(sub, at),
       stopped,
+    });
+    this.announcer = new Announcer({
+      publish: (subject, data) => this.bus.publish(subject, data),
+      held: (id) => backlogCounts(store, [id]).get(id)?.held ?? 0,
+      records,
+      offline: options.offline === true,
     });
 
     this.maintenance = new Maintenance({
@@ -286,7 +309,8 @@ export class Engine {
       service: this.service,
       subscriptionViews: () => this.subscriptionViews(),
       reload: (reason) => this.reload(reason),
-      releaseHeld: (id, held) => this.replays.releaseHeld(id, held),
+      // What it held is delivered or let go; the end of a trip is announced, with how many.
+      reenabled: async (before, held) => this.announcer.reenabled(before, held, await this.replays.releaseHeld(before.id, held)),
       replay: (request) => this.replays.replay(request),
       testFire: (id) => this.testFire(id),
       preview: new Preview({ store, service: this.service, userAgent: USER_AGENT }),
@@ -347,6 +371,14 @@ export class Engine {
         setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
         setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
       );
+      if (options.metrics) {
+        // Loaded only now: a run without metrics never loads prom-client. A failure stops what started.
+        const { serveMetrics } = await import('./metrics').catch(async (error: unknown) => {
+          await engine.stop();
+          throw error;
+        });
+        engine.metrics = serveMetrics(options.metrics, engine, (error) => engine.records.error(`metrics: a scrape failed: ${(error as Error).message}`));
+      }
     }
     return engine;
   }
@@ -377,6 +409,11 @@ export class Engine {
   /** Resolves once the bus has confirmed every subscription made so far. */
   busReady(): Promise<void> {
     return this.bus.ready();
+  }
+
+  /** The JetStream durable's backlog (null in core-NATS mode, or while it cannot be read). */
+  jetstreamBacklog(): Promise<{ stream: string; pending: number; ackPending: number } | null> {
+    return this.bus.jetstreamBacklog();
   }
 
   // ----- bus -------------------------------------------------------------------------
@@ -470,6 +507,8 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // First, while the store is open: a scrape from now on is refused, not half-read.
+    await this.metrics?.close();
     for (const t of this.timers) clearInterval(t);
     this.maintenance.stop();
     this.scheduler.stop();

@@ -33,6 +33,8 @@ export interface OutcomesDeps {
   subscription: (id: string) => Subscription | undefined;
   /** A subscription tripped: route again, so that its new matches are held from now on. */
   reroute: () => void;
+  /** A subscription just tripped (it was not tripped before): announced on the bus. */
+  tripped: (sub: Subscription, at: string) => void;
   stopped: () => boolean;
 }
 
@@ -112,6 +114,8 @@ export class Outcomes {
       this.writeSuccess(sub);
     } else {
       const error = update.error ?? 'failed';
+      // Requests on the wire when it tripped may fail after: they re-stamp it, never trip it again.
+      const wasTripped = sub.autoDisabledAt !== null;
       const { patch, tripped } = afterFailure(sub, error, this.deps.settings().circuitThreshold, at);
       updateSubscription(this.deps.store, sub.id, patch);
       Object.assign(sub, patch);
@@ -128,6 +132,7 @@ export class Outcomes {
         // what was retrying ends dead (replayable); new matches are held from now on.
         this.deps.reroute();
         this.stopSubscription(sub.id, TRIPPED);
+        if (!wasTripped) this.deps.tripped(sub, at);
       }
     }
     this.deps.hub.subscriptionsChanged();

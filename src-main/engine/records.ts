@@ -6,10 +6,16 @@
 import type { DeliveryView, EngineStatus } from '../contract/views';
 
 export type EngineRecord =
-  | { kind: 'delivery'; delivery: DeliveryView; final: boolean }
+  /**
+   * A delivery recorded or changed. `attempt`: this change follows an attempt just made
+   * (its status, latency and error are that attempt's), for the metrics.
+   */
+  | { kind: 'delivery'; delivery: DeliveryView; final: boolean; attempt: boolean }
   | { kind: 'bus'; status: EngineStatus['bus'] }
   | { kind: 'breaker'; subscriptionId: string; name: string; tripped: boolean; consecutiveFailures: number; error: string }
   | { kind: 'reload'; reason: string; patterns: number; subscriptions: number }
+  /** A breaker announcement (engine/announcements.ts) published on the bus, or dropped (`sent` false: no bus). */
+  | { kind: 'announcement'; subject: string; sent: boolean; subscriptionId: string; name: string }
   /** Deliveries a previous run left unfinished, due again at this start. */
   | { kind: 'recovered'; deliveries: number }
   | { kind: 'jetstream'; status: NonNullable<EngineStatus['jetstream']> }

@@ -33,11 +33,16 @@ interface ReplayDeps {
 export class Replays {
   constructor(private readonly deps: ReplayDeps) {}
 
-  /** What a subscription held while tripped or paused, delivered or discarded a slice per turn, oldest first. */
-  async releaseHeld(id: string, held: HeldAction): Promise<void> {
+  /**
+   * What a subscription held while tripped or paused, delivered or discarded a slice per
+   * turn, oldest first. Resolves with how many.
+   */
+  async releaseHeld(id: string, held: HeldAction): Promise<number> {
     let newest: number[] = [];
+    let total = 0;
     for (;;) {
       const released = releaseHeld(this.deps.store, id, held, Date.now(), RELEASE_SLICE);
+      total += released.length;
       newest = [...newest, ...released].slice(-BULK_PUBLISH_LIMIT);
       if (released.length > 0 && held === 'deliver') this.deps.scheduler().notify();
       if (released.length < RELEASE_SLICE) break;
@@ -48,6 +53,7 @@ export class Replays {
     this.deps.feed.publishMany(newest, held === 'discard');
     // The held count the console shows was read while slices were still going.
     this.deps.hub.subscriptionsChanged();
+    return total;
   }
 
   /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */

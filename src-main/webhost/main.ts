@@ -2,16 +2,17 @@
  * `npm run serve` (`node out/main/serve.js`): the engine plus the local web host, so the
  * console runs in a browser where Electron cannot. stdout carries exactly one line, the
  * URL to open (tests parse it); hints and the engine's records go to stderr.
- * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input, the port is taken, or
- * another engine holds the database.
+ * SIGINT/SIGTERM stop it cleanly, exit 0. Exit 2: bad input, the port (or the
+ * `--metrics` port) is taken, or another engine holds the database.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../cli/args';
 import { err } from '../cli/output';
-import { exitOnStrayErrors, exitWhenFlushed, parseEntryOptions, parsePort, reportFailure } from '../cli/usage';
+import { exitOnStrayErrors, exitWhenFlushed, listenForMetrics, parseEntryOptions, parseMetricsAddress, parsePort, reportFailure } from '../cli/usage';
 import { BridgeFailure } from '../contract/bridge';
 import { Engine, type EngineRecord } from '../engine/engine';
+import type { ListenAddress, MetricsServer } from '../engine/metrics-server';
 import { validateSettingsPatch } from '../engine/settings';
 import { ClaimError, takeoverNote } from '../store/claim';
 import { locateDatabase } from '../store/database-file';
@@ -39,6 +40,10 @@ Options:
                     URL and open tabs stay valid across restarts on the same port
   --nats URL        bus URL(s) for this run, overriding the stored setting
   --allow-private   allow private/loopback webhook destinations for this run
+  --metrics HOST:PORT
+                    serve Prometheus metrics at http://HOST:PORT/metrics while it
+                    runs, on a loopback address only (127.0.0.1, [::1], localhost;
+                    no authentication); e.g. --metrics 127.0.0.1:9464
   --secret-key-file PATH
                     the key that encrypts subscription secrets in the database (32
                     random bytes or their base64/hex; \`sluice keygen --out PATH\`);
@@ -56,6 +61,7 @@ const OPTIONS = {
   nats: { type: 'string' },
   'allow-private': { type: 'boolean' },
   'secret-key-file': { type: 'string' },
+  metrics: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -68,12 +74,14 @@ interface ServeOptions {
   allowPrivate: boolean;
   keyFile?: string;
   keepToken: boolean;
+  metrics?: ListenAddress;
 }
 
 function parseCommandLine(argv: string[]): ServeOptions | 'help' {
   const values = parseEntryOptions(argv, OPTIONS);
   if (values.help) return 'help';
   const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port);
+  const metrics = values.metrics === undefined ? undefined : parseMetricsAddress(values.metrics);
   if (values.nats !== undefined) {
     try {
       validateSettingsPatch({ natsUrl: values.nats });
@@ -95,6 +103,7 @@ function parseCommandLine(argv: string[]): ServeOptions | 'help' {
     allowPrivate: values['allow-private'] === true,
     ...(values['secret-key-file'] !== undefined ? { keyFile: values['secret-key-file'] } : {}),
     keepToken: values['keep-token'] === true,
+    ...(metrics ? { metrics } : {}),
   };
 }
 
@@ -126,6 +135,8 @@ function recordLine(record: EngineRecord): string | null {
       return `${time} breaker ${record.name}: ${record.tripped ? 'TRIPPED' : 'failure'} after ${record.consecutiveFailures} consecutive failure(s): ${record.error}`;
     case 'reload':
       return `${time} reload (${record.reason}): ${record.subscriptions} subscription(s), ${record.patterns} pattern(s)`;
+    case 'announcement':
+      return `${time} ${record.sent ? 'announced' : 'could not announce (bus not connected)'} ${record.subject} for ${record.name}`;
     case 'error':
       return `${time} error: ${record.message}`;
     case 'recovered':
@@ -159,13 +170,22 @@ async function main(argv: string[]): Promise<number> {
   for (const warning of keys.warnings) err(`warning: ${warning}`);
   const kept: KeptToken | null = options.keepToken ? keepConsoleToken(consoleTokenPath(options.db)) : null;
   for (const warning of kept?.warnings ?? []) err(`warning: ${warning}`);
-  const engine = await Engine.start({
-    dbPath: options.db,
-    command: 'sluice serve',
-    cipher: keys.cipher,
-    ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
-    ...(options.allowPrivate ? { allowPrivate: true } : {}),
-  });
+  // Listening first: a taken port refuses the start before the engine touches anything.
+  const metrics: MetricsServer | undefined = options.metrics ? await listenForMetrics(options.metrics) : undefined;
+  let engine: Engine;
+  try {
+    engine = await Engine.start({
+      dbPath: options.db,
+      command: 'sluice serve',
+      cipher: keys.cipher,
+      ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
+      ...(options.allowPrivate ? { allowPrivate: true } : {}),
+      ...(metrics ? { metrics } : {}),
+    });
+  } catch (error) {
+    await metrics?.close();
+    throw error;
+  }
   try {
     // The database opens with this key (checked by start): now the default key may be made.
     keys.ensureKey();
@@ -208,6 +228,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`Sluice console: ${host.url}\n`);
   err(`sluice ${VERSION}: engine delivering from ${settings.natsUrl} (database ${options.db})`);
   if (options.dbIsNew) err(`sluice serve: created a new database at ${locateDatabase(options.db).absolute}`);
+  if (metrics) err(`sluice serve: Prometheus metrics at ${metrics.url} (this machine only)`);
   if (engine.tookOverFrom) err(`sluice serve: ${takeoverNote(engine.tookOverFrom)}`);
   err(`sluice serve: subscription secrets are encrypted with ${keys.source}`);
   const made = keys.madeKey();
