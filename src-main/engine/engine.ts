@@ -62,7 +62,7 @@ import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
 import { Replays } from './replay';
-import { overridesApplier, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
+import { intakeKey, overridesApplier, busOptionsFrom, runOverrides, settingsView, validateSettingsPatch } from './settings';
 import { SubscriptionService } from './subscription-service';
 import { defaultActor, testFire } from './test-fire';
 
@@ -427,9 +427,8 @@ export class Engine {
     return durableNameFrom(this.settings, this.installId);
   }
 
-  /** What a change of requires a new bus connection: the bus itself and the intake mode (stream and durable). */
   private intakeKey(): string {
-    return JSON.stringify([this.busOptions(), this.settings.jetstreamStream, this.settings.jetstreamStream ? this.durableName() : '']);
+    return intakeKey(this.effectiveSettings(), this.installId, `sluice-${VERSION}`);
   }
 
   private async reconnectBus(): Promise<void> {

@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { BUS_KEYS, SECRET_KEYS, SETTINGS, SETTING_KEYS, defaultSettings, settingsPatch, type SettingKey, type Settings } from '../contract/settings-descriptor';
-import { durableNameFrom } from '../store/settings';
-import { busOptionsFrom, settingsView } from './settings';
+import { intakeKey, settingsView } from './settings';
 
 const INSTALL_ID = '01234567-89ab-cdef-0123-456789abcdef';
 
-/** What the engine compares to decide on a reconnect (Engine.intakeKey). */
-const intake = (settings: Settings): string =>
-  JSON.stringify([busOptionsFrom(settings, 'sluice'), settings.jetstreamStream, settings.jetstreamStream ? durableNameFrom(settings, INSTALL_ID) : '']);
+/** What the engine compares to decide on a reconnect. */
+const intake = (settings: Settings): string => intakeKey(settings, INSTALL_ID, 'sluice');
 
 /** Another valid value of the setting, by its kind. */
 function changed(key: SettingKey, settings: Settings): unknown {

@@ -11,7 +11,7 @@ import { BridgeFailure } from '../contract/bridge';
 import { SECRET_KEYS } from '../contract/settings-descriptor';
 import { parseNoProxyEntry, parseProxyUrl } from '../delivery/proxy';
 import { parseCidr } from '../delivery/ssrf';
-import { defaultDurableName } from '../store/settings';
+import { defaultDurableName, durableNameFrom } from '../store/settings';
 
 function splitNatsUrls(natsUrl: string): string[] {
   return natsUrl
@@ -180,3 +180,14 @@ export function busOptionsFrom(settings: Settings, name: string): BusOptions {
     name,
   };
 }
+
+/**
+ * What a change of requires a new bus connection: the bus itself, the intake mode (stream
+ * and durable) and the team (its bucket and key). The Engine reconnects when it changes;
+ * the descriptors' `reconnectsBus` must say exactly these (a test holds them together).
+ */
+export function intakeKey(settings: Settings, installId: string, client: string): string {
+  const stream = settings.jetstreamStream;
+  return JSON.stringify([busOptionsFrom(settings, client), stream, stream ? durableNameFrom(settings, installId) : '', settings.teamBucket, settings.teamKeyFile]);
+}
+
