@@ -10,6 +10,7 @@ import { Engine, type EngineRecord } from '../engine/engine';
 import { ClaimError, takeoverNote } from '../store/claim';
 import { VERSION } from '../version';
 import type { MetricsServer } from '../engine/metrics-server';
+import { TeamKeyError } from '../team/team-key';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, GLOBAL_OPTIONS, expectOperands, parseCommand } from './args';
 import { err, printJsonLine } from './output';
 import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
@@ -98,6 +99,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
 
+  const ackWait = ackWaitFromEnvironment();
   const keys = await cliKeySource();
   // Listening first: a taken port refuses the run before the engine touches anything.
   const metrics: MetricsServer | undefined = metricsAddress ? await listenForMetrics(metricsAddress) : undefined;
@@ -111,6 +113,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       ...(values.nats !== undefined ? { natsUrl: values.nats } : {}),
       ...(values['allow-private'] ? { allowPrivate: true } : {}),
       ...(metrics ? { metrics } : {}),
+      ...ackWait,
     });
   } catch (error) {
     await metrics?.close();
@@ -121,6 +124,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (error instanceof ClaimError) throw new CliError(claimRefusal(error), EXIT_USAGE);
     // The default key could not be made (for the upgrade of plain-text secrets).
     if (error instanceof SecretKeySourceError) throw new CliError(error.message);
+    // The team's key file (teamKeyFile) is missing, unsafe or not a team key.
+    if (error instanceof TeamKeyError) {
+      log({ kind: 'error', message: error.message });
+      throw new CliError(`${error.message} (the teamKeyFile setting; sluice team leave works alone again)`, EXIT_USAGE);
+    }
     throw error;
   }
   try {
@@ -178,3 +186,17 @@ export async function runCommand(argv: string[]): Promise<number> {
 function claimRefusal(error: ClaimError): string {
   return `${error.message}. One engine per database: stop that one first, or run this one on another --db; one-shot commands (sluice subs, deliveries, settings) work beside it`;
 }
+
+/**
+ * `$SLUICE_ACK_WAIT_MS`: JetStream's ack wait for this run (a team's members must agree on
+ * it; docs/design.md#teams). Unset: the default. A value that is not a whole number of
+ * ms from 1,000 up is refused at start rather than silently ignored.
+ */
+function ackWaitFromEnvironment(): { jetstreamAckWaitMs?: number } {
+  const raw = process.env['SLUICE_ACK_WAIT_MS'];
+  if (raw === undefined || raw.trim() === '') return {};
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 1_000 || ms > 3_600_000) throw new CliError(`$SLUICE_ACK_WAIT_MS: "${raw}" is not a whole number of milliseconds from 1000 to 3600000`, EXIT_USAGE);
+  return { jetstreamAckWaitMs: ms };
+}
+

@@ -18,7 +18,9 @@ import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
 import type { Subscription } from '../store/subscriptions';
 import type { Preview } from './preview';
+import { validateSettingsPatch } from './settings';
 import type { SubscriptionService } from './subscription-service';
+import type { TeamSync } from './team-sync';
 
 interface HandlerDeps {
   store: Store;
@@ -39,8 +41,15 @@ interface HandlerDeps {
   health: () => HealthReport;
   status: () => EngineStatus;
   settings: () => SettingsView;
+  /** The stored settings (an edit is checked against them). */
+  currentSettings: () => Settings;
   updateSettings: (patch: Partial<Settings>) => Promise<SettingsView>;
+  /** In a team: where its edits go too (team-sync.ts); null alone. */
+  team: () => TeamEdits | null;
 }
+
+/** What an edit tells the team: each rejects (BridgeFailure) when the team's bucket cannot take it. */
+type TeamEdits = Pick<TeamSync, 'subscriptionEdited' | 'reenabledHere' | 'settingsEditing'>;
 
 export function createHandlers(deps: HandlerDeps): Handlers {
   const { service } = deps;
@@ -64,25 +73,40 @@ export function createHandlers(deps: HandlerDeps): Handlers {
    */
   const setEnabled = async (id: string, enabled: boolean, held: HeldAction = 'deliver'): Promise<SubscriptionView> => {
     const before = service.get(id);
+    // The team's breaker first: every member then applies the analyst's decision to what it holds.
+    if (enabled && !before.enabled) await deps.team()?.reenabledHere(id, held);
     service.setEnabled(id, enabled);
+    await deps.team()?.subscriptionEdited(id);
     deps.reload('local edit');
     if (enabled && !before.enabled) await deps.reenabled(before, held);
     return viewOf(id);
   };
 
+  /** A local edit of a subscription, made in the team too (undone here when the team cannot take it). */
+  const shared = async (id: string): Promise<void> => {
+    await deps.team()?.subscriptionEdited(id);
+  };
+
   return {
     'subscriptions.list': () => deps.subscriptionViews(),
-    'subscriptions.create': async (input) => edited(await service.create(input)),
+    'subscriptions.create': async (input) => {
+      const created = await service.create(input);
+      await shared(created.subscription.id);
+      return edited(created);
+    },
     'subscriptions.update': async (id, patch) => {
       const before = service.get(id);
+      if (patch.enabled === true && !before.enabled) await deps.team()?.reenabledHere(id, 'deliver');
       const { subscription } = await service.update(id, patch);
+      await shared(id);
       edited(null);
       // Enabled from the edit form: a re-enable, so what it held is delivered.
       if (subscription.enabled && !before.enabled) await deps.reenabled(before, 'deliver');
       return viewOf(id);
     },
-    'subscriptions.remove': (id) => {
+    'subscriptions.remove': async (id) => {
       service.remove(id);
+      await shared(id);
       return edited(null);
     },
     'subscriptions.setEnabled': (id, enabled, held) => setEnabled(id, enabled, held),
@@ -99,6 +123,11 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     },
     'status.get': () => deps.status(),
     'settings.get': () => deps.settings(),
-    'settings.update': (patch) => deps.updateSettings(patch),
+    'settings.update': async (patch) => {
+      // Checked first, then the team's part written to the team, then here.
+      validateSettingsPatch(patch, deps.currentSettings());
+      await deps.team()?.settingsEditing(patch);
+      return deps.updateSettings(patch);
+    },
   };
 }

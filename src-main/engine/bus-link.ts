@@ -5,6 +5,7 @@
  * engine; state changes are shown and recorded. A change of bus settings replaces the
  * connection whole, the new one subscribed before the old one closes.
  */
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { EngineStatus } from '../contract/views';
 import { JetStreamConsumer } from '../bus/jetstream-consumer';
 import { NatsBus, type BusOptions } from '../bus/nats-bus';
@@ -32,6 +33,10 @@ interface BusLinkDeps {
   /** A JetStream message: resolves once recorded, and it is acknowledged then. */
   onStream: (subject: string, data: Uint8Array) => Promise<void>;
   onReloadSignal: () => void;
+  /** The durable's ack wait (JetStreamConsumer's default when not given). */
+  ackWaitMs?: number;
+  /** Each new live connection (a team watches its bucket on it). */
+  onConnection?: (nc: NatsConnection) => void;
   hub: EventHub;
   records: EngineRecords;
 }
@@ -63,11 +68,14 @@ export class BusLink {
     this.currentRouter = new Router(bus, (subject, data, targets) => deps.onCore(subject, data, targets), stream ? 'none' : 'core');
     bus.subscribe(RELOAD_SUBJECT, () => deps.onReloadSignal());
     if (deps.offline) return;
+    const { onConnection } = deps;
+    if (onConnection) bus.onConnection((nc) => bus === this.bus && onConnection(nc));
     bus.start();
     if (stream) {
       this.jetstream = new JetStreamConsumer(bus, {
         stream,
         durable: deps.durable(),
+        ...(deps.ackWaitMs !== undefined ? { ackWaitMs: deps.ackWaitMs } : {}),
         handle: (subject, data) => deps.onStream(subject, data),
         onError: (error, subject) => deps.records.error(`JetStream ${subject}: ${(error as Error).message}`),
       });

@@ -41,6 +41,8 @@ import { Preview } from './preview';
 import { SubscriptionViews } from './subscription-views';
 import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
+import { connectOnce } from '../bus/connect-once';
+import { TeamSync } from './team-sync';
 import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
 import type { Pacing } from '../delivery/pacing';
 import { finishedSince } from '../store/health';
@@ -84,6 +86,8 @@ const RETENTION_INTERVAL_MS = 10 * 60_000;
 export const EGRESS_CONNECTIONS_PER_ORIGIN = 256;
 /** How often the console is told how many deliveries a subscription's rate holds back, while it does. */
 export const PACED_REFRESH_MS = 1000;
+/** How long a one-shot command waits for the bus to write a team edit. */
+const TEAM_CONNECT_TIMEOUT_MS = 3_000;
 
 export type { EngineRecord } from './records';
 
@@ -126,6 +130,12 @@ export interface EngineOptions {
   onLockWait?: () => void;
   /** Serve the Prometheus metrics here while it runs, closed at its stop (`--metrics`); else none are loaded. */
   metrics?: MetricsServer;
+  /**
+   * JetStream's ack wait (ms): how long a message taken and not acknowledged waits before
+   * it is handed to another member of a team (or again to this engine); default 30 s.
+   * Every member of a team must use the same (`$SLUICE_ACK_WAIT_MS` for `sluice run`).
+   */
+  jetstreamAckWaitMs?: number;
 }
 
 export class Engine {
@@ -151,6 +161,8 @@ export class Engine {
   private readonly replays: Replays;
   /** Trips and re-enables said on the bus; an offline engine keeps them for its command (`take()`). */
   readonly announcer: Announcer;
+  /** In a team (the teamBucket setting): its bucket mirrored here, edits pushed there (team-sync.ts). */
+  private team: TeamSync | null = null;
   /** While metrics are served (`--metrics`): how to stop serving them. */
   private metrics: { close(): Promise<void> } | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -193,7 +205,10 @@ export class Engine {
     this.bus = new BusLink({
       options: () => this.busOptions(),
       stream: () => this.settings.jetstreamStream,
-      durable: () => this.durableName(),
+      // A team's members all bind the team's durable: each event goes to one of them.
+      durable: () => this.settings.teamBucket || this.durableName(),
+      onConnection: (nc) => this.team?.attach(nc),
+      ...(options.jetstreamAckWaitMs !== undefined ? { ackWaitMs: options.jetstreamAckWaitMs } : {}),
       offline: options.offline === true,
       onCore: (subject, data, targets) => this.intake.fromCore(subject, data, targets),
       onStream: (subject, data) => this.intake.fromStream(subject, data),
@@ -274,6 +289,7 @@ export class Engine {
       subscription,
       reroute: () => this.bus.router.apply(this.subscriptions.all()),
       tripped: (sub, at) => this.announcer.tripped(sub, at),
+      sharedBreaker: () => this.team,
       stopped,
     });
     this.announcer = new Announcer({
@@ -304,6 +320,7 @@ export class Engine {
       checkTlsFiles: (files) => (hasReceiverTls(files) ? checkReceiverTls(files) : null),
     });
     this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
+    this.team = this.makeTeam();
     this.handlers = createHandlers({
       store,
       service: this.service,
@@ -317,7 +334,27 @@ export class Engine {
       health: () => this.outcomes.health.report(this.subscriptions.ids(), Date.now()),
       status: () => this.status(),
       settings: () => settingsView(this.settings, this.installId, this.runOverrides()),
+      currentSettings: () => this.settings,
       updateSettings: (patch) => this.updateSettings(patch),
+      team: () => this.team,
+    });
+  }
+
+  /** The team part for the settings in force (none alone). */
+  private makeTeam(): TeamSync | null {
+    if (!this.settings.teamBucket) return null;
+    return new TeamSync({
+      store: this.store,
+      settings: () => this.effectiveSettings(),
+      installId: this.installId,
+      version: VERSION,
+      records: this.records,
+      reload: (reason) => this.reload(reason),
+      settingsChanged: () => this.takeUpSettings('team settings'),
+      // The team's re-enable: what this member held is delivered or let go (announced where the analyst acted).
+      reenabled: async (before, held) => void (await this.replays.releaseHeld(before.id, held)),
+      heartbeat: () => ({ bus: this.bus.status().bus.state, inFlight: this.dispatcher.pending }),
+      ...(this.options.offline ? { connectOnce: () => connectOnce(this.busOptions(), TEAM_CONNECT_TIMEOUT_MS) } : {}),
     });
   }
 
@@ -357,6 +394,15 @@ export class Engine {
     // Said once the caller listens, which it does as soon as start resolves.
     const notice = store.notice;
     if (notice) setImmediate(() => engine.records.error(notice.message));
+    if (!options.offline && engine.team) {
+      try {
+        // A missing or unsafe team key stops a run at once, with its reason.
+        void engine.team.key;
+      } catch (error) {
+        await engine.stop();
+        throw error;
+      }
+    }
     engine.bus.connect();
     engine.reload('start');
     if (!options.offline) {
@@ -432,6 +478,9 @@ export class Engine {
   }
 
   private async reconnectBus(): Promise<void> {
+    // Joined, left or moved to another team: the new connection attaches the new one.
+    await this.team?.close();
+    this.team = this.makeTeam();
     await this.bus.reconnect(() => this.reload('bus settings changed'));
   }
 
@@ -456,11 +505,16 @@ export class Engine {
 
   private pollExternalChanges(): void {
     if (this.stopped || !this.store.changedElsewhere()) return;
+    this.takeUpSettings('database changed');
+  }
+
+  /** Settings written by another hand (another process, the team): take them up. */
+  private takeUpSettings(reason: string): void {
     const before = this.intakeKey();
     this.settings = readSettings(this.store);
     this.dispatcher.resize();
     if (this.intakeKey() !== before) void this.reconnectBus();
-    else this.reload('database changed');
+    else this.reload(reason);
   }
 
   // ----- views and status ------------------------------------------------------------
@@ -508,6 +562,8 @@ export class Engine {
     this.stopped = true;
     // First, while the store is open: a scrape from now on is refused, not half-read.
     await this.metrics?.close();
+    // Its heartbeat removed while the bus is still there: the team sees a clean leave.
+    await this.team?.close();
     for (const t of this.timers) clearInterval(t);
     this.maintenance.stop();
     this.scheduler.stop();

@@ -31,11 +31,22 @@ export interface OutcomesDeps {
   settings: () => Settings;
   /** The subscription as the engine holds it now (its breaker fields are updated in place). */
   subscription: (id: string) => Subscription | undefined;
+  /**
+   * In a team, the breaker shared by its members (team-sync.ts): failures are counted
+   * there and it trips there, for every member; null alone.
+   */
+  sharedBreaker: () => SharedBreaker | null;
   /** A subscription tripped: route again, so that its new matches are held from now on. */
   reroute: () => void;
   /** A subscription just tripped (it was not tripped before): announced on the bus. */
   tripped: (sub: Subscription, at: string) => void;
   stopped: () => boolean;
+}
+
+/** What the outcomes tell a team's shared breaker (team-sync.ts). */
+export interface SharedBreaker {
+  failed(sub: Subscription, error: string, threshold: number, onTrippedNow: () => void): void;
+  succeeded(sub: Subscription): void;
 }
 
 export class Outcomes {
@@ -101,7 +112,9 @@ export class Outcomes {
     this.health.record(subscriptionId, Date.parse(at), update.outcome === 'delivered', update.outcome === 'blocked' ? null : update.latencyMs);
     const sub = this.deps.subscription(subscriptionId);
     if (!sub) return;
+    const shared = this.deps.sharedBreaker();
     if (update.outcome === 'delivered') {
+      shared?.succeeded(sub);
       const patch = afterSuccess(at);
       const unchanged = sub.consecutiveFailures === 0 && sub.lastError === null;
       Object.assign(sub, patch);
@@ -116,7 +129,10 @@ export class Outcomes {
       const error = update.error ?? 'failed';
       // Requests on the wire when it tripped may fail after: they re-stamp it, never trip it again.
       const wasTripped = sub.autoDisabledAt !== null;
-      const { patch, tripped } = afterFailure(sub, error, this.deps.settings().circuitThreshold, at);
+      const threshold = this.deps.settings().circuitThreshold;
+      // In a team the shared record trips it, for every member (seen here as a reload).
+      const { patch, tripped } = afterFailure(sub, error, shared ? Number.POSITIVE_INFINITY : threshold, at);
+      shared?.failed(sub, error, threshold, () => this.deps.tripped(sub, at));
       updateSubscription(this.deps.store, sub.id, patch);
       Object.assign(sub, patch);
       this.deps.records.emit({

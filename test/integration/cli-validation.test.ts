@@ -239,7 +239,7 @@ describe('every problem at once, with the nearest', { timeout: 120_000 }, () => 
     await refused(['subs', 'list', '--db'], 'sluice: subs list: --db: missing value (see sluice --help)');
     const far = await cli('settings', 'set', 'colour', 'blue');
     expect(far.code).toBe(2);
-    expect(far.stderr).toMatch(/^sluice: settings set: unknown key "colour"; valid keys: natsUrl, .*, jetstreamDurable\n$/);
+    expect(far.stderr).toMatch(/^sluice: settings set: unknown key "colour"; valid keys: natsUrl, .*, teamBucket\n$/);
     await refused(['settings', 'set', 'concurrency', 'lots', 'more'], 'sluice: settings set: 2 problems (see sluice --help):\n  unexpected argument "more"\n  concurrency: "lots" is not an integer');
   });
 

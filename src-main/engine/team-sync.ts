@@ -1,0 +1,325 @@
+/**
+ * Team mode in an engine (docs/design.md#teams): the team's bucket mirrored into this
+ * member's database, this member's edits pushed into the bucket, the shared breaker, and
+ * the member's heartbeat. The engine itself reads only its own database, so everything it
+ * does (routing, delivery, the console) works as it does alone; this part keeps the local
+ * copy in step with the team.
+ *
+ * - **Mirror.** A running engine watches the bucket on each bus connection: every
+ *   subscription, team setting and breaker record is written into the local database as
+ *   it arrives (team/local-config.ts maps them), and the engine reloads.
+ * - **Edits.** An edit (console, web host, CLI) is made locally first, with every rule of
+ *   the subscription service, then written to the bucket; when the bucket cannot take it
+ *   the local copy is put back as the team has it and the edit fails, so a member never
+ *   drifts from its team unseen. The CLI's offline engine does the same over a
+ *   connection of its own.
+ * - **Breaker.** Failures are counted in the shared record (compare-and-set); the member
+ *   whose count trips it announces the trip, and every member, seeing the tripped record,
+ *   holds its own events. A re-enable clears the record with the analyst's decision for
+ *   held events, which every member applies to what it holds.
+ */
+import { hostname } from 'node:os';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { OneShotConnection } from '../bus/connect-once';
+import { BridgeFailure } from '../contract/bridge';
+import { defaultSettings, type Settings } from '../contract/settings-descriptor';
+import type { HeldAction } from '../contract/views';
+import type { Store } from '../store/database';
+import { writeSettings } from '../store/settings';
+import { getSubscription, updateSubscription, type Subscription } from '../store/subscriptions';
+import { localBreakerFields, mirrorSubscription, teamSubscriptionOf, unmirrorSubscription } from '../team/local-config';
+import { TeamConfig, type TeamChange } from '../team/team-config';
+import { readTeamKeyFile, type TeamKey } from '../team/team-key';
+import { TeamMembers, type HeartbeatLoop, type MemberHeartbeat } from '../team/team-members';
+import { CLEAR_BREAKER, isTeamSettingKey, type BreakerRecord, type TeamSubscription } from '../team/team-records';
+import type { EngineRecords } from './records';
+
+export interface TeamSyncDeps {
+  store: Store;
+  /** The effective settings (the team's bucket and key file among them). */
+  settings: () => Settings;
+  installId: string;
+  version: string;
+  records: EngineRecords;
+  /** Local subscriptions or settings changed from the team: take them up. */
+  reload: (reason: string) => void;
+  settingsChanged: () => void;
+  /** The team re-enabled a subscription that was tripped here: deliver or discard what this member holds. */
+  reenabled: (before: Subscription, held: HeldAction) => Promise<void>;
+  /** What this member says of itself in its heartbeat (its deliveries are counted here). */
+  heartbeat: () => { bus: MemberHeartbeat['bus']; inFlight: number };
+  /** A connection for a one-shot command (the CLI's offline engine). */
+  connectOnce?: () => Promise<OneShotConnection>;
+}
+
+/** One bus connection's share of the work: its config handle, its watch and its heartbeat. */
+interface Session {
+  nc: NatsConnection;
+  config: TeamConfig;
+  stop: () => Promise<void>;
+}
+
+export class TeamSync {
+  private teamKey: TeamKey | null = null;
+  private session: Session | null = null;
+  private opening: Promise<Session> | null = null;
+  /** The team's records as last seen (the watch keeps them current while attached). */
+  private readonly subscriptions = new Map<string, TeamSubscription>();
+  private readonly breakers = new Map<string, BreakerRecord>();
+  private readonly startedAt = new Date().toISOString();
+  private readonly delivered = { delivered: 0, failed: 0 };
+  private readonly unlisten: () => void;
+  private closed = false;
+
+  constructor(private readonly deps: TeamSyncDeps) {
+    this.unlisten = deps.records.on((record) => {
+      if (record.kind !== 'delivery' || !record.final) return;
+      if (record.delivery.outcome === 'delivered') this.delivered.delivered++;
+      else if (FAILED.has(record.delivery.outcome)) this.delivered.failed++;
+    });
+  }
+
+  /** The team key, read from its file at first use (TeamKeyError names the file and what is wrong). */
+  get key(): TeamKey {
+    this.teamKey ??= readTeamKeyFile(this.deps.settings().teamKeyFile);
+    return this.teamKey;
+  }
+
+  get bucket(): string {
+    return this.deps.settings().teamBucket;
+  }
+
+  /** A running engine's new bus connection: open the team, mirror it, watch it and beat, until the connection ends. */
+  attach(nc: NatsConnection): void {
+    if (this.closed) return;
+    void this.open(nc, true).catch((error: unknown) => this.deps.records.error(`team ${this.bucket}: ${message(error)}; retried at the next connection`));
+  }
+
+  /** The breaker record of a subscription as last seen. */
+  breaker(id: string): BreakerRecord {
+    return this.breakers.get(id) ?? CLEAR_BREAKER;
+  }
+
+  // ----- edits ------------------------------------------------------------------------
+
+  /**
+   * A subscription was created, changed or deleted here: write it into the team's bucket.
+   * If the bucket cannot take it, the local copy is put back as the team has it and a
+   * BridgeFailure says why (nothing changed for anyone).
+   */
+  async subscriptionEdited(id: string): Promise<void> {
+    const local = getSubscription(this.deps.store, id);
+    try {
+      const { config } = await this.connected();
+      if (local) {
+        const shared = teamSubscriptionOf(local);
+        await config.putSubscription(shared);
+        this.subscriptions.set(id, shared);
+      } else {
+        await config.deleteSubscription(id);
+        this.subscriptions.delete(id);
+        this.breakers.delete(id);
+      }
+    } catch (error) {
+      const team = this.subscriptions.get(id);
+      if (team) mirrorSubscription(this.deps.store, team, this.breaker(id));
+      else unmirrorSubscription(this.deps.store, id);
+      this.deps.reload('team edit undone');
+      throw unreachable(this.bucket, error);
+    }
+  }
+
+  /** Re-enabled here: the shared breaker is cleared with the analyst's decision, which every member applies. */
+  async reenabledHere(id: string, held: HeldAction): Promise<void> {
+    const { config } = await this.connected().catch((error: unknown) => {
+      throw unreachable(this.bucket, error);
+    });
+    await config.reenable(id, held);
+  }
+
+  /**
+   * Settings about to change here (checked already): the team's among them are written to
+   * the bucket first (a default given back removes it), so a change the team cannot take
+   * is not made here either.
+   */
+  async settingsEditing(patch: Partial<Settings>): Promise<void> {
+    const keys = Object.keys(patch).filter(isTeamSettingKey);
+    if (keys.length === 0) return;
+    const defaults = defaultSettings();
+    try {
+      const { config } = await this.connected();
+      for (const key of keys) {
+        const value = patch[key] as Settings[typeof key];
+        if (JSON.stringify(value) === JSON.stringify(defaults[key])) await config.deleteSetting(key);
+        else await config.putSetting(key, value);
+      }
+    } catch (error) {
+      throw unreachable(this.bucket, error);
+    }
+  }
+
+  // ----- the shared breaker -------------------------------------------------------------
+
+  /** A delivery ended failed here: counted in the shared breaker; the call that trips it announces (`onTrippedNow`). */
+  failed(sub: Subscription, error: string, threshold: number, onTrippedNow: () => void): void {
+    const session = this.session;
+    if (!session) return;
+    session.config.recordFailure(sub.id, error, threshold).then(
+      (result) => {
+        if (result.trippedNow) onTrippedNow();
+      },
+      (err: unknown) => this.deps.records.error(`team ${this.bucket}: a failure of ${sub.name} could not be counted: ${message(err)}`),
+    );
+  }
+
+  /** A delivery ended delivered: the shared streak ends (written only when there is one). */
+  succeeded(sub: Subscription): void {
+    const session = this.session;
+    const current = this.breakers.get(sub.id);
+    if (!session || !current || (current.consecutiveFailures === 0 && current.lastError === null)) return;
+    // Seen as ended at once: the next successes do not write again while this one is on its way.
+    this.breakers.set(sub.id, { ...current, consecutiveFailures: 0, lastError: null });
+    session.config.recordSuccess(sub.id).catch((err: unknown) => this.deps.records.error(`team ${this.bucket}: ${message(err)}`));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unlisten();
+    const session = this.session ?? (await this.opening?.catch(() => null));
+    this.session = null;
+    await session?.stop();
+  }
+
+  // ----- the mirror -----------------------------------------------------------------------
+
+  /** The session of the running engine, or (offline) one of a connection of our own. */
+  private async connected(): Promise<Session> {
+    if (this.session) return this.session;
+    if (this.opening) return this.opening;
+    const connect = this.deps.connectOnce;
+    if (!connect) throw new Error('not connected to the bus');
+    const connection = await connect();
+    if ('problem' in connection) throw new Error(connection.problem);
+    return this.open(connection.nc, false, connection.close);
+  }
+
+  /** `watch`: a running engine's (mirror and heartbeat); else a one-shot's, `release` closing its connection. */
+  private open(nc: NatsConnection, watch: boolean, release?: () => Promise<void>): Promise<Session> {
+    const opening = (async (): Promise<Session> => {
+      const config = await TeamConfig.open(nc, this.bucket, this.key);
+      let stopWatch: () => Promise<void> = async () => undefined;
+      let stopBeat: HeartbeatLoop | null = null;
+      if (watch) {
+        const w = config.watch(
+          (change) => this.apply(change),
+          (problem) => this.deps.records.error(`team ${this.bucket}: ${problem.key}: ${problem.message}`),
+        );
+        await w.ready;
+        stopWatch = () => w.stop();
+        const members = await TeamMembers.open(nc, this.bucket, this.key);
+        stopBeat = members.startHeartbeat(() => this.heartbeat(), { onError: (err) => this.deps.records.error(`team ${this.bucket}: heartbeat: ${message(err)}`) });
+      } else {
+        const snapshot = await config.read();
+        for (const sub of snapshot.subscriptions) this.subscriptions.set(sub.id, sub);
+        for (const [id, breaker] of Object.entries(snapshot.breakers)) this.breakers.set(id, breaker);
+      }
+      const session: Session = {
+        nc,
+        config,
+        stop: async () => {
+          await stopBeat?.stop(true).catch(() => undefined);
+          await stopWatch().catch(() => undefined);
+          await release?.();
+        },
+      };
+      this.session = session;
+      // The connection's end ends the session (its heartbeat with it); the next connection opens another.
+      void nc.closed().then(() => {
+        if (this.session === session) this.session = null;
+        void stopBeat?.stop(false).catch(() => undefined);
+      });
+      return session;
+    })();
+    this.opening = opening;
+    void opening.finally(() => {
+      if (this.opening === opening) this.opening = null;
+    }).catch(() => undefined);
+    return opening;
+  }
+
+  private heartbeat(): MemberHeartbeat {
+    const now = this.deps.heartbeat();
+    return {
+      instanceId: this.deps.installId,
+      name: hostname(),
+      host: hostname(),
+      version: this.deps.version,
+      startedAt: this.startedAt,
+      bus: now.bus,
+      deliveries: { ...this.delivered, inFlight: now.inFlight },
+    };
+  }
+
+  /** One record from the watch, into the local database. */
+  private apply({ record }: TeamChange): void {
+    const { store } = this.deps;
+    switch (record.kind) {
+      case 'team':
+        return;
+      case 'subscription': {
+        if (record.subscription === null) {
+          this.subscriptions.delete(record.id);
+          if (unmirrorSubscription(store, record.id)) this.deps.reload('team');
+          return;
+        }
+        this.subscriptions.set(record.id, record.subscription);
+        if (mirrorSubscription(store, record.subscription, this.breaker(record.id)) !== 'same') this.deps.reload('team');
+        return;
+      }
+      case 'setting': {
+        const value = record.value ?? defaultSettings()[record.key];
+        if (JSON.stringify(this.deps.settings()[record.key]) === JSON.stringify(value)) return;
+        writeSettings(store, { [record.key]: value } as Partial<Settings>);
+        this.deps.settingsChanged();
+        return;
+      }
+      case 'breaker':
+        this.breakerChanged(record.id, record.breaker ?? { ...CLEAR_BREAKER });
+        return;
+    }
+  }
+
+  /**
+   * The shared breaker of a subscription changed: tripped → hold here too; cleared after a
+   * trip or pause here → re-enabled, with the analyst's decision for what this member held.
+   * The local copy is the guard: each transition is applied once, whatever the revisions.
+   */
+  private breakerChanged(id: string, breaker: BreakerRecord): void {
+    this.breakers.set(id, breaker);
+    const { store } = this.deps;
+    const local = getSubscription(store, id);
+    const team = this.subscriptions.get(id);
+    if (!local || !team) return;
+    const fields = localBreakerFields(team.enabled, breaker);
+    const trippedHere = local.autoDisabledAt !== null;
+    updateSubscription(store, id, fields);
+    // Reloaded, a subscription that stopped is stopped here (held from now on, as for a trip of its own).
+    this.deps.reload('team breaker');
+    if (!breaker.tripped && trippedHere && fields.enabled)
+      void this.deps.reenabled(local, breaker.heldDecision ?? 'deliver').catch((err: unknown) => this.deps.records.error(`team ${this.bucket}: re-enable of ${local.name}: ${message(err)}`));
+  }
+}
+
+/** Outcomes a member counts as failed in its heartbeat. */
+const FAILED = new Set<string>(['dead', 'blocked', 'failed']);
+
+/** The bucket could not take an edit: what the analyst is told. */
+function unreachable(bucket: string, error: unknown): BridgeFailure {
+  if (error instanceof BridgeFailure) return error;
+  return new BridgeFailure('unavailable', `the team's configuration (bucket ${bucket}) could not take the change, so it was not made: ${message(error)}`);
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
