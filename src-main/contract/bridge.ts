@@ -22,6 +22,7 @@ import {
   type PreviewResult,
   type RecentEvent,
   type SettingsView,
+  type TeamStatusView,
   type SubscriptionView,
   type TestFireResult,
 } from './views';
@@ -189,6 +190,8 @@ export const calls = {
   'status.get': { args: s.tuple() },
   'settings.get': { args: s.tuple() },
   'settings.update': { args: s.tuple(settingsPatch) },
+  /** The team this Sluice is a member of (null alone): members, backlog, live log. */
+  'team.status': { args: s.tuple() },
 } as const;
 
 /** What each call returns when it succeeds. */
@@ -208,6 +211,7 @@ export interface CallValues {
   'status.get': EngineStatus;
   'settings.get': SettingsView;
   'settings.update': SettingsView;
+  'team.status': TeamStatusView | null;
 }
 
 /** Events, main → renderer; batched so a flood sends at most ~10 messages a second. */

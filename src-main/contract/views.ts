@@ -326,3 +326,52 @@ export interface HealthReport {
   at: string;
   subscriptions: SubscriptionHealth[];
 }
+
+/** A member of this Sluice's team, as its last heartbeat says (docs/design.md#teams). */
+export interface TeamMemberView {
+  instanceId: string;
+  name: string;
+  host: string;
+  version: string;
+  startedAt: string;
+  /** When its last heartbeat was written (by its clock). */
+  lastSeen: string;
+  /** No heartbeat for longer than the stale limit (30 s): stopped, or cut off from the bus. */
+  stale: boolean;
+  bus: BusState;
+  /** Since it started. */
+  deliveries: { delivered: number; failed: number; inFlight: number };
+  /** This Sluice. */
+  self: boolean;
+}
+
+/** A delivery that ended on some member of the team, as that member told the team. */
+export interface TeamDeliveryView {
+  /** The member's name and id. */
+  member: string;
+  instanceId: string;
+  /** Its id in that member's own log. */
+  deliveryId: number;
+  subscriptionName: string | null;
+  eventId: string | null;
+  topic: string;
+  outcome: Outcome;
+  statusCode: number | null;
+  latencyMs: number | null;
+  at: string;
+}
+
+/** The team this Sluice is a member of: its members, its shared backlog, and its live log (newest first). */
+export interface TeamStatusView {
+  bucket: string;
+  stream: string;
+  /** Connected to the team's bucket now. */
+  connected: boolean;
+  members: TeamMemberView[];
+  /** Events on the team's stream not yet acknowledged by any member; null while it cannot be read. */
+  pending: number | null;
+  recent: TeamDeliveryView[];
+  /** Why the team cannot be read now (the bus down, the key refused), or null. */
+  problem: string | null;
+}
+

@@ -48,8 +48,8 @@ interface HandlerDeps {
   team: () => TeamEdits | null;
 }
 
-/** What an edit tells the team: each rejects (BridgeFailure) when the team's bucket cannot take it. */
-type TeamEdits = Pick<TeamSync, 'subscriptionEdited' | 'reenabledHere' | 'settingsEditing'>;
+/** What an edit tells the team (each rejects, a BridgeFailure, when the team's bucket cannot take it), and what the team looks like. */
+type TeamEdits = Pick<TeamSync, 'subscriptionEdited' | 'reenabledHere' | 'settingsEditing' | 'status'>;
 
 export function createHandlers(deps: HandlerDeps): Handlers {
   const { service } = deps;
@@ -123,6 +123,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     },
     'status.get': () => deps.status(),
     'settings.get': () => deps.settings(),
+    'team.status': async () => (await deps.team()?.status()) ?? null,
     'settings.update': async (patch) => {
       // Checked first, then the team's part written to the team, then here.
       validateSettingsPatch(patch, deps.currentSettings());

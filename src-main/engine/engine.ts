@@ -142,8 +142,8 @@ export class Engine {
   readonly hub: EventHub;
   readonly handlers: Handlers;
   private settings: Settings;
-  /** This database's install id: names the JetStream durable unless a name is set. */
-  private readonly installId: string;
+  /** This installation's id (its database's): a team member's id too. */
+  readonly installId: string;
   private readonly records = new EngineRecords();
   private readonly feed: DeliveryFeed;
   // An event's path, in order: bus → intake → (router, subscriptions) → outbox →

@@ -19,11 +19,11 @@
  *   held events, which every member applies to what it holds.
  */
 import { hostname } from 'node:os';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { OneShotConnection } from '../bus/connect-once';
 import { BridgeFailure } from '../contract/bridge';
 import { defaultSettings, type Settings } from '../contract/settings-descriptor';
-import type { HeldAction } from '../contract/views';
+import { OUTCOMES, type HeldAction, type TeamDeliveryView, type TeamStatusView } from '../contract/views';
 import type { Store } from '../store/database';
 import { writeSettings } from '../store/settings';
 import { getSubscription, updateSubscription, type Subscription } from '../store/subscriptions';
@@ -31,6 +31,7 @@ import { localBreakerFields, mirrorSubscription, teamSubscriptionOf, unmirrorSub
 import { TeamConfig, type TeamChange } from '../team/team-config';
 import { readTeamKeyFile, type TeamKey } from '../team/team-key';
 import { TeamMembers, type HeartbeatLoop, type MemberHeartbeat } from '../team/team-members';
+import { pendingCount } from '../team/shared-consumer';
 import { CLEAR_BREAKER, isTeamSettingKey, type BreakerRecord, type TeamSubscription } from '../team/team-records';
 import type { EngineRecords } from './records';
 
@@ -56,8 +57,20 @@ export interface TeamSyncDeps {
 interface Session {
   nc: NatsConnection;
   config: TeamConfig;
+  /** The members' heartbeats (a running engine's session only). */
+  members: TeamMembers | null;
   stop: () => Promise<void>;
 }
+
+/** How many of the team's last deliveries each member keeps for its console. */
+const TEAM_LOG_SIZE = 200;
+/** Ended deliveries are told to the team in batches this often (one message per batch). */
+const TELL_INTERVAL_MS = 250;
+/** A console asking often reads the members and the backlog from the bus at most this often. */
+const STATUS_CACHE_MS = 1_000;
+/** The team's live log: each member publishes its ended deliveries here. */
+export const teamDeliveriesSubject = (bucket: string): string => `sluice.team.${bucket}.deliveries`;
+const SIGNATURE_HEADER = 'Sluice-Team-Signature';
 
 export class TeamSync {
   private teamKey: TeamKey | null = null;
@@ -68,14 +81,38 @@ export class TeamSync {
   private readonly breakers = new Map<string, BreakerRecord>();
   private readonly startedAt = new Date().toISOString();
   private readonly delivered = { delivered: 0, failed: 0 };
+  /** Ended here, not yet told to the team. */
+  private untold: TeamDeliveryView[] = [];
+  private tellTimer: NodeJS.Timeout | null = null;
+  /** The team's last deliveries, newest last (every member's, this one's included). */
+  private teamLog: TeamDeliveryView[] = [];
+  private statusCache: { at: number; value: Promise<TeamStatusView> } | null = null;
+  private lastProblem: string | null = null;
   private readonly unlisten: () => void;
   private closed = false;
 
   constructor(private readonly deps: TeamSyncDeps) {
     this.unlisten = deps.records.on((record) => {
       if (record.kind !== 'delivery' || !record.final) return;
-      if (record.delivery.outcome === 'delivered') this.delivered.delivered++;
-      else if (FAILED.has(record.delivery.outcome)) this.delivered.failed++;
+      const d = record.delivery;
+      if (d.outcome === 'delivered') this.delivered.delivered++;
+      else if (FAILED.has(d.outcome)) this.delivered.failed++;
+      if (!this.session?.members || d.outcome === 'rejected') return;
+      this.untold.push({
+        member: hostname(),
+        instanceId: deps.installId,
+        deliveryId: d.id,
+        subscriptionName: d.subscriptionName,
+        eventId: d.eventId,
+        topic: d.topic,
+        outcome: d.outcome,
+        statusCode: d.statusCode,
+        latencyMs: d.latencyMs,
+        at: d.updatedAt,
+      });
+      // A flood is told in slices; a member's memory holds at most one log's worth meanwhile.
+      if (this.untold.length > TEAM_LOG_SIZE) this.untold.splice(0, this.untold.length - TEAM_LOG_SIZE);
+      this.tellTimer ??= setTimeout(() => this.tell(), TELL_INTERVAL_MS);
     });
   }
 
@@ -92,7 +129,81 @@ export class TeamSync {
   /** A running engine's new bus connection: open the team, mirror it, watch it and beat, until the connection ends. */
   attach(nc: NatsConnection): void {
     if (this.closed) return;
-    void this.open(nc, true).catch((error: unknown) => this.deps.records.error(`team ${this.bucket}: ${message(error)}; retried at the next connection`));
+    void this.open(nc, true).catch((error: unknown) => {
+      this.lastProblem = message(error);
+      this.deps.records.error(`team ${this.bucket}: ${this.lastProblem}; retried at the next connection`);
+    });
+  }
+
+  /** The team as the console shows it: members, the shared backlog, the live log (read from the bus at most once a second). */
+  status(): Promise<TeamStatusView> {
+    const now = Date.now();
+    if (this.statusCache && now - this.statusCache.at < STATUS_CACHE_MS) return this.statusCache.value;
+    const value = this.readStatus();
+    this.statusCache = { at: now, value };
+    return value;
+  }
+
+  private async readStatus(): Promise<TeamStatusView> {
+    const settings = this.deps.settings();
+    const session = this.session;
+    const base: TeamStatusView = {
+      bucket: this.bucket,
+      stream: settings.jetstreamStream,
+      connected: session !== null,
+      members: [],
+      pending: null,
+      recent: [...this.teamLog].reverse(),
+      problem: session ? null : (this.lastProblem ?? 'not connected to the bus'),
+    };
+    if (!session?.members) return base;
+    try {
+      const members = (await session.members.list()).map((m) => ({
+        instanceId: m.instanceId,
+        name: m.name,
+        host: m.host,
+        version: m.version,
+        startedAt: m.startedAt,
+        lastSeen: m.lastSeen,
+        stale: m.stale,
+        bus: m.bus,
+        deliveries: m.deliveries,
+        self: m.instanceId === this.deps.installId,
+      }));
+      const backlog = await pendingCount(session.nc, this.bucket, settings.jetstreamStream).catch(() => null);
+      return { ...base, members, pending: backlog?.total ?? null };
+    } catch (error) {
+      return { ...base, problem: message(error) };
+    }
+  }
+
+  /** Tell the team what ended here since the last time (signed: a member shows only what members said). */
+  private tell(): void {
+    this.tellTimer = null;
+    const session = this.session;
+    if (!session || this.untold.length === 0) return;
+    const data = new TextEncoder().encode(JSON.stringify(this.untold));
+    this.untold = [];
+    const h = headers();
+    h.set(SIGNATURE_HEADER, this.key.sign(data, teamDeliveriesSubject(this.bucket)));
+    try {
+      session.nc.publish(teamDeliveriesSubject(this.bucket), data, { headers: h });
+    } catch {
+      // The connection is going: these go untold (the log is a picture, not a record).
+    }
+  }
+
+  /** A member's batch on the team's log; unsigned or malformed ones are dropped. */
+  private heard(data: Uint8Array, signature: string | undefined): void {
+    try {
+      this.key.verify(signature, data, teamDeliveriesSubject(this.bucket));
+      const batch = JSON.parse(new TextDecoder().decode(data)) as unknown;
+      if (!Array.isArray(batch)) return;
+      for (const item of batch) if (isTeamDelivery(item)) this.teamLog.push(item);
+      if (this.teamLog.length > TEAM_LOG_SIZE) this.teamLog = this.teamLog.slice(-TEAM_LOG_SIZE);
+    } catch {
+      // Not from a member: not shown.
+    }
   }
 
   /** The breaker record of a subscription as last seen. */
@@ -185,6 +296,8 @@ export class TeamSync {
   async close(): Promise<void> {
     this.closed = true;
     this.unlisten();
+    if (this.tellTimer) clearTimeout(this.tellTimer);
+    this.tell();
     const session = this.session ?? (await this.opening?.catch(() => null));
     this.session = null;
     await session?.stop();
@@ -209,14 +322,19 @@ export class TeamSync {
       const config = await TeamConfig.open(nc, this.bucket, this.key);
       let stopWatch: () => Promise<void> = async () => undefined;
       let stopBeat: HeartbeatLoop | null = null;
+      let members: TeamMembers | null = null;
       if (watch) {
         const w = config.watch(
           (change) => this.apply(change),
           (problem) => this.deps.records.error(`team ${this.bucket}: ${problem.key}: ${problem.message}`),
         );
         await w.ready;
-        stopWatch = () => w.stop();
-        const members = await TeamMembers.open(nc, this.bucket, this.key);
+        const log = nc.subscribe(teamDeliveriesSubject(this.bucket), { callback: (_err, msg) => this.heard(msg.data, msg.headers?.get(SIGNATURE_HEADER)) });
+        stopWatch = async () => {
+          log.unsubscribe();
+          await w.stop();
+        };
+        members = await TeamMembers.open(nc, this.bucket, this.key);
         stopBeat = members.startHeartbeat(() => this.heartbeat(), { onError: (err) => this.deps.records.error(`team ${this.bucket}: heartbeat: ${message(err)}`) });
       } else {
         const snapshot = await config.read();
@@ -226,6 +344,7 @@ export class TeamSync {
       const session: Session = {
         nc,
         config,
+        members,
         stop: async () => {
           await stopBeat?.stop(true).catch(() => undefined);
           await stopWatch().catch(() => undefined);
@@ -233,6 +352,7 @@ export class TeamSync {
         },
       };
       this.session = session;
+      this.lastProblem = null;
       // The connection's end ends the session (its heartbeat with it); the next connection opens another.
       void nc.closed().then(() => {
         if (this.session === session) this.session = null;
@@ -308,6 +428,21 @@ export class TeamSync {
     if (!breaker.tripped && trippedHere && fields.enabled)
       void this.deps.reenabled(local, breaker.heldDecision ?? 'deliver').catch((err: unknown) => this.deps.records.error(`team ${this.bucket}: re-enable of ${local.name}: ${message(err)}`));
   }
+}
+
+/** A team log entry as a member sends it (anything else is dropped). */
+function isTeamDelivery(x: unknown): x is TeamDeliveryView {
+  if (typeof x !== 'object' || x === null) return false;
+  const d = x as Record<string, unknown>;
+  return (
+    typeof d['member'] === 'string' &&
+    typeof d['instanceId'] === 'string' &&
+    typeof d['deliveryId'] === 'number' &&
+    typeof d['topic'] === 'string' &&
+    typeof d['outcome'] === 'string' &&
+    typeof d['at'] === 'string' &&
+    (OUTCOMES as readonly string[]).includes(d['outcome'] as string)
+  );
 }
 
 /** Outcomes a member counts as failed in its heartbeat. */

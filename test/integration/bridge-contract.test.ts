@@ -112,6 +112,7 @@ describe('hostile arguments', () => {
     'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
     'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'nope', dead: true }], [{ pattern: 'a.>' }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'x', to: 'y' }], [{ id: 1, dead: true }], [polluted], [{ since: huge }]],
     'status.get': [[1]],
+    'team.status': [[1], [null]],
     'subscriptions.health': [[1], ['x'], [{}], [null]],
     'subscriptions.preview': [[], [null], [42], [{ url: 5 }], [{ rate: 'fast' }], [{ extra: 1 }], [polluted], [deep], [{ eventJson: huge }], [{ format: 'xml' }]],
     'events.recent': [[], [null], [{ limit: 0 }], [{ limit: 101 }], [{ patterns: 'a.b' }], [{ extra: 1 }], [deep]],

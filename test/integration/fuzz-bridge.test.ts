@@ -599,6 +599,7 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
   return {
     'subscriptions.list': { args: [], semantic: [] },
     'status.get': { args: [], semantic: [] },
+    'team.status': { args: [], semantic: [] },
     'subscriptions.health': { args: [], semantic: [] },
     'settings.get': { args: [], semantic: [] },
     'subscriptions.create': {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Settings, SubscriptionView } from '../../src-main/contract/views';
+import type { Settings, SubscriptionView, TeamStatusView } from '../../src-main/contract/views';
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { createTeamKeyFile, type TeamKey } from '../../src-main/team/team-key';
@@ -196,6 +196,44 @@ describe('a team of engines', { timeout: 120_000 }, () => {
     // at most what it could hold unacknowledged (the durable's max ack pending, 1,000).
     expect(duplicates).toBeLessThanOrEqual(1_000);
     for (const t of [a, b]) expect(unwrap(await t.api['deliveries.list']({ outcome: 'delivered' })).length).toBeGreaterThan(0);
+  });
+
+  it('shows one picture on every member: the members with their health, the shared backlog, and who delivered what', async () => {
+    const [a, b] = [await member(), await member()];
+    unwrap(await a.api['subscriptions.create']({ name: 'siem', url: receiver.url, patterns: ['attacker.>'] }));
+    await vi.waitFor(async () => expect(await byName(b, 'siem')).toBeDefined(), { timeout: 1_000, interval: 20 });
+    // Until each member has delivered something, so each has told the team.
+    const seenFrom = (recent: { instanceId: string }[]): Set<string> => new Set(recent.map((d) => d.instanceId));
+    let n = 0;
+    const ids = [a.engine.installId, b.engine.installId];
+    await vi.waitFor(
+      async () => {
+        await publish([`pic-${n++}`]);
+        const status = unwrap(await a.api['team.status']());
+        expect([...seenFrom(status?.recent ?? [])].sort()).toEqual([...ids].sort());
+      },
+      { timeout: 20_000, interval: 300 },
+    );
+    const status = unwrap(await b.api['team.status']()) as TeamStatusView;
+    expect(status).toMatchObject({ bucket: TEAM, stream: STREAM, connected: true, problem: null });
+    expect(status.members.map((m) => m.instanceId).sort()).toEqual([...ids].sort());
+    expect(status.members.find((m) => m.self)?.instanceId).toBe(b.engine.installId);
+    for (const m of status.members) expect(m).toMatchObject({ stale: false, bus: 'connected' });
+    expect(typeof status.pending).toBe('number');
+    expect(status.recent[0]).toMatchObject({ subscriptionName: 'siem', outcome: 'delivered', statusCode: 200, topic: 'attacker.observed' });
+
+    // A forged entry on the team's subject (no team key) is not shown.
+    nc.publish(`sluice.team.${TEAM}.deliveries`, JSON.stringify([{ ...status.recent[0], member: 'forged', instanceId: 'forged' }]));
+    const later = `pic-${n++}`;
+    await publish([later]);
+    // Once the later event is in the picture, the forged one (sent before it) would be too.
+    await vi.waitFor(async () => expect(unwrap(await a.api['team.status']())?.recent.some((d) => d.eventId === later)).toBe(true), { timeout: 5_000, interval: 100 });
+    expect(unwrap(await a.api['team.status']())?.recent.some((d) => d.member === 'forged')).toBe(false);
+
+    // Alone, there is no team to show.
+    const alone = await startTestEngine({ server: nats });
+    members.push(alone);
+    expect(unwrap(await alone.api['team.status']())).toBeNull();
   });
 
   it('never writes the team key in clear: not in the bucket, not in a database, not in a record', async () => {

@@ -404,6 +404,7 @@ describe('JSON-RPC', () => {
       'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
       'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'a', to: 'b' }], [polluted], [deep]],
       'status.get': [[1]],
+      'team.status': [[1], [{}]],
       'subscriptions.health': [[1], [null], [deep]],
       'subscriptions.preview': [[], [null], [{ url: 5 }], [{ format: 'xml' }], [polluted], [deep]],
       'events.recent': [[], [null], [{ limit: 0 }], [deep]],
