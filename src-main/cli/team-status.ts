@@ -5,8 +5,7 @@
  * with `--json` (TeamStatusView, as `sluice --help` documents it); else a few lines and
  * a table of the members.
  */
-import type { MemberView } from '../team/team-members';
-import { TeamMembers } from '../team/team-members';
+import { TeamMembers, type MemberView } from '../team/team-members';
 import { pendingCount, type SharedBacklog } from '../team/shared-consumer';
 import type { TeamConfig, TeamProblem } from '../team/team-config';
 import type { TeamKey } from '../team/team-key';

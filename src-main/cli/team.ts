@@ -11,25 +11,40 @@
  * file was written, it says what was done and the command that finishes it, which runs
  * the same steps again with that key (each is idempotent).
  */
-import { existsSync, lstatSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
-import type { SluiceApi } from '../contract/bridge';
-import { SETTINGS, type Settings } from '../contract/settings-descriptor';
-import type { Engine } from '../engine/engine';
+import type { Settings } from '../contract/settings-descriptor';
 import { ensureInstallId } from '../store/settings';
 import { listSubscriptions } from '../store/subscriptions';
-import { KvBucket, KvError, jetStreamOf } from '../team/kv-bucket';
+import { KvBucket } from '../team/kv-bucket';
 import { moveIntoTeam, teamSubscriptionOf } from '../team/local-config';
 import { ensureSharedConsumer } from '../team/shared-consumer';
-import { TeamConfig, TeamConfigError } from '../team/team-config';
-import { TeamKeyError, TeamKeyMismatchError, createTeamKeyFile, readTeamKeyFile, type TeamKey } from '../team/team-key';
+import { TeamConfig } from '../team/team-config';
+import { TeamKeyError, createTeamKeyFile, readTeamKeyFile, type TeamKey } from '../team/team-key';
 import { TeamMembers } from '../team/team-members';
-import { DEFAULT_TEAM_BUCKET, META_KEY, TeamRecordError, checkTeamName, configBucketName, parseMeta, sharedConsumerName } from '../team/team-records';
-import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, expectOperands, parseCommand, type Problems, unknownSubcommand } from './args';
+import { META_KEY, configBucketName, parseMeta } from '../team/team-records';
+import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, expectOperands, parseCommand, unknownSubcommand } from './args';
 import { err, out, printJson, unwrap } from './output';
 import { checkNatsUrl, connectOnce, database, withApi, type BusConnection } from './session';
+import {
+  becomeMember,
+  bucketOf,
+  checkStream,
+  command,
+  count,
+  exists,
+  isDirectory,
+  jetStream,
+  keyFileOf,
+  keyOfSettings,
+  memberOf,
+  names,
+  noteStoredUrl,
+  openTeam,
+  refuseOtherTeam,
+  shellWord,
+  streamOf,
+  teamError,
+} from './team-shared';
 import { printTeamStatus, readTeamStatus } from './team-status';
 
 export const TEAM_COMMANDS = ['create', 'join', 'leave', 'status'] as const;
@@ -361,179 +376,4 @@ async function status(argv: string[]): Promise<number> {
   if (values.json) printJson(view);
   else printTeamStatus(view);
   return EXIT_OK;
-}
-
-// ----- shared ------------------------------------------------------------------------
-
-/** `--stream NAME`: required, a JetStream stream name (as the jetstreamStream setting takes one). */
-function streamOf(problems: Problems, raw: string | undefined): string {
-  problems.require('--stream', raw);
-  if (raw === undefined) return '';
-  const name = raw.trim();
-  if (name === '') problems.add('--stream: a stream name is required');
-  else {
-    const checked = SETTINGS.jetstreamStream.schema.check(name, '--stream');
-    if (!checked.ok) problems.add(`--stream: "${raw}" ${checked.issue.message}`);
-  }
-  return name;
-}
-
-/** `--bucket NAME`: the team's name, `sluice-team` when not given. */
-function bucketOf(problems: Problems, raw: string | undefined): string {
-  const name = (raw ?? DEFAULT_TEAM_BUCKET).trim();
-  try {
-    return checkTeamName(name);
-  } catch (error) {
-    if (!(error instanceof TeamRecordError)) throw error;
-    problems.add(`--bucket: ${error.message}`);
-    return name;
-  }
-}
-
-/** `--key-file PATH`: the team key in it (absolute), or a problem saying why not. */
-function keyFileOf(problems: Problems, raw: string): { key: TeamKey; path: string } | undefined {
-  if (raw.trim() === '') {
-    problems.add('--key-file: a path is required');
-    return undefined;
-  }
-  const path = resolve(raw.trim());
-  try {
-    return { key: readTeamKeyFile(path), path };
-  } catch (error) {
-    if (!(error instanceof TeamKeyError)) throw error;
-    problems.add(`--key-file: ${error.message}`);
-    return undefined;
-  }
-}
-
-/** The key of a member (its teamKeyFile setting); exit 1 when it cannot be read. */
-function keyOfSettings(path: string): TeamKey {
-  try {
-    return readTeamKeyFile(path);
-  } catch (error) {
-    if (error instanceof TeamKeyError) throw new CliError(`teamKeyFile: ${error.message}`, EXIT_FAILURE, { cause: error });
-    throw error;
-  }
-}
-
-/** The team this Sluice is a member of; not one: exit 1. */
-function memberOf(settings: Settings): { bucket: string; keyFile: string } {
-  if (settings.teamBucket === '')
-    throw new CliError('this Sluice is not a member of a team (teamBucket is not set): sluice team create, or sluice team join', EXIT_FAILURE);
-  return { bucket: settings.teamBucket, keyFile: settings.teamKeyFile };
-}
-
-/** A member of another team is refused (leave it first); of the same one, the command runs again. */
-function refuseOtherTeam(settings: Settings, bucket: string): void {
-  if (settings.teamBucket !== '' && settings.teamBucket !== bucket)
-    throw new CliError(`this Sluice is a member of team "${settings.teamBucket}" already: sluice team leave first (nothing was changed)`, EXIT_FAILURE);
-}
-
-async function becomeMember(api: SluiceApi, bucket: string, keyFile: string): Promise<void> {
-  unwrap(await api['settings.update']({ teamKeyFile: keyFile, teamBucket: bucket }));
-}
-
-async function jetStream(bus: BusConnection): Promise<{ jsm: JetStreamManager }> {
-  try {
-    return await jetStreamOf(bus.nc);
-  } catch (error) {
-    if (error instanceof KvError) throw new CliError(`the bus at ${bus.url}: ${error.message}`, EXIT_FAILURE, { cause: error });
-    throw error;
-  }
-}
-
-/** The team's stream is the operator's: never created, and a missing one is named with the streams there are. */
-async function checkStream(jsm: JetStreamManager, stream: string, url: string): Promise<void> {
-  try {
-    await jsm.streams.info(stream);
-    return;
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-  }
-  const others: string[] = [];
-  for await (const name of jsm.streams.names()) if (!name.startsWith('KV_') && !name.startsWith('OBJ_')) others.push(name);
-  throw new CliError(
-    `--stream: there is no stream "${stream}" on the bus at ${url} (${others.length > 0 ? `streams there: ${others.sort().join(', ')}` : 'it has none'}); ` +
-      "Sluice never creates the team's stream: the bus's operator defines one that captures the DECNET subjects (see the README, Running Sluice for a team)",
-    EXIT_USAGE,
-  );
-}
-
-interface TeamErrorContext {
-  /** What the key came from: `--key-file`, or `teamKeyFile PATH`. */
-  keyLabel: string;
-  stream?: string;
-  url?: string;
-  /** The exit code of a team that is not there or not this key's (default 2: the command line named it). */
-  exitCode?: number;
-}
-
-async function openTeam(nc: NatsConnection, bucket: string, key: TeamKey, context: TeamErrorContext): Promise<TeamConfig> {
-  try {
-    return await TeamConfig.open(nc, bucket, key);
-  } catch (error) {
-    throw teamError(error, context);
-  }
-}
-
-/** The team library's errors in the command's words: which flag or setting, and the exit code. */
-function teamError(error: unknown, context: TeamErrorContext): unknown {
-  const input = context.exitCode ?? EXIT_USAGE;
-  if (error instanceof CliError) return error;
-  if (error instanceof TeamKeyMismatchError) return new CliError(`${context.keyLabel}: ${error.message}`, input, { cause: error });
-  if (error instanceof TeamConfigError) {
-    // Another stream (create), or no team / no team record (open).
-    const label = /on stream/.test(error.message) ? '--stream' : context.keyLabel.startsWith('--') ? '--bucket' : 'teamBucket';
-    const where = context.url ? ` (bus ${context.url})` : '';
-    return new CliError(`${label}: ${error.message}${where}`, input, { cause: error });
-  }
-  if (error instanceof KvError || error instanceof TeamKeyError || error instanceof TeamRecordError)
-    return new CliError(error.message, EXIT_FAILURE, { cause: error });
-  if (context.stream && error instanceof Error && error.message.includes(`"${context.stream}" not found`))
-    return new CliError(`--stream: ${error.message}`, EXIT_USAGE, { cause: error });
-  return error;
-}
-
-/** `--nats` reached the team on another bus than the engine's (the natsUrl setting): said, since the engine would find no team there. */
-function noteStoredUrl(stored: string, used: string): void {
-  if (stored === used) return;
-  err(`note: this command used --nats ${used}, but the engine connects to ${stored} (the natsUrl setting): sluice settings set natsUrl ${shellWord(used)}`);
-}
-
-/** `sluice team create --stream S …` with this run's --db and --nats, to run again. */
-function command(name: string, args: string[], dbFlag: string | undefined, nats: string | undefined): string {
-  const words = ['sluice', ...name.split(' '), ...args];
-  if (dbFlag !== undefined) words.push('--db', resolve(dbFlag));
-  if (nats !== undefined) words.push('--nats', nats);
-  return words.map(shellWord).join(' ');
-}
-
-/** A word as a POSIX shell reads it back. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return existsSync(path);
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-function names(list: readonly string[]): string {
-  return list.length === 0 ? '' : ` (${list.join(', ')})`;
 }
