@@ -63,6 +63,10 @@ const VALUE_OPTIONS = [
   'out',
   'event',
   'metrics',
+  'stream',
+  'bucket',
+  'key-out',
+  'key-file',
   ...OPTION_VALUE_FLAGS,
 ];
 

@@ -13,6 +13,7 @@ import { runCommand } from './run';
 import { keygenCommand, takeSecretKeyFile } from './secrets';
 import { settingsCommand, settingsKeysHelp } from './settings';
 import { subsCommand } from './subs';
+import { teamCommand } from './team';
 import { optionsHelp } from './subscription-options';
 import { exitWhenFlushed, reportFailure } from './usage';
 
@@ -75,6 +76,43 @@ Commands:
   settings set KEY VALUE                   change one setting (VALUE "-" reads stdin)
   settings unset KEY                       back to its default (clears a password or token)
 ${settingsKeysHelp()}
+  team create --stream NAME [--bucket NAME] --key-out PATH
+                                           make a team: Sluices that share the JetStream
+                                           stream NAME (the bus operator's; never created)
+                                           through one durable, and one configuration: a
+                                           new team key in the new file PATH (mode 0600;
+                                           never overwritten), the team's bucket (default
+                                           sluice-team) and its shared durable (named as
+                                           the bucket); this database's subscriptions and
+                                           team settings move into it, and this Sluice is
+                                           its first member (teamBucket, teamKeyFile).
+                                           --key-file PATH instead of --key-out: finish a
+                                           create that was cut short, with the key it wrote
+  team join --stream NAME [--bucket NAME] --key-file PATH [--merge-local]
+                                           become a member (PATH: a copy of the team's key
+                                           file); refused while this database has
+                                           subscriptions the team has not, unless
+                                           --merge-local adds them to the team
+  team leave                               work alone again: this Sluice keeps its copy of
+                                           the team's subscriptions; its heartbeat is
+                                           removed from the team when the bus is reachable
+  team status                              the members (heartbeats), the shared durable's
+                                           backlog, the team's subscriptions, tripped
+                                           breakers and settings; --json: one object
+                                           {team, bus, stream, consumer, keyId, createdAt,
+                                           self, members: [{instanceId, name, host,
+                                           version, startedAt, bus, lastSeen, stale,
+                                           silentForMs, deliveries: {delivered, failed,
+                                           inFlight}, self}], backlog: {pending,
+                                           ackPending, total, waiting} | null,
+                                           backlogError, subscriptions: {count, paused:
+                                           [names], tripped: [{id, name, since,
+                                           consecutiveFailures, lastError}]}, settings:
+                                           {key: value}, problems: [{key, message}]}
+                                           The team commands connect to the bus of this
+                                           database's settings (or --nats URL); exit 1
+                                           when it cannot be reached, or when not a member
+                                           (leave, status)
 
 Delivery options (subs add, subs update; see docs/receivers.md for each product):
 ${optionsHelp()}
@@ -109,8 +147,8 @@ Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input (e
   problem of the command line at once, with the nearest option, command or key for a typo).
 `;
 
-const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings']);
-const COMMANDS = ['run', 'subs', 'deliveries', 'settings', 'publish', 'keygen', 'help'] as const;
+const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings', 'team']);
+const COMMANDS = ['run', 'subs', 'deliveries', 'settings', 'team', 'publish', 'keygen', 'help'] as const;
 
 export async function main(commandLine: string[]): Promise<number> {
   const argv = takeSecretKeyFile(commandLine);
@@ -136,6 +174,8 @@ export async function main(commandLine: string[]): Promise<number> {
     }
     case 'settings':
       return settingsCommand(sub?.value, rest);
+    case 'team':
+      return teamCommand(sub?.value, rest);
     case 'publish':
       return publishCommand(rest);
     case 'keygen':
@@ -143,7 +183,7 @@ export async function main(commandLine: string[]): Promise<number> {
     default: {
       const near = suggest(group.value, COMMANDS);
       throw new CliError(
-        `unknown command "${group.value}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : 'expected run, subs, deliveries, settings, publish or keygen'} (see sluice --help)`,
+        `unknown command "${group.value}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : 'expected run, subs, deliveries, settings, team, publish or keygen'} (see sluice --help)`,
       );
     }
   }

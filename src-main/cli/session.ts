@@ -2,9 +2,12 @@
  * A one-shot command's session: an offline engine (its rules and its store, no bus
  * consumer) reached through the same bridge contract as the console, and the reload
  * signal that tells a running engine about a change (with the announcement of a
- * re-enable, engine/announcements.ts, when the change was one).
+ * re-enable, engine/announcements.ts, when the change was one); and, for the commands
+ * that work on the bus itself (`sluice team …`), one connection made with the
+ * database's bus settings.
  */
 import { userInfo } from 'node:os';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { BridgeFailure, type SluiceApi } from '../contract/bridge';
 import type { Settings, SubscriptionView } from '../contract/views';
 import { NatsBus } from '../bus/nats-bus';
@@ -21,6 +24,8 @@ import { cliKeySource, ensureCliKey, sayIfKeyMade } from './secrets';
 /** How long a change waits for the bus before giving up on the reload signal. */
 const RELOAD_CONNECT_TIMEOUT_MS = 1_500;
 const RELOAD_CLOSE_TIMEOUT_MS = 1_000;
+/** How long a command that needs the bus (`sluice team …`) waits for it: a TLS handshake across a network included. */
+const BUS_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * What a command does when its database does not exist. `create`: makes it, and says so
@@ -96,9 +101,10 @@ export function checkNatsUrl(natsUrl: string | undefined): void {
 
 /**
  * Open the engine offline, run `fn` against the contract, close the engine (which
- * commits every write), then, for a change, publish the reload signal.
+ * commits every write), then, for a change, publish the reload signal. `fn` also gets
+ * the engine, for what the contract does not offer (its effective settings, its store).
  */
-export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) => Promise<T>): Promise<T> {
+export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi, engine: Engine) => Promise<T>): Promise<T> {
   checkNatsUrl(options.nats);
   const keys = await cliKeySource();
   const engine = await Engine.start({
@@ -126,7 +132,7 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi) =
   });
   let result: T;
   try {
-    result = await fn(api);
+    result = await fn(api, engine);
   } catch (error) {
     // A call that failed inside (the store, a bug): one plain line saying which and why,
     // not the contract's "see the engine log" (there is no other log here) nor a stack.
@@ -199,6 +205,45 @@ async function publishMessages(
     await Promise.race([bus.close().catch(() => undefined), delay(RELOAD_CLOSE_TIMEOUT_MS)]);
   }
   return { sent, lastError: sent ? null : lastError };
+}
+
+/** A live connection to the bus, owned by the command that made it (which closes it). */
+export interface BusConnection {
+  nc: NatsConnection;
+  /** Where it was reached (the bus URL setting, or --nats), for messages. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * One connection to the bus with these settings (URL, credentials, TLS files), for the
+ * commands that work on the bus itself: the bus's own dial, so its diagnosis of a failed
+ * dial is what the command says. A CliError (exit 1), `bus not reachable at URL: why`,
+ * when every server refused the first dial, or nothing answered in time.
+ */
+export async function connectOnce(settings: Settings, timeoutMs = BUS_CONNECT_TIMEOUT_MS): Promise<BusConnection> {
+  const options = busOptionsFrom(settings, `sluice-cli-${VERSION}`);
+  if (options.servers.length === 0) throw new CliError('no bus URL is set (sluice settings set natsUrl URL, or --nats URL)', EXIT_FAILURE);
+  const bus = new NatsBus({ ...options, onError: () => undefined });
+  // close() drains, but never let a dead server hold the command.
+  const close = (): Promise<void> => Promise.race([bus.close().catch(() => undefined), delay(RELOAD_CLOSE_TIMEOUT_MS)]);
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await new Promise<{ nc: NatsConnection } | { error: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ error: `no answer within ${Math.round(timeoutMs / 1000)} s` }), timeoutMs);
+    bus.onConnection((nc) => resolve({ nc }));
+    bus.onStatus((status) => {
+      // A failed dial (every configured server tried once) is an answer: no bus.
+      if (status.state === 'auth_failed' || (status.state !== 'connected' && status.attempt > 0))
+        resolve({ error: status.lastError ?? `the connection is ${status.state}` });
+    });
+    bus.start();
+  });
+  clearTimeout(timer);
+  if ('error' in outcome) {
+    await close();
+    throw new CliError(`bus not reachable at ${settings.natsUrl}: ${outcome.error}`, EXIT_FAILURE);
+  }
+  return { nc: outcome.nc, url: settings.natsUrl, close };
 }
 
 function delay(ms: number): Promise<void> {

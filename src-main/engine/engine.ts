@@ -452,6 +452,16 @@ export class Engine {
     return this.store.durable();
   }
 
+  /**
+   * The store itself, for the CLI's team commands on an offline engine: moving this
+   * installation's subscriptions into a team takes their secrets, which the contract
+   * never hands out.
+   */
+  offlineStore(): Store {
+    if (!this.options.offline) throw new Error('only an offline engine hands out its store');
+    return this.store;
+  }
+
   /** Resolves once the bus has confirmed every subscription made so far. */
   busReady(): Promise<void> {
     return this.bus.ready();
