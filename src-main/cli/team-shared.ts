@@ -82,8 +82,9 @@ export function refuseOtherTeam(settings: Settings, bucket: string): void {
     throw new CliError(`this Sluice is a member of team "${settings.teamBucket}" already: sluice team leave first (nothing was changed)`, EXIT_FAILURE);
 }
 
-export async function becomeMember(api: SluiceApi, bucket: string, keyFile: string): Promise<void> {
-  unwrap(await api['settings.update']({ teamKeyFile: keyFile, teamBucket: bucket }));
+export async function becomeMember(api: SluiceApi, bucket: string, keyFile: string, stream: string): Promise<void> {
+  // The team's stream too: a member's engine binds the team's durable (named as the bucket) on it.
+  unwrap(await api['settings.update']({ teamKeyFile: keyFile, teamBucket: bucket, jetstreamStream: stream }));
 }
 
 export async function jetStream(bus: BusConnection): Promise<{ jsm: JetStreamManager }> {

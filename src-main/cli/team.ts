@@ -120,7 +120,7 @@ async function create(argv: string[]): Promise<number> {
         done.push(`the shared durable ${consumer.name} exists on stream ${stream}`);
         const moved = await moveIntoTeam(config, engine.offlineStore(), settings);
         if (moved.subscriptions.length + moved.settings.length > 0) done.push(`this database's configuration was copied into the team`);
-        await becomeMember(api, bucket, keyFile);
+        await becomeMember(api, bucket, keyFile, stream);
         return {
           team: bucket,
           bus: bus.url,
@@ -259,7 +259,7 @@ async function join(argv: string[]): Promise<number> {
           await config.putSubscription(teamSubscriptionOf(sub));
           merged.push(sub.name);
         }
-        await becomeMember(api, bucket, keyFile);
+        await becomeMember(api, bucket, keyFile, stream);
       } catch (error) {
         if (merged.length === 0) throw error;
         const reason = error instanceof Error ? error.message : String(error);
@@ -317,7 +317,8 @@ async function leave(argv: string[]): Promise<number> {
     const store = engine.offlineStore();
     const installId = ensureInstallId(store);
     const kept = listSubscriptions(store).length;
-    unwrap(await api['settings.update']({ teamBucket: '', teamKeyFile: '' }));
+    // Back to core NATS: through a durable of its own it would go on taking the team's events alone.
+    unwrap(await api['settings.update']({ teamBucket: '', teamKeyFile: '', jetstreamStream: '' }));
     // The heartbeat goes once this Sluice is alone: a member silent for 30 s shows stale anyway.
     const heartbeat = await removeHeartbeat(settings, team.bucket, team.keyFile, installId);
     return { team: team.bucket, keyFile: team.keyFile, subscriptionsKept: kept, heartbeatRemoved: heartbeat.removed, heartbeatNote: heartbeat.note };
@@ -327,7 +328,7 @@ async function leave(argv: string[]): Promise<number> {
     printJson(result);
     return EXIT_OK;
   }
-  out(`left team ${result.team}: this Sluice works alone again, on its own settings`);
+  out(`left team ${result.team}: this Sluice works alone again, on its own settings, listening on core NATS (set jetstreamStream to consume a stream alone)`);
   out(`its copy of the team's subscriptions stays here (${count(result.subscriptionsKept, 'subscription')}); the team keeps its own`);
   if (result.heartbeatRemoved) out(`its heartbeat was removed from ${result.team}-members`);
   else err(`note: its heartbeat was not removed (${result.heartbeatNote}); the members see it stale after 30 s, and it is forgotten after a day`);

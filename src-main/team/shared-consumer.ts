@@ -6,7 +6,7 @@
  * acked within ack_wait is delivered again, to whichever member asks next.
  *
  * It is the same durable the engine's JetStreamConsumer binds (bus/jetstream-consumer.ts,
- * whose ensureDurable this uses): `team init` can make it ahead of time and `team status`
+ * whose ensureDurable this uses): `team create` makes it ahead of time and `team status`
  * reads its backlog, while each member's engine simply binds it by name. Every member
  * must use the same ack wait and max ack pending, or each bind would set its own.
  */

@@ -222,7 +222,7 @@ describe('sluice team create', () => {
 
     // A member now, by the local settings; its subscriptions stay here too.
     const settings = await settingsOf(db);
-    expect([settings.teamBucket, settings.teamKeyFile]).toEqual([TEAM, keyFile]);
+    expect([settings.teamBucket, settings.teamKeyFile, settings.jetstreamStream]).toEqual([TEAM, keyFile, STREAM]);
     expect(await subsOf(db)).toEqual(['siem', 'soar']);
   });
 
@@ -326,7 +326,7 @@ describe('sluice team create', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('moved 1 subscription (siem)');
     const settings = await settingsOf(db);
-    expect([settings.teamBucket, settings.teamKeyFile]).toEqual([TEAM, keyFile]);
+    expect([settings.teamBucket, settings.teamKeyFile, settings.jetstreamStream]).toEqual([TEAM, keyFile, STREAM]);
     const snapshot = await (await TeamConfig.open(await nats.client(), TEAM, readTeamKeyFile(keyFile))).read();
     expect(snapshot.subscriptions.map((s) => s.name)).toEqual(['siem']);
   });
@@ -504,7 +504,7 @@ describe('sluice team leave', () => {
     expect(r.stdout).toContain("its copy of the team's subscriptions stays here (1 subscription)");
     expect(r.stdout).toContain(`its heartbeat was removed from ${TEAM}-members`);
     const settings = await settingsOf(db);
-    expect([settings.teamBucket, settings.teamKeyFile]).toEqual(['', '']);
+    expect([settings.teamBucket, settings.teamKeyFile, settings.jetstreamStream]).toEqual(['', '', '']);
     expect(await subsOf(db)).toEqual(['siem']);
     expect((await members.list()).map((m) => m.name)).toEqual(['bravo']);
     // The team itself is untouched, and so is the key file.
