@@ -113,6 +113,25 @@ describe('a team of engines', { timeout: 120_000 }, () => {
     }, { timeout: 1_000, interval: 20 });
   });
 
+  it('takes an edit made with the CLI on a member database to every member; with the bus away it refuses and changes nothing', async () => {
+    const [a, b] = [await member(), await member()];
+    const add = (db: string, name: string, extra: string[] = []) =>
+      runCliResult(['subs', 'add', '--db', db, '--name', name, '--url', receiver.url, '--pattern', 'attacker.>', ...extra]);
+    // Stored (the test engines only override it for their run): a team setting, for every member.
+    unwrap(await a.api['settings.update']({ allowPrivate: true }));
+    const added = await add(a.dbPath, 'from-cli', ['--nats', nats.wsUrl]);
+    expect(added.code, added.stderr).toBe(0);
+    await vi.waitFor(async () => expect(await byName(b, 'from-cli')).toBeDefined(), { timeout: 1_000, interval: 20 });
+
+    // The bus unreachable for the command: refused, named, and nothing changed here or there.
+    const refused = await add(a.dbPath, 'offline-edit', ['--nats', 'ws://127.0.0.1:1']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/the team's configuration \(bucket soc\) could not take the change, so it was not made/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(await byName(a, 'offline-edit')).toBeUndefined();
+    expect(await byName(b, 'offline-edit')).toBeUndefined();
+  });
+
   it('trips once for the team on failures seen by two members, announces it once, and a re-enable on a third resumes everywhere', async () => {
     const [a, b] = [await member(), await member()];
     const failing = await startReceiver(status(500, 'down'));
@@ -276,6 +295,16 @@ async function startRun(db: string): Promise<ChildProcess> {
     child.once('exit', (code) => reject(new Error(`sluice run exited (${code}) before consuming: ${out}`)));
   });
   return child;
+}
+
+async function runCliResult(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  return { code, stdout, stderr };
 }
 
 async function runCli(args: string[]): Promise<void> {
