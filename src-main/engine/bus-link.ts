@@ -37,6 +37,12 @@ interface BusLinkDeps {
   ackWaitMs?: number;
   /** Each new live connection (a team watches its bucket on it). */
   onConnection?: (nc: NatsConnection) => void;
+  /**
+   * Resolves when the stream may be consumed: a team member waits until its copy of the
+   * team's configuration is in place, or it would acknowledge events that nothing matched
+   * yet (dropped). Absent: at once.
+   */
+  consumable?: () => Promise<void>;
   hub: EventHub;
   records: EngineRecords;
 }
@@ -86,7 +92,9 @@ export class BusLink {
         deps.hub.statusChanged(true);
         deps.records.emit({ kind: 'jetstream', status });
       });
-      this.jetstream.start();
+      const consumer = this.jetstream;
+      if (!deps.consumable) consumer.start();
+      else void deps.consumable().then(() => this.jetstream === consumer && consumer.start());
     }
   }
 

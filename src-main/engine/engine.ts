@@ -208,6 +208,7 @@ export class Engine {
       // A team's members all bind the team's durable: each event goes to one of them.
       durable: () => this.settings.teamBucket || this.durableName(),
       onConnection: (nc) => this.team?.attach(nc),
+      consumable: () => this.team?.mirrored ?? Promise.resolve(),
       ...(options.jetstreamAckWaitMs !== undefined ? { ackWaitMs: options.jetstreamAckWaitMs } : {}),
       offline: options.offline === true,
       onCore: (subject, data, targets) => this.intake.fromCore(subject, data, targets),

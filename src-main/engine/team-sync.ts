@@ -90,6 +90,13 @@ export class TeamSync {
   private lastProblem: string | null = null;
   private readonly unlisten: () => void;
   private closed = false;
+  private markMirrored!: () => void;
+  /**
+   * Resolves once the team's configuration has been mirrored here (the first watch is
+   * ready): a member consumes the team's stream only from then on, or it would acknowledge
+   * events no subscription matched yet. Later reconnects go on with the copy it has.
+   */
+  readonly mirrored = new Promise<void>((resolve) => (this.markMirrored = resolve));
 
   constructor(private readonly deps: TeamSyncDeps) {
     this.unlisten = deps.records.on((record) => {
@@ -329,6 +336,7 @@ export class TeamSync {
           (problem) => this.deps.records.error(`team ${this.bucket}: ${problem.key}: ${problem.message}`),
         );
         await w.ready;
+        this.markMirrored();
         const log = nc.subscribe(teamDeliveriesSubject(this.bucket), { callback: (_err, msg) => this.heard(msg.data, msg.headers?.get(SIGNATURE_HEADER)) });
         stopWatch = async () => {
           log.unsubscribe();

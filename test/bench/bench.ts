@@ -8,7 +8,7 @@
  *
  * BENCH_SCALE=0.2 shrinks every count (a quick look); the targets are judged at 1.
  * BENCH_REPEAT (default 3): ceiling and throughput are measured that many times, interleaved,
- * and the medians reported. BENCH_PHASES=engine-only,stages,burst,latency,fifty,backlog,slow-receiver,start,console
+ * and the medians reported. BENCH_PHASES=engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console
  * (the default: all) picks the phases run after ceiling and throughput; BENCH_CONSOLE=0 skips
  * the browser phase.
  */
@@ -26,12 +26,13 @@ import { startLeanReceiver, type LeanReceiver } from './lean-receiver';
 import { startPublisher, type BenchPublisher } from './publisher';
 import { attribute, profiled, STAGES, type Stage } from './stages';
 import { countCpu } from './cpu-share';
+import { teamPhase } from './team';
 
 const SCALE = Number(process.env['BENCH_SCALE'] ?? '1');
 const n = (count: number): number => Math.max(100, Math.round(count * SCALE));
 const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? '3'));
 const CONCURRENCY = 10;
-const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,stages,burst,latency,fifty,backlog,slow-receiver,start,console').split(','));
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console').split(','));
 if (process.env['BENCH_CONSOLE'] === '0') PHASES.delete('console');
 const OUT_DIR = join(__dirname, '../../.bench');
 
@@ -185,6 +186,9 @@ it('benchmark', { timeout: 30 * 60_000 }, async () => {
 
     // 7. A slow receiver (20 ms per answer) and one subscription allowed 32 in flight.
     if (PHASES.has('slow-receiver')) await phase(results, 'slow_receiver', () => slowReceiverPhase(bench));
+
+    // 8. A team of 1, 2 and 3 members (`sluice run` each) sharing the stream's work.
+    if (PHASES.has('team')) await phase(results, 'team', () => teamPhase(bench, n(20_000)));
 
     // 6. Start with 500 subscriptions.
     if (PHASES.has('start')) await phase(results, 'start_500_subs_ms', () => startWith500(bench));

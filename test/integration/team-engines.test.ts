@@ -5,12 +5,14 @@
  * receivers, and `sluice run` killed with SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { defaultOptions } from '../../src-main/contract/subscription-options';
 import type { Settings, SubscriptionView, TeamStatusView } from '../../src-main/contract/views';
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
@@ -111,6 +113,31 @@ describe('a team of engines', { timeout: 120_000 }, () => {
       expect(await byName(a, 'siem')).toBeUndefined();
       expect(await byName(c, 'siem')).toBeUndefined();
     }, { timeout: 1_000, interval: 20 });
+  });
+
+  it('a new member consumes only once it has the team configuration: events already waiting are all delivered', async () => {
+    const config = await TeamConfig.open(nc, TEAM, key);
+    const now = new Date().toISOString();
+    await config.putSubscription({
+      id: randomUUID(),
+      name: 'waiting',
+      url: receiver.url,
+      secret: 'a-secret-of-the-team-0123',
+      previousSecret: null,
+      previousSecretUntil: null,
+      patterns: ['attacker.>'],
+      retrySchedule: null,
+      options: defaultOptions(),
+      secretHeaders: [],
+      enabled: true,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const ids = Array.from({ length: 500 }, (_, i) => `early-${i}`);
+    await publish(ids);
+    // Its database is new: it knows no subscription until it has read the team's.
+    await member();
+    await vi.waitFor(() => expect(new Set(eventIds(receiver)).size).toBe(ids.length), { timeout: 20_000, interval: 50 });
   });
 
   it('takes an edit made with the CLI on a member database to every member; with the bus away it refuses and changes nothing', async () => {
