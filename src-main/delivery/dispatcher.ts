@@ -24,7 +24,7 @@ import { hasReceiverTls } from './receiver-tls';
 import { DELETED, PAUSED, REQUEUE_ON_STOP, TRIPPED, stoppedAs, type Cancellation } from './cancellation';
 import { NO_PACING, Pacer, burstOf, hasRate, type Pacing } from './pacing';
 import { judgeAttempt, retryDelayMs, terminalError } from './retry-policy';
-import { Semaphore } from './semaphore';
+import { LazyAbort, Semaphore } from './semaphore';
 import { defaultOptions, type ExtraHeader, type FormatName, type SubscriptionOptions } from '../contract/subscription-options';
 import type { AnswerVerdict } from './formats/types';
 import { Batches, batchSizeOf, batchWaitOf, itemVerdict } from './batches';
@@ -170,7 +170,7 @@ interface JobState {
   /** Set when the job must stop (subscription stopped, engine stopping). */
   cancelled: Cancellation | null;
   /** Aborted on cancellation: a job waiting for a slot leaves the queue at once. */
-  abort: AbortController;
+  abort: LazyAbort;
   done: (update: DeliveryUpdate) => void;
   promise: Promise<DeliveryUpdate>;
 }
@@ -266,7 +266,7 @@ export class Dispatcher {
       lastBody: null,
       batchOf: null,
       cancelled: null,
-      abort: new AbortController(),
+      abort: new LazyAbort(),
       done,
       promise,
     };
@@ -336,13 +336,13 @@ export class Dispatcher {
     // Its subscription's share first, then a global slot: the jobs of a subscription
     // that has its share on the wire wait here, never in the global queue ahead of others.
     const share = this.shareOf(job.subscriptionId, subscription.pacing);
-    const releaseShare = await share.acquire(lead.abort.signal);
+    const releaseShare = await share.acquire(lead.abort);
     if (!releaseShare) {
       this.dropShareIfIdle(job.subscriptionId, share);
       this.endStopped(live, lead);
       return;
     }
-    const releaseSlot = await this.semaphore.acquire(lead.abort.signal);
+    const releaseSlot = await this.semaphore.acquire(lead.abort);
     const release = (): void => {
       releaseSlot?.();
       releaseShare();

@@ -123,6 +123,7 @@ export class EgressClient {
   private readonly ca: EgressClientOptions['ca'];
   private readonly proxySettings: (() => EgressProxySettings) | undefined;
   private proxyState: ProxyState = { key: '\n', proxy: null, problem: null, noProxy: [] };
+  private proxyReadFrom: { egressProxy: string | null; noProxy: readonly string[] | null } = { egressProxy: null, noProxy: null };
   /** Agents by route and TLS file paths, least recently used first. */
   private readonly pools = new Map<string, PoolEntry>();
   /** The policy (resolver and proxy) when the pools were made: their sockets were judged and routed under it. */
@@ -156,6 +157,9 @@ export class EgressClient {
   private currentProxy(): ProxyState {
     if (this.proxySettings === undefined) return this.proxyState;
     const { egressProxy, noProxy } = this.proxySettings();
+    // Asked at every request: the same settings (replaced, never changed in place) are not compared again.
+    if (egressProxy === this.proxyReadFrom.egressProxy && noProxy === this.proxyReadFrom.noProxy) return this.proxyState;
+    this.proxyReadFrom = { egressProxy, noProxy };
     const key = `${egressProxy}\n${noProxy.join('\n')}`;
     if (key !== this.proxyState.key) {
       const parsed = parseProxyUrl(egressProxy);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Semaphore } from './semaphore';
+import { LazyAbort, Semaphore } from './semaphore';
 
 describe('Semaphore', () => {
   it('never lets more than the limit through, first come first served', async () => {
@@ -55,5 +55,25 @@ describe('Semaphore', () => {
     expect(sem.inUse).toBe(1);
     next();
     expect(sem.inUse).toBe(0);
+  });
+
+  it('takes a LazyAbort: no signal is made on the fast path, and an abort while waiting (or before) still frees the waiter', async () => {
+    const sem = new Semaphore(1);
+    const fast = new LazyAbort();
+    const first = (await sem.acquire(fast)) as () => void;
+    expect((fast as unknown as { controller: AbortController | null }).controller).toBeNull();
+
+    const waiter = new LazyAbort();
+    const waiting = sem.acquire(waiter);
+    waiter.abort();
+    expect(await waiting).toBeNull();
+
+    const early = new LazyAbort();
+    early.abort();
+    expect(await sem.acquire(early)).toBeNull();
+    expect(early.signal.aborted).toBe(true);
+
+    first();
+    expect(await sem.acquire()).not.toBeNull();
   });
 });

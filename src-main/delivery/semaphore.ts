@@ -20,13 +20,15 @@ export class Semaphore {
 
   /**
    * Resolves with a release function once a slot is free (release is idempotent), or
-   * with null if `signal` aborts first: the waiter leaves the queue at once.
+   * with null if `cancel` aborts first: the waiter leaves the queue at once.
    */
-  async acquire(signal?: AbortSignal): Promise<(() => void) | null> {
-    if (signal?.aborted) return null;
+  async acquire(cancel?: AbortSignal | LazyAbort): Promise<(() => void) | null> {
+    if (cancel?.aborted) return null;
     if (this.used < this.limit && this.waiting.length === 0) {
       this.used++;
     } else {
+      // Only a waiter needs the signal (a lazy one is made here, not for every job).
+      const signal = cancel instanceof LazyAbort ? cancel.signal : cancel;
       const admitted = await new Promise<boolean>((resolve) => {
         const admit = (): void => {
           signal?.removeEventListener('abort', abort);
@@ -58,3 +60,30 @@ export class Semaphore {
     }
   }
 }
+
+/**
+ * An abort that makes its AbortController only when a wait asks for its signal: most jobs
+ * never wait, and a controller per job was a measurable share of the dispatch stage.
+ */
+export class LazyAbort {
+  private controller: AbortController | null = null;
+  private done = false;
+
+  get aborted(): boolean {
+    return this.done;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.done) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    this.done = true;
+    this.controller?.abort();
+  }
+}
+

@@ -437,12 +437,18 @@ export function createGuardedResolver(options: GuardedResolverOptions): GuardedR
   // The allowlist is read at every check; it is parsed again only when it changed.
   let parsedFor: string | null = null;
   let parsed: Cidr[] = [];
+  // Asked several times per request: the same list (settings are replaced, not changed
+  // in place) is taken as is; another list is compared by its text first.
+  let lastTexts: readonly string[] | null = null;
   const policy = (): DestinationPolicy => {
     const texts = allowedCidrs();
-    const key = JSON.stringify(texts);
-    if (key !== parsedFor) {
-      parsed = parseCidrs(texts);
-      parsedFor = key;
+    if (texts !== lastTexts) {
+      const key = JSON.stringify(texts);
+      if (key !== parsedFor) {
+        parsed = parseCidrs(texts);
+        parsedFor = key;
+      }
+      lastTexts = texts;
     }
     return { allowPrivate: options.allowPrivate(), allowedCidrs: parsed };
   };
@@ -481,7 +487,7 @@ export function createGuardedResolver(options: GuardedResolverOptions): GuardedR
     },
     policyKey() {
       const current = policy();
-      return JSON.stringify([current.allowPrivate, current.allowedCidrs.map((c) => c.text)]);
+      return `${current.allowPrivate}\n${parsedFor}`;
     },
   };
 }
