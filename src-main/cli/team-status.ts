@@ -2,7 +2,7 @@
  * `sluice team status`: the team as the bus has it now, read with the member's key: who
  * is in it (heartbeats), what is left to take care of on the shared durable, its
  * subscriptions and their shared breakers, and the settings it sets. One JSON object
- * with `--json` (TeamStatusView, as `sluice --help` documents it); else a few lines and
+ * with `--json` (TeamReport, as `sluice --help` documents it); else a few lines and
  * a table of the members.
  */
 import { TeamMembers, type MemberView } from '../team/team-members';
@@ -13,7 +13,7 @@ import type { TeamSettings } from '../team/team-records';
 import { err, out, printTable, shortTime } from './output';
 import type { BusConnection } from './session';
 
-export interface TeamStatusView {
+export interface TeamReport {
   team: string;
   bus: string;
   stream: string;
@@ -40,7 +40,7 @@ export interface TeamStatusView {
   problems: TeamProblem[];
 }
 
-export async function readTeamStatus(bus: BusConnection, config: TeamConfig, key: TeamKey, self: string): Promise<TeamStatusView> {
+export async function readTeamStatus(bus: BusConnection, config: TeamConfig, key: TeamKey, self: string): Promise<TeamReport> {
   const { meta } = config;
   const snapshot = await config.read();
   const members = await (await TeamMembers.open(bus.nc, meta.name, key)).list();
@@ -77,7 +77,7 @@ export async function readTeamStatus(bus: BusConnection, config: TeamConfig, key
   };
 }
 
-export function printTeamStatus(view: TeamStatusView): void {
+export function printTeamStatus(view: TeamReport): void {
   const { subscriptions: subs } = view;
   const lines: [string, string][] = [
     ['team', `${view.team} (key ${view.keyId}, created ${shortTime(view.createdAt)})`],
@@ -113,7 +113,7 @@ function backlogLabel(b: SharedBacklog): string {
   return `${b.pending} waiting, ${b.ackPending} handed to members and not yet acknowledged; ${b.waiting} pull${b.waiting === 1 ? '' : 's'} waiting`;
 }
 
-function subscriptionsLabel(subs: TeamStatusView['subscriptions']): string {
+function subscriptionsLabel(subs: TeamReport['subscriptions']): string {
   const parts = [String(subs.count)];
   if (subs.paused.length > 0) parts.push(`${subs.paused.length} paused (${subs.paused.join(', ')})`);
   parts.push(subs.tripped.length === 0 ? 'no breaker tripped' : `${subs.tripped.length} tripped`);

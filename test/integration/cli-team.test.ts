@@ -20,7 +20,7 @@ import { AckPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SettingsView, SubscriptionView } from '../../src-main/contract/views';
-import type { TeamStatusView } from '../../src-main/cli/team-status';
+import type { TeamReport } from '../../src-main/cli/team-status';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { readTeamKeyFile } from '../../src-main/team/team-key';
 import { TeamMembers, type MemberHeartbeat } from '../../src-main/team/team-members';
@@ -439,7 +439,7 @@ describe('sluice team status', () => {
     await config.recordFailure(siem?.id as string, 'HTTP 503', 1);
 
     // No engine runs: no members yet.
-    const empty = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamStatusView;
+    const empty = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamReport;
     expect(empty.members).toEqual([]);
     const self = empty.self;
     expect(self).toMatch(/^[0-9a-f-]{36}$/);
@@ -449,7 +449,7 @@ describe('sluice team status', () => {
     await members.beat(heartbeat(self, 'alpha'));
     await members.beat(heartbeat('00000000-0000-4000-8000-000000000002', 'bravo'));
 
-    const view = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamStatusView;
+    const view = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamReport;
     expect(view).toMatchObject({
       team: TEAM,
       bus: nats.wsUrl,
@@ -494,7 +494,7 @@ describe('sluice team leave', () => {
     const keyFile = await createTeam(db);
     const nc = await nats.client();
     const members = await TeamMembers.open(nc, TEAM, readTeamKeyFile(keyFile));
-    const { self } = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamStatusView;
+    const { self } = JSON.parse(await ok('team', 'status', '--json', '--db', db)) as TeamReport;
     await members.beat(heartbeat(self, 'alpha'));
     await members.beat(heartbeat('00000000-0000-4000-8000-000000000002', 'bravo'));
 
