@@ -6,6 +6,7 @@
  * alone offers no Team view. Set SLUICE_SHOTS=/tmp to keep screenshots at 1440×900 and
  * 1280×800.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { Settings } from '../../src-main/contract/views';
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
-import { createTeamKeyFile } from '../../src-main/team/team-key';
+import { createTeamKeyFile, type TeamKey } from '../../src-main/team/team-key';
+import { TeamMembers } from '../../src-main/team/team-members';
 import { launchChromium } from '../harness/browser';
 import { startConsole, type TestConsole } from '../harness/console';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
@@ -30,6 +32,7 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let dir: string;
 let keyFile: string;
+let key: TeamKey;
 let ui: TestConsole | undefined;
 let other: TestEngine | undefined;
 
@@ -47,7 +50,7 @@ beforeEach(async () => {
   await (await jetstreamManager(nc)).streams.add({ name: STREAM, subjects: ['attacker.>'] });
   dir = await mkdtemp(join(tmpdir(), 'sluice-team-ui-'));
   keyFile = join(dir, 'team.key');
-  const key = createTeamKeyFile(keyFile);
+  key = createTeamKeyFile(keyFile);
   await TeamConfig.create(nc, { name: TEAM, stream: STREAM, key });
   await ensureSharedConsumer(nc, { team: TEAM, stream: STREAM });
 });
@@ -143,6 +146,26 @@ describe('console team view', { timeout: 90_000 }, () => {
     expect(await view.getByTestId('team-backlog').textContent()).toContain("waiting on the team's stream");
     expect(await page.getByTestId('team-log-empty').count()).toBe(1);
 
+    // A member that stopped without leaving (killed 90 s ago): its last heartbeat stays, shown stale and last.
+    const gone = randomUUID();
+    const lastBeat = {
+      instanceId: gone,
+      name: 'night-shift',
+      host: 'soc-ws-07',
+      version: '0.1.0',
+      startedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      bus: 'connected' as const,
+      deliveries: { delivered: 12, failed: 0, inFlight: 0 },
+    };
+    await (await TeamMembers.open(nc, TEAM, key)).beat(lastBeat, new Date(Date.now() - 90_000));
+    await expect.poll(() => attrs(page, '[data-testid="team-member"]', 'data-instance-id'), { timeout: 5_000 }).toEqual([self, other.engine.installId, gone]);
+    const goneRow = page.locator(`[data-testid="team-member"][data-instance-id="${gone}"]`);
+    expect(await goneRow.getAttribute('data-stale')).toBe('true');
+    expect(await goneRow.getByTestId('team-member-stale').textContent()).toBe('STALE');
+    expect(await goneRow.getByTestId('team-member-seen').textContent()).toMatch(/^\s*STALE\s+1m ago\s*$/);
+    expect(await goneRow.getByTestId('team-member-seen').getAttribute('title')).toContain('silent for more than 30 s');
+    expect(await view.getByTestId('team-members-count').textContent()).toBe('3 members · 1 stale');
+
     // Each event goes to one member: published one at a time until each has delivered one
     // and told the team, which the view (asking every 2 s) shows.
     let n = 0;
@@ -168,10 +191,13 @@ describe('console team view', { timeout: 90_000 }, () => {
     expect(await rows.first().locator('.outcome.delivered').count()).toBe(1);
     expect(await attrs(page, '[data-testid="team-log-row"]', 'data-self')).toContain('true');
     expect(await attrs(page, '[data-testid="team-log-row"]', 'data-self')).toContain('false');
-    // The members' counts say the same.
-    await expect.poll(async () => (await page.locator('[data-testid="team-member"] td.num').allTextContents()).filter((_, i) => i % 3 === 0).map(Number).reduce((a, b) => a + b, 0), {
+    // The live members' counts say the same (in their next heartbeats).
+    await expect.poll(async () => (await page.locator('[data-testid="team-member"][data-stale="false"] td.num').allTextContents()).filter((_, i) => i % 3 === 0).map(Number).reduce((a, b) => a + b, 0), {
       timeout: 25_000,
     }).toBe(n);
+
+    const shots = process.env['SLUICE_SHOTS'];
+    if (shots) await page.screenshot({ path: join(shots, 'sluice-team-members.png') });
 
     // Back to this Sluice's own view, and again.
     await page.getByTestId('view-deliveries').click();
