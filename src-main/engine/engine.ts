@@ -22,6 +22,7 @@
  * It would split at its seams: EngineOptions into a module of its own, and the settings
  * lifecycle (updateSettings, pollExternalChanges, intakeKey) beside engine/settings.ts.
  */
+import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import type { Handlers } from '../contract/bridge';
 import type {
@@ -136,6 +137,8 @@ export interface EngineOptions {
    * Every member of a team must use the same (`$SLUICE_ACK_WAIT_MS` for `sluice run`).
    */
   jetstreamAckWaitMs?: number;
+  /** This machine's name as its team sees it (default: the host name); the docs picture names its members. */
+  hostname?: string;
 }
 
 export class Engine {
@@ -348,6 +351,7 @@ export class Engine {
       store: this.store,
       settings: () => this.effectiveSettings(),
       installId: this.installId,
+      hostname: this.options.hostname ?? hostname(),
       version: VERSION,
       records: this.records,
       reload: (reason) => this.reload(reason),

@@ -18,7 +18,6 @@
  *   holds its own events. A re-enable clears the record with the analyst's decision for
  *   held events, which every member applies to what it holds.
  */
-import { hostname } from 'node:os';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { OneShotConnection } from '../bus/connect-once';
 import { BridgeFailure } from '../contract/bridge';
@@ -40,6 +39,8 @@ export interface TeamSyncDeps {
   /** The effective settings (the team's bucket and key file among them). */
   settings: () => Settings;
   installId: string;
+  /** This machine's name as the team sees it (its heartbeat, its deliveries in the team's log). */
+  hostname: string;
   version: string;
   records: EngineRecords;
   /** Local subscriptions or settings changed from the team: take them up. */
@@ -106,7 +107,7 @@ export class TeamSync {
       else if (FAILED.has(d.outcome)) this.delivered.failed++;
       if (!this.session?.members || d.outcome === 'rejected') return;
       this.untold.push({
-        member: hostname(),
+        member: deps.hostname,
         instanceId: deps.installId,
         deliveryId: d.id,
         subscriptionName: d.subscriptionName,
@@ -379,8 +380,8 @@ export class TeamSync {
     const now = this.deps.heartbeat();
     return {
       instanceId: this.deps.installId,
-      name: hostname(),
-      host: hostname(),
+      name: this.deps.hostname,
+      host: this.deps.hostname,
       version: this.deps.version,
       startedAt: this.startedAt,
       bus: now.bus,
