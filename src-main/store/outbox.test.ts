@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Outcome } from '../contract/views';
 import { Store } from './database';
 import { insertDelivery, insertEvent } from './deliveries';
-import { backlogCounts, releaseHeld } from './outbox';
+import { backlogCounts, claimDue, releaseHeld } from './outbox';
 
 let dir: string;
 let store: Store;
@@ -67,3 +67,33 @@ describe('backlogCounts', () => {
     expect(backlogCounts(store, ['b'])).toEqual(new Map([['b', { dead: 0, held: 2, heldSince: at }]]));
   });
 });
+
+describe('claimDue with rooms', () => {
+  const due = (subscriptionId: string, n: number, atMs = 1000): number[] =>
+    Array.from({ length: n }, () => {
+      const seq = insertEvent(store, { eventId: `e-${Math.random()}`, topic: 't', type: '', ts: at, body: '{}', receivedAt: at });
+      return insertDelivery(store, { eventSeq: seq, eventId: 'e', topic: 't', subscriptionId, subscriptionName: subscriptionId, url: 'http://x', outcome: 'pending', at, nextAttemptAt: atMs });
+    });
+  const bySubscription = (rows: { subscriptionId: string }[]): Record<string, number> =>
+    rows.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.subscriptionId]: (acc[r.subscriptionId] ?? 0) + 1 }), {});
+
+  it('shares the limit out between the subscriptions with due work, not the limit to each', () => {
+    for (const sub of ['a', 'b', 'c']) due(sub, 100);
+    const rows = claimDue(store, 2000, 30, new Map([['a', 50], ['b', 50], ['c', 50]]));
+    expect(bySubscription(rows)).toEqual({ a: 10, b: 10, c: 10 });
+  });
+
+  it('gives what the others leave to the one with more, never beyond its room, each row once', () => {
+    due('a', 100);
+    due('b', 3);
+    const rooms = new Map([['a', 25], ['b', 50], ['c', 50]]);
+    const first = claimDue(store, 2000, 30, rooms);
+    expect(bySubscription(first)).toEqual({ a: 25, b: 3 });
+    const second = claimDue(store, 2000, 30, rooms);
+    expect(bySubscription(second)).toEqual({ a: 25 });
+    expect(new Set([...first, ...second].map((r) => r.id)).size).toBe(first.length + second.length);
+    // Oldest due first across subscriptions.
+    expect(first.map((r) => r.id)).toEqual([...first.map((r) => r.id)].sort((x, y) => x - y));
+  });
+});
+

@@ -86,38 +86,39 @@ export function claimDue(store: Store, nowMs: number, limit: number, rooms?: Rea
         ])
         .where('deliveries.next_attempt_at', 'is not', null)
         .where('deliveries.next_attempt_at', '<=', nowMs);
+    const claim = (ids: readonly number[]): void => {
+      if (ids.length > 0) store.run(store.kysely.updateTable('deliveries').set({ next_attempt_at: null }).where('id', 'in', [...ids]));
+    };
     let rows;
     if (rooms === undefined) {
       rows = store.all(select().orderBy('deliveries.next_attempt_at').orderBy('deliveries.id').limit(limit));
+      claim(rows.map((r) => r.id));
     } else {
-      // Each subscription up to its own room (an index seek each), then the earliest due
-      // of them all up to the limit: one subscription's backlog cannot fill memory ahead
-      // of the others' new work.
-      rows = [...rooms]
-        .filter(([, room]) => room > 0)
-        .flatMap(([id, room]) =>
-          store.all(
-            select()
-              .where('deliveries.subscription_id', '=', id)
-              .orderBy('deliveries.next_attempt_at')
-              .orderBy('deliveries.id')
-              .limit(Math.min(room, limit)),
-          ),
-        )
-        .sort((a, b) => (a.next_attempt_at as number) - (b.next_attempt_at as number) || a.id - b.id)
-        .slice(0, limit);
+      // Each subscription up to its own room (an index seek each): one subscription's
+      // backlog cannot fill memory ahead of the others' new work. The limit is shared out
+      // first (so 50 subscriptions with due work are not each read for the whole limit),
+      // then what is left goes to those that had more than their share.
+      rows = [];
+      const taken = new Map<string, number>();
+      let candidates = [...rooms].filter(([, room]) => room > 0).map(([id]) => id);
+      for (let round = 0; round < 2 && rows.length < limit && candidates.length > 0; round++) {
+        const share = Math.ceil((limit - rows.length) / candidates.length);
+        const more: string[] = [];
+        for (const id of candidates) {
+          const want = Math.min((rooms.get(id) as number) - (taken.get(id) ?? 0), share, limit - rows.length);
+          if (want <= 0) continue;
+          const got = store.all(
+            select().where('deliveries.subscription_id', '=', id).orderBy('deliveries.next_attempt_at').orderBy('deliveries.id').limit(want),
+          );
+          claim(got.map((r) => r.id));
+          rows.push(...got);
+          taken.set(id, (taken.get(id) ?? 0) + got.length);
+          if (got.length === want && want === share) more.push(id);
+        }
+        candidates = more;
+      }
+      rows.sort((a, b) => (a.next_attempt_at as number) - (b.next_attempt_at as number) || a.id - b.id);
     }
-    if (rows.length === 0) return [];
-    store.run(
-      store.kysely
-        .updateTable('deliveries')
-        .set({ next_attempt_at: null })
-        .where(
-          'id',
-          'in',
-          rows.map((r) => r.id),
-        ),
-    );
     return rows.map((r) => ({
       id: r.id,
       subscriptionId: r.subscription_id as string,
