@@ -21,6 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryView, SubscriptionView } from '../../src-main/contract/views';
 import { SOURCES } from '../../src-main/engine/audit-trail';
 import { EMPTY_LEDGER, pauseAll, resumeAll } from '../../src-main/engine/pause-all';
+import { appendAudit } from '../../src-main/store/audit';
+import { Store } from '../../src-main/store/database';
 import { createKeyFileCipher } from '../../src-main/store/secret-cipher';
 import { startWebHost } from '../../src-main/webhost/server';
 import { readTrail, type TrailRecord } from '../harness/audit';
@@ -340,5 +342,33 @@ describe('changes made with the CLI', { timeout: 180_000 }, () => {
     expect(result.stderr).toContain('--limit');
     expect(result.stderr).toContain('--verify checks the whole trail');
     expect(result.stdout).toBe('');
+  });
+});
+
+describe('retention of the trail', () => {
+  it('prunes records older than auditRetentionDays with the rest of retention, and what remains verifies', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-audit-retention-'));
+    const db = join(dir, 'sluice.db');
+    // Three changes made more than a year ago, then the engine of today.
+    const old = await Store.open(db);
+    for (const days of [500, 450, 400])
+      appendAudit(old, { actor: 'bob', source: 'console', action: 'settings.update', target: 'settings', targetId: null, before: { concurrency: days }, after: { concurrency: days + 1 } }, new Date(Date.now() - days * 86_400_000).toISOString());
+    old.close();
+    const t = await startTestEngine({ dbPath: db });
+    try {
+      unwrap(await t.api['settings.update']({ auditRetentionDays: 420 }));
+      expect(await t.engine.applyRetention()).toMatchObject({ auditDeleted: 2 });
+      await t.engine.durable();
+      expect(readTrail(db).map((r) => [r.seq, r.actor, r.after])).toEqual([
+        [3, 'bob', { concurrency: 401 }],
+        [4, ME, { retrySchedule: [0.05, 0.05], timeoutMs: 3000 }],
+        [5, ME, { auditRetentionDays: 420 }],
+      ]);
+      const verify = await cli(db, ['audit', '--verify']);
+      expect(verify.code).toBe(0);
+      expect(verify.stdout).toMatch(/^intact: 3 records, from .+ to .+ \(seq 3–5\)\nrecords up to seq 2 were removed by retention \(the last of them from \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)\n/);
+    } finally {
+      await t.cleanup();
+    }
   });
 });
