@@ -9,7 +9,7 @@ import type { App, BrowserWindow, Menu, MenuItemConstructorOptions, NativeImage,
 import type { SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
 import { TripWatcher, trayModel, windowTitle, type AttentionNotification, type HeldPolicy, type TrayAction, type TrayIconVariant, type TrayModel } from '../engine/attention';
-import { loadLedger, pauseAll, reconcile, resumeAll, saveLedger, type BulkResult, type PauseLedger } from '../engine/pause-all';
+import { loadLedger, pauseAll, reconcile, resumeAll, saveLedger, type BulkResult, type PauseApi, type PauseLedger } from '../engine/pause-all';
 import { TRAY_ICONS } from './tray-icons';
 
 type TrayPart = Pick<Tray, 'setImage' | 'setToolTip' | 'setTitle' | 'setContextMenu' | 'destroy'> & {
@@ -35,6 +35,12 @@ interface AttentionShellOptions {
   platform: NodeJS.Platform;
   /** The bridge, in-process: Pause all and Resume all go through it like the console's clicks. */
   api: Pick<SluiceApi, 'subscriptions.list' | 'subscriptions.setEnabled' | 'on'>;
+  /**
+   * Runs Pause all or Resume all (`run`, given the bridge to make its changes through) as
+   * one operator action: the engine's `bulk`, which records it once in the audit trail, as
+   * the tray's. Default: `run` over `api`.
+   */
+  bulk?: (action: 'pause-all' | 'resume-all', run: (api: PauseApi) => Promise<BulkResult>) => Promise<BulkResult>;
   /** The subscriptions now: the baseline (trips already in it are not announced). */
   views: SubscriptionView[];
   /** What the engine does with events of a tripped subscription (its settings, read when a notification is written). */
@@ -170,7 +176,9 @@ export class AttentionShell {
     this.render();
     let result: BulkResult | null = null;
     try {
-      result = action === 'pause-all' ? await pauseAll(this.options.api, this.ledger) : await resumeAll(this.options.api, this.ledger);
+      const ledger = this.ledger;
+      const run = (api: PauseApi): Promise<BulkResult> => (action === 'pause-all' ? pauseAll(api, ledger) : resumeAll(api, ledger));
+      result = await (this.options.bulk ? this.options.bulk(action, run) : run(this.options.api));
       this.setLedger(result.ledger);
     } catch (error) {
       this.options.log?.(`${action} failed: ${(error as Error).message}`);

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, nativeImage, Notification, session, shell, Tray } from 'electron';
 import { Engine } from '../engine/engine';
 import { ClaimError, takeoverNote } from '../store/claim';
+import { SOURCES } from '../engine/audit-trail';
 import { createInProcessClient } from '../engine/in-process-client';
 import { PRODUCT } from '../version';
 import { AttentionShell } from './attention-shell';
@@ -76,7 +77,7 @@ async function start(): Promise<void> {
   // with a ClaimError naming it, shown below.
   // The app's own folder (Electron makes it too): the store never creates a missing one.
   mkdirSync(app.getPath('userData'), { recursive: true });
-  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), command: `${PRODUCT} app`, cipher });
+  engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), command: `${PRODUCT} app`, source: SOURCES.console, cipher });
   if (engine.tookOverFrom) console.log(`[sluice] ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) console.log(`[sluice] encrypted ${engine.secretsUpgraded} plain-text secret(s) with the OS key store`);
   registerIpc(ipcMain, engine.handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
@@ -91,6 +92,9 @@ async function start(): Promise<void> {
     electron: { app, Tray, Menu, Notification, nativeImage },
     platform: process.platform,
     api: createInProcessClient(running, (err, call) => console.error(`[sluice] ${call} failed`, err)),
+    // Pause all / Resume all: one record each in the audit trail, the tray's.
+    bulk: (action, run) =>
+      running.bulk(SOURCES.tray, action === 'pause-all' ? 'pause_all' : 'resume_all', run, (err, call) => console.error(`[sluice] ${call} failed`, err)),
     views: running.subscriptionViews(),
     held: () => running.effectiveSettings(),
     ledgerPath: join(app.getPath('userData'), 'pause-all.json'),

@@ -6,6 +6,7 @@
  */
 import { OUTCOMES } from '../contract/views';
 import { CliError, EXIT_OK, orList, scanCommandLine, suggest, unknownSubcommand, withoutWords } from './args';
+import { auditCommand } from './audit';
 import { deliveriesCommand } from './deliveries';
 import { publishCommand } from './publish';
 import { replayCommand } from './replay';
@@ -70,6 +71,18 @@ Commands:
                                            whose topic matches P, received in the window,
                                            to that subscription. --dry-run only counts.
                                            TIME: ISO-8601, e.g. 2026-11-28T10:00:00Z
+  audit [--since TIME] [--limit N]         the operator audit trail, oldest first: every
+                                           change made from the console, the CLI or the
+                                           tray (subscriptions, secret rotations, test
+                                           fires, replays, settings, Pause all / Resume
+                                           all): when, who (OS user), where from, what,
+                                           and the values before and after (secrets only
+                                           as set/changed). --since: ISO-8601, as above;
+                                           --limit: the newest N
+  audit --verify                           check the trail's hash chain: exit 0 "intact:
+                                           N records, from … to …", exit 1 naming the
+                                           first broken record (seq, time, action) and
+                                           why: edited, or records deleted or reordered
   publish SUBJECT BODY                     publish one message on the bus (BODY as given;
                                            "-" reads stdin), e.g. a DECNET envelope
   settings get [KEY]                       show the settings, or one (secrets only as set/not set)
@@ -143,12 +156,13 @@ Presets: AttackerDetail, DeckyStatus, SystemStatus.
 Outcomes: ${OUTCOMES.join(' ')}.
 Retry schedules (SCHEDULE): default (the global retrySchedule setting); extended
   (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); or seconds, e.g. 1,2,4 ('' = one attempt).
-Exit status: 0 success, 1 internal error (or a failed test fire), 2 bad input (every
-  problem of the command line at once, with the nearest option, command or key for a typo).
+Exit status: 0 success, 1 internal error (or a failed test fire, or a broken audit
+  chain), 2 bad input (every problem of the command line at once, with the nearest
+  option, command or key for a typo).
 `;
 
 const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings', 'team']);
-const COMMANDS = ['run', 'subs', 'deliveries', 'settings', 'team', 'publish', 'keygen', 'help'] as const;
+const COMMANDS = ['run', 'subs', 'deliveries', 'audit', 'settings', 'team', 'publish', 'keygen', 'help'] as const;
 
 export async function main(commandLine: string[]): Promise<number> {
   const argv = takeSecretKeyFile(commandLine);
@@ -172,6 +186,8 @@ export async function main(commandLine: string[]): Promise<number> {
       if (word && suggest(word.value, ['replay']).length > 0) throw unknownSubcommand('deliveries', word.value, ['replay']);
       return deliveriesCommand(rest);
     }
+    case 'audit':
+      return auditCommand(rest);
     case 'settings':
       return settingsCommand(sub?.value, rest);
     case 'team':
@@ -183,7 +199,7 @@ export async function main(commandLine: string[]): Promise<number> {
     default: {
       const near = suggest(group.value, COMMANDS);
       throw new CliError(
-        `unknown command "${group.value}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : 'expected run, subs, deliveries, settings, team, publish or keygen'} (see sluice --help)`,
+        `unknown command "${group.value}"; ${near.length > 0 ? `did you mean ${orList(near)}?` : 'expected run, subs, deliveries, audit, settings, team, publish or keygen'} (see sluice --help)`,
       );
     }
   }

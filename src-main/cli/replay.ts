@@ -37,7 +37,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   // Nothing to replay, or count, in a database that does not exist.
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const result = await withApi({ db, nats: values.nats, reload: !dryRun }, async (api) => {
+  const result = await withApi({ db, nats: values.nats, reload: !dryRun, command: 'deliveries replay' }, async (api) => {
     let request: ReplayRequest;
     if (selection.kind === 'id') request = { id: selection.id };
     else {

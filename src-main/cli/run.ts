@@ -60,7 +60,7 @@ export function recordLine(record: EngineRecord): LogLine | null {
     case 'jetstream':
       return { kind: 'jetstream', ...record.status };
     case 'retention':
-      return { kind: 'retention', deleted: record.deleted, eventsDeleted: record.eventsDeleted };
+      return { kind: 'retention', deleted: record.deleted, eventsDeleted: record.eventsDeleted, auditDeleted: record.auditDeleted };
   }
 }
 

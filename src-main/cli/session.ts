@@ -12,6 +12,7 @@ import { BridgeFailure, type SluiceApi } from '../contract/bridge';
 import type { Settings, SubscriptionView } from '../contract/views';
 import { NatsBus } from '../bus/nats-bus';
 import { encode } from '../engine/announcements';
+import { cliSource } from '../engine/audit-trail';
 import { Engine, RELOAD_SUBJECT } from '../engine/engine';
 import { createInProcessClient } from '../engine/in-process-client';
 import { busOptionsFrom, validateSettingsPatch } from '../engine/settings';
@@ -78,6 +79,8 @@ interface SessionOptions {
   nats?: string | undefined;
   /** Publish the reload signal after `fn` succeeds. */
   reload?: boolean;
+  /** The command (`subs add`): the changes it makes are `cli (subs add)`'s in the audit trail. */
+  command?: string;
 }
 
 /** Who a test fire says triggered it: `<user> via sluice CLI`. */
@@ -112,6 +115,7 @@ export async function withApi<T>(options: SessionOptions, fn: (api: SluiceApi, e
     offline: true,
     cipher: keys.cipher,
     actor: cliActor(),
+    source: cliSource(options.command),
     ...(options.nats !== undefined ? { natsUrl: options.nats } : {}),
     // Written from inside the wait (the process is blocked in it): stderr is synchronous here.
     onLockWait: () => err(`note: waiting for the engine running on ${options.db.path} to let go of the write lock…`),

@@ -75,7 +75,7 @@ async function set(argv: string[]): Promise<number> {
   const db = database(values.db, 'create', problems);
   problems.done();
   patch ??= parseSetting(key, raw === '-' ? await readStdin() : raw);
-  const view = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
+  const view = await withApi({ db, nats: values.nats, reload: true, command: 'settings set' }, async (api) =>
     unwrap(await api['settings.update'](patch)),
   );
   if (values.json) printJson(view);
@@ -92,7 +92,7 @@ async function unset(argv: string[]): Promise<number> {
   const db = database(values.db, 'existing', problems);
   problems.done();
   const patch: SettingsPatch = { [key]: DEFAULT_SETTINGS[key] };
-  const view = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
+  const view = await withApi({ db, nats: values.nats, reload: true, command: 'settings unset' }, async (api) =>
     unwrap(await api['settings.update'](patch)),
   );
   if (values.json) printJson(view);

@@ -113,7 +113,7 @@ async function add(argv: string[]): Promise<number> {
   const options = optionChanges(problems, values);
   const db = database(values.db, 'create', problems);
   problems.done();
-  const created = await withApi({ db, nats: values.nats, reload: true }, async (api) =>
+  const created = await withApi({ db, nats: values.nats, reload: true, command: 'subs add' }, async (api) =>
     unwrap(
       await api['subscriptions.create']({
         name,
@@ -178,7 +178,7 @@ async function update(argv: string[]): Promise<number> {
     );
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const updated = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
+  const updated = await withApi({ db, nats: values.nats, reload: true, command: 'subs update' }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     if (changesHeaders) {
       // Headers are merged by name with what the subscription sends now.
@@ -222,7 +222,7 @@ async function setEnabled(argv: string[], enabled: boolean): Promise<number> {
   const held = (enabled && values.held !== undefined ? problems.check(() => oneOf('--held', values.held as string, HELD_ACTIONS)) : undefined) ?? 'deliver';
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const { before, updated, bounds } = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
+  const { before, updated, bounds } = await withApi({ db, nats: values.nats, reload: true, command }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     const view = unwrap(enabled ? await api['subscriptions.setEnabled'](sub.id, true, held) : await api['subscriptions.setEnabled'](sub.id, false));
     return { before: sub, updated: view, bounds: enabled ? null : unwrap(await api['settings.get']()) };
@@ -257,7 +257,7 @@ async function remove(argv: string[]): Promise<number> {
   const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const removed = await withApi({ db, nats: values.nats, reload: true }, async (api) => {
+  const removed = await withApi({ db, nats: values.nats, reload: true, command: 'subs rm' }, async (api) => {
     const sub = await resolveSubscription(api, ref);
     unwrap(await api['subscriptions.remove'](sub.id));
     return sub;
@@ -273,7 +273,7 @@ async function testFire(argv: string[]): Promise<number> {
   const [ref] = expectOperands(problems, positionals, ['ID|NAME']) as [string];
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const { sub, result } = await withApi({ db }, async (api) => {
+  const { sub, result } = await withApi({ db, command: 'subs test' }, async (api) => {
     const found = await resolveSubscription(api, ref);
     return { sub: found, result: unwrap(await api['subscriptions.testFire'](found.id)) };
   });

@@ -91,7 +91,7 @@ async function create(argv: string[]): Promise<number> {
   problems.done();
 
   const finish = command('team create', ['--stream', stream, '--bucket', bucket], values.db, values.nats);
-  const result = await withApi({ db, nats: values.nats, reload: true }, async (api, engine) => {
+  const result = await withApi({ db, nats: values.nats, reload: true, command: 'team create' }, async (api, engine) => {
     const settings = engine.effectiveSettings();
     refuseOtherTeam(settings, bucket);
     const storedUrl = unwrap(await api['settings.get']()).natsUrl;
@@ -231,7 +231,7 @@ async function join(argv: string[]): Promise<number> {
   problems.done();
   const { key, path: keyFile } = given as { key: TeamKey; path: string };
 
-  const result = await withApi({ db, nats: values.nats, reload: true }, async (api, engine) => {
+  const result = await withApi({ db, nats: values.nats, reload: true, command: 'team join' }, async (api, engine) => {
     const settings = engine.effectiveSettings();
     refuseOtherTeam(settings, bucket);
     const storedUrl = unwrap(await api['settings.get']()).natsUrl;
@@ -311,7 +311,7 @@ async function leave(argv: string[]): Promise<number> {
   const db = database(values.db, 'existing', problems);
   problems.done();
 
-  const result = await withApi({ db, nats: values.nats, reload: true }, async (api, engine) => {
+  const result = await withApi({ db, nats: values.nats, reload: true, command: 'team leave' }, async (api, engine) => {
     const settings = engine.effectiveSettings();
     const team = memberOf(settings);
     const store = engine.offlineStore();

@@ -276,6 +276,16 @@ export const SETTINGS = {
     title: 'Keep at most (records)',
     hint: 'Oldest pruned first.',
   }),
+  /** Operator audit trail records older than this are pruned (store/audit.ts keeps the rest verifiable). */
+  auditRetentionDays: setting({
+    kind: 'integer',
+    default: 365,
+    schema: s.number({ min: 1, max: 36_500, integer: true }),
+    group: 'storage',
+    label: 'audit trail age',
+    title: 'Keep the audit trail (days)',
+    hint: 'Who changed what, and when.',
+  }),
   /** JetStream stream to consume durably; empty: core NATS subscriptions (the default). */
   jetstreamStream: setting({
     kind: 'text',

@@ -23,6 +23,7 @@ import { DEFAULT_RETRY_SCHEDULE_S } from '../delivery/retry-policy';
 import type { Result, SluiceApi } from '../contract/bridge';
 import type { SubscriptionView } from '../contract/views';
 import { Engine, type EngineRecord } from '../engine/engine';
+import { SOURCES } from '../engine/audit-trail';
 import { createInProcessClient } from '../engine/in-process-client';
 import { ClaimError } from '../store/claim';
 import { createKeyFileCipher } from '../store/secret-cipher';
@@ -219,6 +220,8 @@ async function run(
   const engine = await Engine.start({
     dbPath,
     command: 'sluice demo',
+    // Its own subscriptions are the demo's in the audit trail; its console's changes are the web console's.
+    source: SOURCES.demo,
     natsUrl: nats.wsUrl,
     // Both receivers are on 127.0.0.1. Loopback opens only with allow-private (never
     // with allowedCidrs); like `npm run serve -- --allow-private` it holds for this run

@@ -11,7 +11,8 @@
  * - maintenance: lost work taken up again, held bounds, retention;
  * - subscription-views: the subscriptions as the console sees them (counts, pacing);
  * - replay (and held release), test-fire, preview, subscription-service: what the analyst asks;
- * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use;
+ * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use,
+ *   each change recorded in the audit trail as its operator's (audit-trail);
  * - announcements: trips and re-enables said on the bus; metrics (loaded with `--metrics`):
  *   what Prometheus scrapes.
  *
@@ -24,7 +25,7 @@
  */
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
-import type { Handlers } from '../contract/bridge';
+import type { Handlers, SluiceApi } from '../contract/bridge';
 import type {
   EngineStatus,
   SettingOverrides,
@@ -52,10 +53,12 @@ import { durableNameFrom, ensureInstallId, readSettings, writeSettings } from '.
 import { prepareSecrets, type SecretsUpgrade, type Subscription } from '../store/subscriptions';
 import { USER_AGENT, VERSION } from '../version';
 import { Announcer } from './announcements';
+import { AuditTrail, BulkChange, osUser, SOURCES, type AuditRecorder, type BulkAction } from './audit-trail';
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
 import { EventHub } from './event-hub';
+import { createInProcessClient } from './in-process-client';
 import { IntakeStage } from './intake-stage';
 import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
@@ -107,6 +110,12 @@ export interface EngineOptions {
   dnsTtlMs?: number;
   /** Who a test fire says triggered it. */
   actor?: string;
+  /**
+   * Where the changes made through `handlers` come from, for the audit trail: `console`
+   * (the default: the Electron console), `cli (subs add)`… (audit-trail.ts SOURCES). The
+   * web host and the tray use handlers of their own (`handlersFor`, `bulk`).
+   */
+  source?: string;
   /**
    * How subscription secrets are kept at rest (default: plain text, shown as a warning).
    * Set on the store before anything reads a subscription; plain-text secrets are
@@ -179,6 +188,9 @@ export class Engine {
   /** This engine's claim on its database (null offline): one engine per database. */
   private claim: DatabaseClaim | null = null;
   private readonly views: SubscriptionViews;
+  private readonly preview: Preview;
+  /** Handlers for changes made elsewhere than `handlers`' source, by source. */
+  private readonly handlersBySource = new Map<string, Handlers>();
 
   /**
    * Wiring only: each part gets what it uses, as values or as functions read at each
@@ -325,23 +337,58 @@ export class Engine {
     });
     this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
     this.team = this.makeTeam();
-    this.handlers = createHandlers({
-      store,
+    this.preview = new Preview({ store, service: this.service, userAgent: USER_AGENT });
+    this.handlers = this.makeHandlers(new AuditTrail(store, { actor: osUser(), source: options.source ?? SOURCES.console }));
+  }
+
+  /** The contract's handlers, each change an operator makes through them recorded by `audit`. */
+  private makeHandlers(audit: AuditRecorder): Handlers {
+    return createHandlers({
+      store: this.store,
       service: this.service,
       subscriptionViews: () => this.subscriptionViews(),
       reload: (reason) => this.reload(reason),
       // What it held is delivered or let go; the end of a trip is announced, with how many.
       reenabled: async (before, held) => this.announcer.reenabled(before, held, await this.replays.releaseHeld(before.id, held)),
-      replay: (request) => this.replays.replay(request),
-      testFire: (id) => this.testFire(id),
-      preview: new Preview({ store, service: this.service, userAgent: USER_AGENT }),
+      replay: (request, queued) => this.replays.replay(request, queued),
+      testFire: (id, fired) => this.testFire(id, fired),
+      preview: this.preview,
       health: () => this.outcomes.health.report(this.subscriptions.ids(), Date.now()),
       status: () => this.status(),
       settings: () => settingsView(this.settings, this.installId, this.runOverrides()),
       currentSettings: () => this.settings,
-      updateSettings: (patch) => this.updateSettings(patch),
+      updateSettings: (patch, written) => this.updateSettings(patch, written),
       team: () => this.team,
+      audit,
     });
+  }
+
+  /**
+   * The contract's handlers for changes made from `source` (`console (web)`: the web host),
+   * by the OS user running this process; `handlers` is for the engine's own source.
+   */
+  handlersFor(source: string): Handlers {
+    let handlers = this.handlersBySource.get(source);
+    if (!handlers) {
+      handlers = this.makeHandlers(new AuditTrail(this.store, { actor: osUser(), source }));
+      this.handlersBySource.set(source, handlers);
+    }
+    return handlers;
+  }
+
+  /**
+   * Pause all / Resume all (pause-all.ts, from the tray): `run` makes its changes through
+   * the contract, one subscription at a time, and the audit trail gets one record for all
+   * of them, also when some could not be made (what was, was) or `run` failed midway.
+   */
+  async bulk<T>(source: string, action: BulkAction, run: (api: SluiceApi) => Promise<T>, onInternalError?: (err: unknown, call: string) => void): Promise<T> {
+    const changes = new BulkChange();
+    try {
+      return await run(createInProcessClient({ handlers: this.makeHandlers(changes), hub: this.hub }, onInternalError));
+    } finally {
+      const summary = changes.summary(action);
+      if (summary) new AuditTrail(this.store, { actor: osUser(), source }).record(summary);
+    }
   }
 
   /** The team part for the settings in force (none alone). */
@@ -504,10 +551,10 @@ export class Engine {
   }
 
   /**
-   * Prune finished records by age and count, then give the space back (see
-   * Maintenance.applyRetention).
+   * Prune finished records by age and count, and the audit trail by its own age, then give
+   * the space back (see Maintenance.applyRetention).
    */
-  applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
+  applyRetention(): Promise<{ deleted: number; eventsDeleted: number; auditDeleted: number }> {
     return this.maintenance.applyRetention();
   }
 
@@ -555,20 +602,27 @@ export class Engine {
   }
 
   /** Change the settings: a change of bus or intake mode reconnects, the rest applies at the next use. */
-  private async updateSettings(patch: Partial<Settings>): Promise<SettingsView> {
+  private async updateSettings(patch: Partial<Settings>, written?: (before: Settings, after: Settings) => void): Promise<SettingsView> {
     validateSettingsPatch(patch, this.settings);
     const before = this.intakeKey();
-    writeSettings(this.store, patch);
-    this.settings = readSettings(this.store);
+    this.settings = this.store.transaction(() => {
+      // As stored (under the write lock), not as last read: another process may have changed them since.
+      const stored = written ? readSettings(this.store) : null;
+      writeSettings(this.store, patch);
+      const after = readSettings(this.store);
+      if (written && stored) written(stored, after);
+      return after;
+    });
     this.dispatcher.resize();
     if (this.intakeKey() !== before) await this.reconnectBus();
     this.hub.statusChanged(true);
     return settingsView(this.settings, this.installId, this.runOverrides());
   }
 
-  /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire). */
-  async testFire(id: string, actor = this.options.actor ?? defaultActor()): Promise<TestFireResult> {
-    return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor);
+  /** A synthetic event, one attempt, breaker untouched (docs/design.md#test-fire); `fired`: see testFire. */
+  private async testFire(id: string, fired?: (made: { deliveryId: number; eventId: string }) => void): Promise<TestFireResult> {
+    const actor = this.options.actor ?? defaultActor();
+    return testFire({ store: this.store, feed: this.feed, submit: (job) => this.submit(job) }, this.service.get(id), actor, fired);
   }
 
   /** Stop cleanly: no new intake, in-flight deliveries finish or are recorded. */

@@ -9,7 +9,8 @@ import type { Engine } from './engine';
 
 const copy = <T>(value: T): T => (value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T));
 
-export function createInProcessClient(engine: Engine, onInternalError?: (err: unknown, call: string) => void): SluiceApi {
+/** Over the engine's own handlers, or over others it made (`{ handlers: engine.handlersFor(source), hub: engine.hub }`). */
+export function createInProcessClient(engine: Pick<Engine, 'handlers' | 'hub'>, onInternalError?: (err: unknown, call: string) => void): SluiceApi {
   const api: Record<string, unknown> = {};
   for (const name of CALL_NAMES) {
     api[name] = async (...args: unknown[]) => {

@@ -6,6 +6,7 @@
  */
 import type { Settings } from '../contract/views';
 import type { Store } from '../store/database';
+import { pruneAudit } from '../store/audit';
 import { enforceHeldBounds, recoverInterrupted } from '../store/outbox';
 import { pruneFinished, reclaimSpace } from '../store/retention';
 import type { EventHub } from './event-hub';
@@ -68,9 +69,9 @@ export class Maintenance {
    * deliveries keep flowing, then give the space back. Never touches unfinished work
    * or dead letters (see store/retention).
    */
-  async applyRetention(): Promise<{ deleted: number; eventsDeleted: number }> {
+  async applyRetention(): Promise<{ deleted: number; eventsDeleted: number; auditDeleted: number }> {
     const { store, stopped } = this.deps;
-    const total = { deleted: 0, eventsDeleted: 0 };
+    const total = { deleted: 0, eventsDeleted: 0, auditDeleted: 0 };
     if (this.retentionRunning || stopped()) return total;
     this.retentionRunning = true;
     try {
@@ -83,7 +84,9 @@ export class Maintenance {
         if (!slice.more || stopped()) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (!stopped() && total.deleted + total.eventsDeleted > 0) {
+      // The audit trail has its own age (a year by default): operator changes are few, one statement.
+      if (!stopped()) total.auditDeleted = pruneAudit(store, settings.auditRetentionDays, Date.now());
+      if (!stopped() && total.deleted + total.eventsDeleted + total.auditDeleted > 0) {
         while (!stopped() && reclaimSpace(store) > 0) await new Promise((resolve) => setImmediate(resolve));
         if (!stopped()) store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
         this.deps.records.emit({ kind: 'retention', ...total });

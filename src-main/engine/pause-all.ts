@@ -28,7 +28,7 @@ export interface PauseLedger {
 
 export const EMPTY_LEDGER: PauseLedger = { entries: [] };
 
-type PauseApi = Pick<SluiceApi, 'subscriptions.list' | 'subscriptions.setEnabled'>;
+export type PauseApi = Pick<SluiceApi, 'subscriptions.list' | 'subscriptions.setEnabled'>;
 
 export interface BulkResult {
   ledger: PauseLedger;

@@ -20,7 +20,7 @@ export type EngineRecord =
   | { kind: 'recovered'; deliveries: number }
   | { kind: 'jetstream'; status: NonNullable<EngineStatus['jetstream']> }
   /** Finished records pruned by retention. */
-  | { kind: 'retention'; deleted: number; eventsDeleted: number }
+  | { kind: 'retention'; deleted: number; eventsDeleted: number; auditDeleted: number }
   | { kind: 'error'; message: string };
 
 export class EngineRecords {

@@ -56,13 +56,31 @@ export class Replays {
     return total;
   }
 
-  /** Send again: one delivery, a subscription's dead letters, or stored events by pattern and window. */
-  replay(request: ReplayRequest): ReplayResult {
+  /**
+   * Send again: one delivery, a subscription's dead letters, or stored events by pattern
+   * and window. `queued` is told, inside the transaction that queued them, what was queued
+   * for whom (not for a dry run, nor when nothing was): the audit trail records it there.
+   */
+  replay(request: ReplayRequest, queued?: (target: ReplayTarget, count: number) => void): ReplayResult {
     const { store } = this.deps;
     const dryRun = request.dryRun === true;
     const now = Date.now();
-    let count: number;
-    let changed: number[] = [];
+    const { count, changed } = store.transaction(() => {
+      const done = this.select(request, now, dryRun);
+      if (!dryRun && done.count > 0) queued?.(done.target, done.count);
+      return done;
+    });
+    if (!dryRun && count > 0) {
+      this.deps.feed.publishMany(changed, false);
+      this.deps.scheduler().notify();
+      this.deps.hub.subscriptionsChanged();
+    }
+    return { count, queued: !dryRun };
+  }
+
+  /** The replay's writes (or, for a dry run, its count). */
+  private select(request: ReplayRequest, now: number, dryRun: boolean): { target: ReplayTarget; count: number; changed: number[] } {
+    const { store } = this.deps;
     // The schema has told the three forms apart and required what each needs.
     if ('id' in request) {
       const original = getDeliveryView(store, request.id);
@@ -70,27 +88,21 @@ export class Replays {
       if (!original.subscriptionId || !original.eventId)
         throw new BridgeFailure('invalid_argument', 'a rejected message has no event to send again');
       const target = this.target(original.subscriptionId);
-      ({ count, changed } = replayDeliveries(store, { ids: [original.id], deadOnly: false }, target, now, dryRun));
-    } else if ('dead' in request) {
+      return { target, ...replayDeliveries(store, { ids: [original.id], deadOnly: false }, target, now, dryRun) };
+    }
+    if ('dead' in request) {
       const target = this.target(request.subscriptionId);
       const since = request.since === undefined ? undefined : isoTime(request.since, 'since');
       const selection = { subscriptionId: target.subscriptionId, deadOnly: true, ...(since ? { since } : {}) };
-      ({ count, changed } = replayDeliveries(store, selection, target, now, dryRun));
-    } else {
-      const problem = patternError(request.pattern);
-      if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
-      const target = this.target(request.subscriptionId);
-      const from = isoTime(request.from, 'from');
-      const to = isoTime(request.to, 'to');
-      if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
-      count = replayEvents(store, request.pattern, from, to, target, now, dryRun);
+      return { target, ...replayDeliveries(store, selection, target, now, dryRun) };
     }
-    if (!dryRun && count > 0) {
-      this.deps.feed.publishMany(changed, false);
-      this.deps.scheduler().notify();
-      this.deps.hub.subscriptionsChanged();
-    }
-    return { count, queued: !dryRun };
+    const problem = patternError(request.pattern);
+    if (problem) throw new BridgeFailure('invalid_argument', `invalid topic pattern: ${problem}`, 'pattern');
+    const target = this.target(request.subscriptionId);
+    const from = isoTime(request.from, 'from');
+    const to = isoTime(request.to, 'to');
+    if (from > to) throw new BridgeFailure('invalid_argument', '"from" is after "to"', 'from');
+    return { target, count: replayEvents(store, request.pattern, from, to, target, now, dryRun), changed: [] };
   }
 
   /** Replays go to enabled subscriptions only: a tripped one would only fail again. */

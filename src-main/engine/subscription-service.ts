@@ -61,6 +61,13 @@ export interface SubscriptionServiceDeps {
   now?: () => string;
 }
 
+/**
+ * Told of a write, inside its transaction, with the subscription before (null: created)
+ * and after (null: deleted): the audit trail records it there, so a change and its record
+ * are committed together or not at all.
+ */
+export type Written = (before: Subscription | null, after: Subscription | null) => void;
+
 export interface TlsFileProblem {
   field: 'caFile' | 'clientCert' | 'clientKey';
   message: string;
@@ -88,7 +95,7 @@ export class SubscriptionService {
     return sub;
   }
 
-  async create(input: SubscriptionInput): Promise<CreatedSubscription> {
+  async create(input: SubscriptionInput, written?: Written): Promise<CreatedSubscription> {
     const name = this.checkName(input.name);
     const patterns = checkPatterns(input.presets ?? [], input.patterns ?? []);
     const { url, warnings } = await this.checkUrl(input.url);
@@ -124,11 +131,14 @@ export class SubscriptionService {
     };
     // Re-check the name at write time: the CLI may have added one while the URL resolved.
     this.checkName(name);
-    insertSubscription(this.deps.store, sub);
+    this.deps.store.transaction(() => {
+      insertSubscription(this.deps.store, sub);
+      written?.(null, sub);
+    });
     return { subscription: toView(sub), secret, warnings };
   }
 
-  async update(id: string, patch: SubscriptionPatch): Promise<{ subscription: SubscriptionView; warnings: SaveWarning[] }> {
+  async update(id: string, patch: SubscriptionPatch, written?: Written): Promise<{ subscription: SubscriptionView; warnings: SaveWarning[] }> {
     const current = this.get(id);
     const changes: SubscriptionChanges = {};
     let warnings: SaveWarning[] = [];
@@ -163,8 +173,13 @@ export class SubscriptionService {
     if (patch.enabled !== undefined) Object.assign(changes, setEnabled(latest, patch.enabled));
     changes.updatedAt = this.now();
     if (changes.name !== undefined) this.checkName(changes.name, id);
-    updateSubscription(this.deps.store, current.id, changes);
-    return { subscription: toView(this.get(id)), warnings };
+    const after = this.deps.store.transaction(() => {
+      updateSubscription(this.deps.store, current.id, changes);
+      const saved = this.get(id);
+      written?.(latest, saved);
+      return saved;
+    });
+    return { subscription: toView(after), warnings };
   }
 
   /**
@@ -190,14 +205,22 @@ export class SubscriptionService {
   }
 
   /** Pause, or re-enable (which clears a trip: docs/design.md#re-enable). */
-  setEnabled(id: string, enabled: boolean): SubscriptionView {
-    const current = this.get(id);
-    updateSubscription(this.deps.store, id, { ...setEnabled(current, enabled), updatedAt: this.now() });
-    return toView(this.get(id));
+  setEnabled(id: string, enabled: boolean, written?: Written): SubscriptionView {
+    return this.deps.store.transaction(() => {
+      const current = this.get(id);
+      updateSubscription(this.deps.store, id, { ...setEnabled(current, enabled), updatedAt: this.now() });
+      const after = this.get(id);
+      written?.(current, after);
+      return toView(after);
+    });
   }
 
-  remove(id: string): void {
-    if (!deleteSubscription(this.deps.store, id)) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+  remove(id: string, written?: Written): void {
+    this.deps.store.transaction(() => {
+      const before = this.get(id);
+      if (!deleteSubscription(this.deps.store, id)) throw new BridgeFailure('not_found', `no subscription with id ${id}`);
+      written?.(before, null);
+    });
   }
 
   /**

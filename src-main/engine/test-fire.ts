@@ -4,12 +4,12 @@
  * never moves the breaker.
  */
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import type { DeliveryJob, DeliveryUpdate } from '../delivery/dispatcher';
 import { buildBody, type WireEvent } from '../delivery/wire';
 import type { Store } from '../store/database';
 import { insertDelivery, insertEvent } from '../store/deliveries';
 import type { Subscription } from '../store/subscriptions';
+import { osUser } from './audit-trail';
 import type { DeliveryFeed } from './delivery-feed';
 
 interface TestFireDeps {
@@ -19,7 +19,11 @@ interface TestFireDeps {
   submit: (job: DeliveryJob) => Promise<DeliveryUpdate>;
 }
 
-export async function testFire(deps: TestFireDeps, sub: Subscription, actor: string) {
+/**
+ * `fired` is told the delivery made, inside the transaction that records it: the audit
+ * trail records the test fire there.
+ */
+export async function testFire(deps: TestFireDeps, sub: Subscription, actor: string, fired?: (made: { deliveryId: number; eventId: string }) => void) {
   const event: WireEvent = {
     id: randomUUID(),
     topic: 'test.ping',
@@ -29,17 +33,21 @@ export async function testFire(deps: TestFireDeps, sub: Subscription, actor: str
   };
   const at = new Date().toISOString();
   const body = buildBody(event);
-  const seq = insertEvent(deps.store, { eventId: event.id, topic: event.topic, type: event.type, ts: event.ts, body: body.toString('utf8'), receivedAt: at });
-  // Recorded as a test from the start: a test fire is never resumed after a restart.
-  const deliveryId = insertDelivery(deps.store, {
-    eventSeq: seq,
-    eventId: event.id,
-    topic: event.topic,
-    subscriptionId: sub.id,
-    subscriptionName: sub.name,
-    url: sub.url,
-    outcome: 'test',
-    at,
+  const deliveryId = deps.store.transaction(() => {
+    const seq = insertEvent(deps.store, { eventId: event.id, topic: event.topic, type: event.type, ts: event.ts, body: body.toString('utf8'), receivedAt: at });
+    // Recorded as a test from the start: a test fire is never resumed after a restart.
+    const id = insertDelivery(deps.store, {
+      eventSeq: seq,
+      eventId: event.id,
+      topic: event.topic,
+      subscriptionId: sub.id,
+      subscriptionName: sub.name,
+      url: sub.url,
+      outcome: 'test',
+      at,
+    });
+    fired?.({ deliveryId: id, eventId: event.id });
+    return id;
   });
   deps.feed.publish(deliveryId, false);
   const update = await deps.submit({ deliveryId, subscriptionId: sub.id, eventId: event.id, topic: event.topic, body, test: true });
@@ -54,13 +62,5 @@ export async function testFire(deps: TestFireDeps, sub: Subscription, actor: str
 
 /** Who a test fire from the console says triggered it, when the engine was not told. */
 export function defaultActor(): string {
-  return `${safeUser()} via console`;
-}
-
-function safeUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'analyst';
-  }
+  return `${osUser()} via console`;
 }

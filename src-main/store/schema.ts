@@ -88,11 +88,45 @@ export interface SettingsTable {
   value: string;
 }
 
+/** One change an operator made (store/audit.ts), chained to the one before by `prev_hash`. */
+export interface AuditTable {
+  seq: number;
+  at: string;
+  /** The OS user. */
+  actor: string;
+  /** Where the change was made: `console`, `console (web)`, `tray`, `cli (subs add)`… */
+  source: string;
+  action: string;
+  /** What it was made to, as a person reads it (a subscription's name, `settings`). */
+  target: string;
+  /** The subscription's id, when the target is one. */
+  target_id: string | null;
+  /** JSON, secrets redacted; NULL: nothing before (a creation) or after (a deletion). */
+  before: string | null;
+  after: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The audit chain's ends, one row (id 1): where verification starts, and the newest record. */
+export interface AuditChainTable {
+  id: number;
+  /** The last record retention removed (0 and the genesis: none was). */
+  anchor_seq: number;
+  anchor_hash: string;
+  anchor_at: string | null;
+  /** The newest record appended (0 and the genesis: none yet). */
+  head_seq: number;
+  head_hash: string;
+}
+
 export interface Database {
   subscriptions: SubscriptionsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   settings: SettingsTable;
+  audit: AuditTable;
+  audit_chain: AuditChainTable;
 }
 
 export type SubscriptionRow = Selectable<SubscriptionsTable>;

@@ -144,7 +144,7 @@ function recordLine(record: EngineRecord): string | null {
     case 'jetstream':
       return `${time} jetstream ${record.status.stream}: ${record.status.state}${record.status.lastError ? ` (${record.status.lastError})` : ''}`;
     case 'retention':
-      return `${time} retention pruned ${record.deleted} finished deliveries and ${record.eventsDeleted} events`;
+      return `${time} retention pruned ${record.deleted} finished deliveries, ${record.eventsDeleted} events and ${record.auditDeleted} audit records`;
   }
 }
 

@@ -21,6 +21,7 @@ import { extname, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { TOKEN_REFUSED_CLOSE_CODE, TOKEN_REFUSED_REASON, calls, dispatchCall, type EventName, type EventPayloads } from '../contract/bridge';
+import { SOURCES } from '../engine/audit-trail';
 import type { Engine } from '../engine/engine';
 
 export const DEFAULT_PORT = 7870;
@@ -98,6 +99,8 @@ function securityHeaders(port: number): Record<string, string> {
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const { engine } = options;
+  // Changes made in the browser are the web console's in the audit trail.
+  const handlers = engine.handlersFor(SOURCES.webConsole);
   const token = options.token ?? randomBytes(32).toString('base64url');
   if (token.length === 0) throw new Error('the web host token must not be empty');
   const rendererDir = resolve(options.rendererDir);
@@ -222,7 +225,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return;
     }
     const { id, method, params } = request;
-    const result = await dispatchCall(engine.handlers, method, params, onInternalError);
+    const result = await dispatchCall(handlers, method, params, onInternalError);
     if (id === undefined) return;
     let text: string;
     try {

@@ -4,7 +4,8 @@
  * hub, with stand-ins for Electron's own modules only (Tray, Menu, Notification,
  * nativeImage, app, the window). One notification per trip, a second after re-enable
  * and a new trip; tray, badge and window title follow; Pause all / Resume all act on
- * the real engine and resume only what Pause all paused.
+ * the real engine and resume only what Pause all paused, each one record in the audit
+ * trail, the tray's.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import { AttentionShell, type ElectronParts, type WindowPart } from '../../src-m
 import { TRAY_ICONS } from '../../src-main/app/tray-icons';
 import type { SubscriptionView } from '../../src-main/contract/views';
 import { COALESCE_WINDOW_MS } from '../../src-main/engine/attention';
+import { SOURCES } from '../../src-main/engine/audit-trail';
+import { readTrail } from '../harness/audit';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startReceiver, status, type Receiver } from '../harness/receiver';
 
@@ -147,6 +150,8 @@ function startShell(): AttentionShell {
     electron,
     platform: 'linux',
     api: t.api,
+    // As the app wires it (src-main/app/main.ts).
+    bulk: (action, run) => t.engine.bulk(SOURCES.tray, action === 'pause-all' ? 'pause_all' : 'resume_all', run),
     views: t.engine.subscriptionViews(),
     held: () => t.engine.effectiveSettings(),
     ledgerPath: join(dir, 'pause-all.json'),
@@ -241,6 +246,16 @@ describe('attention with a real engine', () => {
     expect(paused.filter((s) => s.state === 'tripped').map((s) => s.name).sort()).toEqual(['old-trip', 'wazuh']);
     expect(menuItem(/^Resume all/)).toMatchObject({ label: 'Resume all (2 paused by Pause all)', enabled: true });
     expect(menuItem(/^Pause all/)).toMatchObject({ enabled: false });
+    // One record in the audit trail for all it paused, the tray's.
+    await t.engine.durable();
+    expect(readTrail(t.dbPath).filter((r) => r.source === SOURCES.tray)).toMatchObject([
+      {
+        action: 'pause_all',
+        target: '2 subscriptions',
+        before: { splunk: { state: 'active' }, n8n: { state: 'active' } },
+        after: { splunk: { state: 'paused' }, n8n: { state: 'paused' } },
+      },
+    ]);
     // Kept on disk: a restart still knows what Pause all paused.
     const saved = JSON.parse(await readFile(join(dir, 'pause-all.json'), 'utf8')) as { entries: { id: string }[] };
     expect(saved.entries.map((e) => e.id).sort()).toEqual([a.id, b.id].sort());
@@ -267,6 +282,12 @@ describe('attention with a real engine', () => {
     expect(after.filter((s) => s.state === 'tripped')).toHaveLength(2);
     expect(shell.resumable).toBe(0);
     expect(menuItem(/^Resume all/)).toMatchObject({ label: 'Resume all', enabled: false });
+    await t.engine.durable();
+    const trail = readTrail(t.dbPath);
+    expect(trail.filter((r) => r.source === SOURCES.tray).map((r) => r.action)).toEqual(['pause_all', 'resume_all']);
+    expect(trail.at(-1)).toMatchObject({ action: 'resume_all', target: '1 subscription', before: { splunk: { state: 'paused' } }, after: { splunk: { state: 'active', held: 'deliver' } } });
+    // What the analyst did by hand in between is the console's, one record each, not the tray's.
+    expect(trail.filter((r) => r.target === 'n8n' && r.source === SOURCES.console).map((r) => r.action)).toEqual(['subscription.create', 'subscription.reenable', 'subscription.pause']);
 
     // Resumed for real: what splunk held is delivered, as a one-click re-enable does, and it delivers again.
     await healthy.waitForRequests(1);

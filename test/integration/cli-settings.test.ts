@@ -98,6 +98,7 @@ const CHANGES: Record<keyof Settings, [string, Partial<SettingsView>]> = {
   heldMaxAgeHours: ['24', { heldMaxAgeHours: 24 }],
   retentionDays: ['7', { retentionDays: 7 }],
   retentionMaxRows: ['50000', { retentionMaxRows: 50000 }],
+  auditRetentionDays: ['90', { auditRetentionDays: 90 }],
   jetstreamStream: ['DECNET', { jetstreamStream: 'DECNET' }],
   jetstreamDurable: ['soc-team_1', { jetstreamDurable: 'soc-team_1' }],
   teamKeyFile: ['team.key', {}],

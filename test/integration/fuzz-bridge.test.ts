@@ -235,6 +235,7 @@ const SETTINGS_PATCH: Record<string, Field> = {
   heldMaxAgeHours: opt(int(1, 24 * 365)),
   retentionDays: opt(int(1, 3650)),
   retentionMaxRows: opt(int(1000, 100_000_000)),
+  auditRetentionDays: opt(int(1, 36_500)),
   jetstreamStream: opt(str(0, 256, { pattern: /^[A-Za-z0-9_-]*$/ })),
   jetstreamDurable: opt(str(0, 32, { pattern: /^[A-Za-z0-9_-]*$/ })),
   teamKeyFile: opt(str(0, 4096, { trim: true })),

@@ -17,6 +17,7 @@ import type { Settings, SubscriptionView, TeamStatusView } from '../../src-main/
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { createTeamKeyFile, type TeamKey } from '../../src-main/team/team-key';
+import { readTrail } from '../harness/audit';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 import { startReceiver, status, type Receiver } from '../harness/receiver';
@@ -157,6 +158,14 @@ describe('a team of engines', { timeout: 120_000 }, () => {
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     expect(await byName(a, 'offline-edit')).toBeUndefined();
     expect(await byName(b, 'offline-edit')).toBeUndefined();
+
+    // The audit trail: the edit is the member's that made it (once, its CLI's); the one the
+    // team refused is nowhere; a member that only took the team's copy records nothing of it.
+    await Promise.all([a.engine.durable(), b.engine.durable()]);
+    expect(readTrail(a.dbPath).filter((r) => r.target === 'from-cli' || r.target === 'offline-edit').map((r) => [r.action, r.source, r.target])).toEqual([
+      ['subscription.create', 'cli (subs add)', 'from-cli'],
+    ]);
+    expect(readTrail(b.dbPath).filter((r) => r.target === 'from-cli' || r.target === 'offline-edit')).toEqual([]);
   });
 
   it('trips once for the team on failures seen by two members, announces it once, and a re-enable on a third resumes everywhere', async () => {

@@ -95,7 +95,7 @@ describe('the Settings form', () => {
 
   it('lays out from the descriptors every field the panel does not place by hand, once', () => {
     expect(integerFieldsIn('delivery')).toEqual(['circuitThreshold', 'concurrency', 'timeoutMs']);
-    expect(integerFieldsIn('storage')).toEqual(['heldMaxCount', 'heldMaxAgeHours', 'retentionDays', 'retentionMaxRows']);
+    expect(integerFieldsIn('storage')).toEqual(['heldMaxCount', 'heldMaxAgeHours', 'retentionDays', 'retentionMaxRows', 'auditRetentionDays']);
     const laidOut = [
       ...integerFieldsIn('delivery'),
       ...otherFieldsIn('delivery', true),
