@@ -9,7 +9,7 @@ import { previousSecret } from './2026-11-29T00-previous-secret';
 import { deliveryOptions } from './2026-12-06T00-delivery-options';
 import { formats } from './2026-12-06T01-formats';
 import { dueBySubscription } from './2026-12-06T02-due-by-subscription';
-import { audit } from './2026-12-07T00-audit';
+import { audit } from './2026-12-06T03-audit';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
@@ -18,7 +18,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T00-delivery-options': deliveryOptions,
   '2026-12-06T01-formats': formats,
   '2026-12-06T02-due-by-subscription': dueBySubscription,
-  '2026-12-07T00-audit': audit,
+  '2026-12-06T03-audit': audit,
 };
 
 export const migrationProvider: MigrationProvider = {
