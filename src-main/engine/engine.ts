@@ -14,14 +14,16 @@
  * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use,
  *   each change recorded in the audit trail as its operator's (audit-trail);
  * - announcements: trips and re-enables said on the bus; metrics (loaded with `--metrics`):
- *   what Prometheus scrapes.
+ *   what Prometheus scrapes;
+ * - team-sync: in a team, the team's bucket mirrored here and this member's edits there.
  *
  * Runs under plain Node; nothing here imports Electron.
  *
  * Over 500 lines: the wiring of every part above and the lifecycle they share (start,
  * settings, reconnect, stop) read best in one place, each part's work being elsewhere.
- * It would split at its seams: EngineOptions into a module of its own, and the settings
- * lifecycle (updateSettings, pollExternalChanges, intakeKey) beside engine/settings.ts.
+ * It would split at its seams next: the settings lifecycle (updateSettings,
+ * takeUpSettings, intakeKey) beside engine/settings.ts, and the team's wiring (makeTeam)
+ * beside team-sync.ts. Its options are engine-options.ts.
  */
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
@@ -45,7 +47,7 @@ import { createGuardedResolver } from '../delivery/ssrf';
 import { DatabaseClaim, type ClaimHolder } from '../store/claim';
 import { connectOnce } from '../bus/connect-once';
 import { TeamSync } from './team-sync';
-import { PLAINTEXT_CIPHER, Store, type SecretCipher } from '../store/database';
+import { PLAINTEXT_CIPHER, Store } from '../store/database';
 import type { Pacing } from '../delivery/pacing';
 import { finishedSince } from '../store/health';
 import { backlogCounts } from '../store/outbox';
@@ -63,7 +65,7 @@ import { IntakeStage } from './intake-stage';
 import { LiveSubscriptions } from './live-subscriptions';
 import { LATENCY_BUCKET_STARTS, healthSeedWindow } from './health';
 import { Maintenance } from './maintenance';
-import type { MetricsServer } from './metrics-server';
+import type { EngineOptions } from './engine-options';
 import { Outcomes, SUCCESS_WRITE_INTERVAL_MS } from './outcomes';
 import { EngineRecords, type EngineRecord } from './records';
 import { OutboxScheduler } from './scheduler';
@@ -95,60 +97,7 @@ const TEAM_CONNECT_TIMEOUT_MS = 3_000;
 
 export type { EngineRecord } from './records';
 
-export interface EngineOptions {
-  dbPath: string;
-  /** Overrides the stored bus URL for this run (CLI `--nats`). */
-  natsUrl?: string;
-  /** Overrides the stored allow-private setting for this run (CLI `--allow-private`). */
-  allowPrivate?: boolean;
-  /** Names what set `natsUrl` / `allowPrivate` when it is not their flags (the demo); shown with them. */
-  overriddenBy?: string;
-  reloadFallbackMs?: number;
-  /** Name lookup for the SSRF guard (tests point names at chosen addresses). */
-  lookup?: (host: string) => Promise<string[]>;
-  /** How long the SSRF guard reuses a resolved answer (default 30 s; tests use 0). */
-  dnsTtlMs?: number;
-  /** Who a test fire says triggered it. */
-  actor?: string;
-  /**
-   * Where the changes made through `handlers` come from, for the audit trail: `console`
-   * (the default: the Electron console), `cli (subs add)`… (audit-trail.ts SOURCES). The
-   * web host and the tray use handlers of their own (`handlersFor`, `bulk`).
-   */
-  source?: string;
-  /**
-   * How subscription secrets are kept at rest (default: plain text, shown as a warning).
-   * Set on the store before anything reads a subscription; plain-text secrets are
-   * re-encrypted at an online start, and secrets it cannot open make the start fail.
-   */
-  cipher?: SecretCipher;
-  /** How often retention runs (first run one interval after start). */
-  retentionIntervalMs?: number;
-  /**
-   * Never connect to the bus: the CLI's one-shot commands use the engine for its rules
-   * and its store, while another process (the running engine) does the consuming. An
-   * offline engine does not claim the database, and its writes wait for the write lock
-   * as long as it takes (a running engine's group commits hold it most of the time).
-   */
-  offline?: boolean;
-  /**
-   * What this engine is (`sluice run`, `sluice serve`, `Sluice app`…), written in its
-   * claim on the database: a second engine refused names it.
-   */
-  command?: string;
-  /** Offline: called once when a write has waited LOCK_WAIT_NOTE_MS for the running engine. */
-  onLockWait?: () => void;
-  /** Serve the Prometheus metrics here while it runs, closed at its stop (`--metrics`); else none are loaded. */
-  metrics?: MetricsServer;
-  /**
-   * JetStream's ack wait (ms): how long a message taken and not acknowledged waits before
-   * it is handed to another member of a team (or again to this engine); default 30 s.
-   * Every member of a team must use the same (`$SLUICE_ACK_WAIT_MS` for `sluice run`).
-   */
-  jetstreamAckWaitMs?: number;
-  /** This machine's name as its team sees it (default: the host name); the docs picture names its members. */
-  hostname?: string;
-}
+export type { EngineOptions } from './engine-options';
 
 export class Engine {
   readonly hub: EventHub;
