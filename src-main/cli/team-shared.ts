@@ -1,8 +1,8 @@
 /**
  * What the team commands (team.ts) share: their flags (`--stream`, `--bucket`,
- * `--key-file`), the member's own settings, the bus's JetStream and the team's stream,
- * and the team library's errors said in the commands' words: which flag or setting is
- * wrong, and exit 2 for what the command line named, 1 for the rest.
+ * `--key-file`), the member's own settings, and the refusals of the membership steps
+ * (engine/team-membership.ts) and of the team library said in the commands' words: which
+ * flag or setting is wrong, and exit 2 for what the command line named, 1 for the rest.
  */
 import { resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -11,10 +11,8 @@ import type { Settings } from '../contract/settings-descriptor';
 import type { Engine } from '../engine/engine';
 import * as membership from '../engine/team-membership';
 import { MembershipError, checkBucketName, checkStreamName, count, readKeyFile, type MembershipContext, type MembershipField } from '../engine/team-membership';
-import { KvError } from '../team/kv-bucket';
-import { TeamConfig, TeamConfigError } from '../team/team-config';
-import { TeamKeyError, TeamKeyMismatchError, readTeamKeyFile, type TeamKey } from '../team/team-key';
-import { TeamRecordError } from '../team/team-records';
+import { TeamConfig } from '../team/team-config';
+import { TeamKeyError, readTeamKeyFile, type TeamKey } from '../team/team-key';
 import { CliError, EXIT_FAILURE, EXIT_USAGE, type Problems } from './args';
 import { err, unwrap } from './output';
 
@@ -144,22 +142,22 @@ export async function openTeam(nc: NatsConnection, bucket: string, key: TeamKey,
   }
 }
 
-/** The team library's errors in the command's words: which flag or setting, and the exit code. */
+/** The team library's errors in the command's words (as the membership steps read them): which flag or setting, and the exit code. */
 export function teamError(error: unknown, context: TeamErrorContext): unknown {
-  const input = context.exitCode ?? EXIT_USAGE;
   if (error instanceof CliError) return error;
-  if (error instanceof TeamKeyMismatchError) return new CliError(`${context.keyLabel}: ${error.message}`, input, { cause: error });
-  if (error instanceof TeamConfigError) {
-    // Another stream (create), or no team / no team record (open).
-    const label = /on stream/.test(error.message) ? '--stream' : context.keyLabel.startsWith('--') ? '--bucket' : 'teamBucket';
-    const where = context.url ? ` (bus ${context.url})` : '';
-    return new CliError(`${label}: ${error.message}${where}`, input, { cause: error });
-  }
-  if (error instanceof KvError || error instanceof TeamKeyError || error instanceof TeamRecordError)
-    return new CliError(error.message, EXIT_FAILURE, { cause: error });
-  if (context.stream && error instanceof Error && error.message.includes(`"${context.stream}" not found`))
-    return new CliError(`--stream: ${error.message}`, EXIT_USAGE, { cause: error });
-  return error;
+  const said = membership.teamError(error, context);
+  if (!(said instanceof MembershipError)) return said;
+  const label =
+    said.field === 'keyFile'
+      ? context.keyLabel
+      : said.field === 'bucket'
+        ? context.keyLabel.startsWith('--')
+          ? '--bucket'
+          : 'teamBucket'
+        : said.field === null
+          ? null
+          : FLAGS[said.field];
+  return new CliError(label ? `${label}: ${said.message}` : said.message, said.input ? (context.exitCode ?? EXIT_USAGE) : EXIT_FAILURE, { cause: error });
 }
 
 /** `--nats` reached the team on another bus than the engine's (the natsUrl setting): said, since the engine would find no team there. */
