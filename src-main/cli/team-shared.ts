@@ -1,62 +1,91 @@
 /**
  * What the team commands (team.ts) share: their flags (`--stream`, `--bucket`,
- * `--key-file`), the member's own settings, the bus's JetStream and the team's stream,
- * and the team library's errors said in the commands' words: which flag or setting is
- * wrong, and exit 2 for what the command line named, 1 for the rest.
+ * `--key-file`), the member's own settings, and the refusals of the membership steps
+ * (engine/team-membership.ts) and of the team library said in the commands' words: which
+ * flag or setting is wrong, and exit 2 for what the command line named, 1 for the rest.
  */
-import { existsSync, lstatSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { SluiceApi } from '../contract/bridge';
-import { SETTINGS, type Settings } from '../contract/settings-descriptor';
-import { KvError, jetStreamOf } from '../team/kv-bucket';
-import { TeamConfig, TeamConfigError } from '../team/team-config';
-import { TeamKeyError, TeamKeyMismatchError, readTeamKeyFile, type TeamKey } from '../team/team-key';
-import { DEFAULT_TEAM_BUCKET, TeamRecordError, checkTeamName } from '../team/team-records';
+import type { Settings } from '../contract/settings-descriptor';
+import type { Engine } from '../engine/engine';
+import * as membership from '../engine/team-membership';
+import { MembershipError, checkBucketName, checkStreamName, count, readKeyFile, type MembershipContext, type MembershipField } from '../engine/team-membership';
+import { TeamConfig } from '../team/team-config';
+import { TeamKeyError, readTeamKeyFile, type TeamKey } from '../team/team-key';
 import { CliError, EXIT_FAILURE, EXIT_USAGE, type Problems } from './args';
 import { err, unwrap } from './output';
-import type { BusConnection } from './session';
 
 /** `--stream NAME`: required, a JetStream stream name (as the jetstreamStream setting takes one). */
 export function streamOf(problems: Problems, raw: string | undefined): string {
   problems.require('--stream', raw);
   if (raw === undefined) return '';
-  const name = raw.trim();
-  if (name === '') problems.add('--stream: a stream name is required');
-  else {
-    const checked = SETTINGS.jetstreamStream.schema.check(name, '--stream');
-    if (!checked.ok) problems.add(`--stream: "${raw}" ${checked.issue.message}`);
-  }
-  return name;
+  return checked(problems, () => checkStreamName(raw), raw.trim());
 }
 
 /** `--bucket NAME`: the team's name, `sluice-team` when not given. */
 export function bucketOf(problems: Problems, raw: string | undefined): string {
-  const name = (raw ?? DEFAULT_TEAM_BUCKET).trim();
-  try {
-    return checkTeamName(name);
-  } catch (error) {
-    if (!(error instanceof TeamRecordError)) throw error;
-    problems.add(`--bucket: ${error.message}`);
-    return name;
-  }
+  return checked(problems, () => checkBucketName(raw), (raw ?? '').trim());
 }
 
 /** `--key-file PATH`: the team key in it (absolute), or a problem saying why not. */
 export function keyFileOf(problems: Problems, raw: string): { key: TeamKey; path: string } | undefined {
-  if (raw.trim() === '') {
-    problems.add('--key-file: a path is required');
-    return undefined;
-  }
-  const path = resolve(raw.trim());
+  return checked(problems, () => readKeyFile(raw), undefined);
+}
+
+/** A membership check whose refusal is a problem of the command line, in its flag's words. */
+function checked<T, F>(problems: Problems, check: () => T, otherwise: F): T | F {
   try {
-    return { key: readTeamKeyFile(path), path };
+    return check();
   } catch (error) {
-    if (!(error instanceof TeamKeyError)) throw error;
-    problems.add(`--key-file: ${error.message}`);
-    return undefined;
+    if (!(error instanceof MembershipError)) throw error;
+    problems.add((cliErrorOf(error) as CliError).message);
+    return otherwise;
   }
+}
+
+/** The flag of each input the membership steps name. */
+const FLAGS: Record<MembershipField, string> = { stream: '--stream', bucket: '--bucket', keyOut: '--key-out', keyFile: '--key-file' };
+
+/**
+ * A membership step's refusal (engine/team-membership.ts) in the commands' words: the flag
+ * it is about, the command to run instead, exit 2 for what the command line named, 1 for
+ * the rest. Anything else is returned as it is.
+ */
+export function cliErrorOf(error: unknown): unknown {
+  if (!(error instanceof MembershipError)) return error;
+  const exit = error.input ? EXIT_USAGE : EXIT_FAILURE;
+  const detail = error.detail;
+  let message = error.field ? `${FLAGS[error.field]}: ${error.message}` : error.message;
+  switch (detail?.kind) {
+    case 'key-exists':
+      message = `--key-out: ${detail.path} exists already; a team key file is never overwritten (give a new path; to finish a create cut short with this key: --key-file ${shellWord(detail.path)})`;
+      break;
+    case 'team-exists': {
+      const { bucket } = detail;
+      message = detail.meta
+        ? `--bucket: team "${bucket}" exists already on the bus at ${detail.url} (stream ${detail.meta.stream}, created ${detail.meta.createdAt}): ` +
+          `to be a member, sluice team join --stream ${shellWord(detail.meta.stream)} --bucket ${shellWord(bucket)} --key-file <a copy of its key file>; ` +
+          `to finish a create cut short: --key-file <the key file it wrote> instead of --key-out`
+        : `--bucket: a bucket "${bucket}" exists already on the bus at ${detail.url} (not a team's: choose another --bucket)`;
+      break;
+    }
+    case 'other-team':
+      message = `this Sluice is a member of team "${detail.team}" already: sluice team leave first (nothing was changed)`;
+      break;
+    case 'local-only':
+      message =
+        `this database has ${count(detail.names.length, 'subscription')} the team does not: ${detail.names.join(', ')}. ` +
+        "A member delivers the team's subscriptions: --merge-local adds these to the team (for every member), " +
+        'or remove them first (sluice subs rm); nothing was changed';
+      break;
+    case 'not-member':
+      message = 'this Sluice is not a member of a team (teamBucket is not set): sluice team create, or sluice team join';
+      break;
+    case undefined:
+      break;
+  }
+  return new CliError(message, exit, { cause: error });
 }
 
 /** The key of a member (its teamKeyFile setting); exit 1 when it cannot be read. */
@@ -71,46 +100,29 @@ export function keyOfSettings(path: string): TeamKey {
 
 /** The team this Sluice is a member of; not one: exit 1. */
 export function memberOf(settings: Settings): { bucket: string; keyFile: string } {
-  if (settings.teamBucket === '')
-    throw new CliError('this Sluice is not a member of a team (teamBucket is not set): sluice team create, or sluice team join', EXIT_FAILURE);
-  return { bucket: settings.teamBucket, keyFile: settings.teamKeyFile };
+  try {
+    return membership.memberOf(settings);
+  } catch (error) {
+    throw cliErrorOf(error);
+  }
 }
 
 /** A member of another team is refused (leave it first); of the same one, the command runs again. */
 export function refuseOtherTeam(settings: Settings, bucket: string): void {
-  if (settings.teamBucket !== '' && settings.teamBucket !== bucket)
-    throw new CliError(`this Sluice is a member of team "${settings.teamBucket}" already: sluice team leave first (nothing was changed)`, EXIT_FAILURE);
-}
-
-export async function becomeMember(api: SluiceApi, bucket: string, keyFile: string, stream: string): Promise<void> {
-  // The team's stream too: a member's engine binds the team's durable (named as the bucket) on it.
-  unwrap(await api['settings.update']({ teamKeyFile: keyFile, teamBucket: bucket, jetstreamStream: stream }));
-}
-
-export async function jetStream(bus: BusConnection): Promise<{ jsm: JetStreamManager }> {
   try {
-    return await jetStreamOf(bus.nc);
+    membership.refuseOtherTeam(settings, bucket);
   } catch (error) {
-    if (error instanceof KvError) throw new CliError(`the bus at ${bus.url}: ${error.message}`, EXIT_FAILURE, { cause: error });
-    throw error;
+    throw cliErrorOf(error);
   }
 }
 
-/** The team's stream is the operator's: never created, and a missing one is named with the streams there are. */
-export async function checkStream(jsm: JetStreamManager, stream: string, url: string): Promise<void> {
-  try {
-    await jsm.streams.info(stream);
-    return;
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-  }
-  const others: string[] = [];
-  for await (const name of jsm.streams.names()) if (!name.startsWith('KV_') && !name.startsWith('OBJ_')) others.push(name);
-  throw new CliError(
-    `--stream: there is no stream "${stream}" on the bus at ${url} (${others.length > 0 ? `streams there: ${others.sort().join(', ')}` : 'it has none'}); ` +
-      "Sluice never creates the team's stream: the bus's operator defines one that captures the DECNET subjects (see the README, Running Sluice for a team)",
-    EXIT_USAGE,
-  );
+/** How the membership steps set this Sluice's settings from the command line: through the contract. */
+export function membershipContext(api: SluiceApi, engine: Engine): MembershipContext {
+  return {
+    store: engine.offlineStore(),
+    settings: engine.effectiveSettings(),
+    setSettings: async (patch) => void unwrap(await api['settings.update'](patch)),
+  };
 }
 
 export interface TeamErrorContext {
@@ -130,22 +142,22 @@ export async function openTeam(nc: NatsConnection, bucket: string, key: TeamKey,
   }
 }
 
-/** The team library's errors in the command's words: which flag or setting, and the exit code. */
+/** The team library's errors in the command's words (as the membership steps read them): which flag or setting, and the exit code. */
 export function teamError(error: unknown, context: TeamErrorContext): unknown {
-  const input = context.exitCode ?? EXIT_USAGE;
   if (error instanceof CliError) return error;
-  if (error instanceof TeamKeyMismatchError) return new CliError(`${context.keyLabel}: ${error.message}`, input, { cause: error });
-  if (error instanceof TeamConfigError) {
-    // Another stream (create), or no team / no team record (open).
-    const label = /on stream/.test(error.message) ? '--stream' : context.keyLabel.startsWith('--') ? '--bucket' : 'teamBucket';
-    const where = context.url ? ` (bus ${context.url})` : '';
-    return new CliError(`${label}: ${error.message}${where}`, input, { cause: error });
-  }
-  if (error instanceof KvError || error instanceof TeamKeyError || error instanceof TeamRecordError)
-    return new CliError(error.message, EXIT_FAILURE, { cause: error });
-  if (context.stream && error instanceof Error && error.message.includes(`"${context.stream}" not found`))
-    return new CliError(`--stream: ${error.message}`, EXIT_USAGE, { cause: error });
-  return error;
+  const said = membership.teamError(error, context);
+  if (!(said instanceof MembershipError)) return said;
+  const label =
+    said.field === 'keyFile'
+      ? context.keyLabel
+      : said.field === 'bucket'
+        ? context.keyLabel.startsWith('--')
+          ? '--bucket'
+          : 'teamBucket'
+        : said.field === null
+          ? null
+          : FLAGS[said.field];
+  return new CliError(label ? `${label}: ${said.message}` : said.message, said.input ? (context.exitCode ?? EXIT_USAGE) : EXIT_FAILURE, { cause: error });
 }
 
 /** `--nats` reached the team on another bus than the engine's (the natsUrl setting): said, since the engine would find no team there. */
@@ -167,26 +179,7 @@ export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return existsSync(path);
-  }
-}
-
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-export function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
+export { count };
 
 export function names(list: readonly string[]): string {
   return list.length === 0 ? '' : ` (${list.join(', ')})`;

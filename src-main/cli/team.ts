@@ -11,39 +11,27 @@
  * file was written, it says what was done and the command that finishes it, which runs
  * the same steps again with that key (each is idempotent).
  */
-import { dirname, resolve } from 'node:path';
-import type { Settings } from '../contract/settings-descriptor';
+import { JoinCutShort, createTeam, joinTeam, leaveTeam, newKeyPath } from '../engine/team-membership';
 import { ensureInstallId } from '../store/settings';
-import { listSubscriptions } from '../store/subscriptions';
-import { KvBucket } from '../team/kv-bucket';
-import { moveIntoTeam, teamSubscriptionOf } from '../team/local-config';
-import { ensureSharedConsumer } from '../team/shared-consumer';
-import { TeamConfig } from '../team/team-config';
-import { TeamKeyError, createTeamKeyFile, readTeamKeyFile, type TeamKey } from '../team/team-key';
-import { TeamMembers } from '../team/team-members';
-import { META_KEY, configBucketName, parseMeta } from '../team/team-records';
-import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, expectOperands, parseCommand, unknownSubcommand } from './args';
+import type { TeamKey } from '../team/team-key';
+import { CHANGE_OPTIONS, CliError, EXIT_FAILURE, EXIT_OK, expectOperands, parseCommand, unknownSubcommand } from './args';
 import { err, out, printJson, unwrap } from './output';
-import { checkNatsUrl, connectOnce, database, withApi, type BusConnection } from './session';
+import { checkNatsUrl, connectOnce, database, withApi } from './session';
 import {
-  becomeMember,
   bucketOf,
-  checkStream,
+  cliErrorOf,
   command,
   count,
-  exists,
-  isDirectory,
-  jetStream,
   keyFileOf,
   keyOfSettings,
   memberOf,
+  membershipContext,
   names,
   noteStoredUrl,
   openTeam,
   refuseOtherTeam,
   shellWord,
   streamOf,
-  teamError,
 } from './team-shared';
 import { printTeamStatus, readTeamStatus } from './team-status';
 
@@ -83,7 +71,7 @@ async function create(argv: string[]): Promise<number> {
   let given: { key: TeamKey; path: string } | undefined;
   if (values['key-out'] !== undefined && values['key-file'] !== undefined)
     problems.add('--key-out and --key-file: give one (--key-out PATH makes a new team key; --key-file PATH finishes a create cut short, with the key it wrote)');
-  else if (values['key-out'] !== undefined) keyOut = problems.check(() => newKeyPath(values['key-out'] as string));
+  else if (values['key-out'] !== undefined) keyOut = problems.check(() => asCliError(() => newKeyPath(values['key-out'] as string)));
   else if (values['key-file'] !== undefined) given = keyFileOf(problems, values['key-file']);
   else if (!problems.mentions('--key-out') && !problems.mentions('--key-file')) problems.add('--key-out is required: the new file to write the team key to');
   problems.check(() => checkNatsUrl(values.nats));
@@ -92,56 +80,37 @@ async function create(argv: string[]): Promise<number> {
 
   const finish = command('team create', ['--stream', stream, '--bucket', bucket], values.db, values.nats);
   const result = await withApi({ db, nats: values.nats, reload: true, command: 'team create' }, async (api, engine) => {
-    const settings = engine.effectiveSettings();
-    refuseOtherTeam(settings, bucket);
+    const context = membershipContext(api, engine);
+    refuseOtherTeam(context.settings, bucket);
     const storedUrl = unwrap(await api['settings.get']()).natsUrl;
-    const bus = await connectOnce(settings);
+    const bus = await connectOnce(context.settings);
+    // What was done is said if a later step fails, with the command that finishes.
+    const done: string[] = [];
     try {
-      const { jsm } = await jetStream(bus);
-      await checkStream(jsm, stream, bus.url);
-      if (keyOut !== undefined) await refuseExistingBucket(bus, bucket);
-      // From here on, what was done is said if a later step fails.
-      const done: string[] = [];
-      let key: TeamKey;
-      let keyFile: string;
-      if (given) ({ key, path: keyFile } = given);
-      else {
-        keyFile = keyOut as string;
-        key = createKeyFile(keyFile);
-        done.push(`the team key file ${keyFile} was written (keep it: the team may be sealed with it already)`);
-      }
-      const next = `${finish} --key-file ${shellWord(keyFile)}`;
-      try {
-        const config = await TeamConfig.create(bus.nc, { name: bucket, stream, key }).catch((error: unknown) => {
-          throw teamError(error, { keyLabel: '--key-file', stream });
-        });
-        done.push(`the team's buckets ${configBucketName(bucket)} and ${bucket}-members exist, with its record`);
-        const consumer = await ensureSharedConsumer(bus.nc, { team: bucket, stream });
-        done.push(`the shared durable ${consumer.name} exists on stream ${stream}`);
-        const moved = await moveIntoTeam(config, engine.offlineStore(), settings);
-        if (moved.subscriptions.length + moved.settings.length > 0) done.push(`this database's configuration was copied into the team`);
-        await becomeMember(api, bucket, keyFile, stream);
-        return {
-          team: bucket,
-          bus: bus.url,
-          storedUrl,
-          stream,
-          consumer: consumer.name,
-          waiting: consumer.num_pending,
-          keyFile,
-          keyId: key.id,
-          subscriptions: moved.subscriptions,
-          settings: moved.settings,
-        };
-      } catch (error) {
-        throw cutShort(error, done, next);
-      }
+      const created = await createTeam(context, bus, { stream, bucket, ...(keyOut !== undefined ? { keyOut } : {}), ...(given ? { keyFile: given } : {}) }, (step) =>
+        done.push(step),
+      );
+      return { ...created, storedUrl };
+    } catch (error) {
+      const keyFile = given?.path ?? keyOut;
+      throw cutShort(cliErrorOf(error), done, `${finish} --key-file ${shellWord(keyFile ?? '')}`);
     } finally {
       await bus.close();
     }
   });
 
-  const { storedUrl, ...document } = result;
+  const { storedUrl, ...created } = result;
+  const document = {
+    team: created.team,
+    bus: created.bus,
+    stream: created.stream,
+    consumer: created.consumer,
+    waiting: created.waiting,
+    keyFile: created.keyFile,
+    keyId: created.keyId,
+    subscriptions: created.subscriptions,
+    settings: created.settings,
+  };
   noteStoredUrl(storedUrl, result.bus);
   if (values.json) {
     printJson(document);
@@ -159,46 +128,13 @@ async function create(argv: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-/** `--key-out`: a new file, in a folder that exists (refused before anything is touched). */
-function newKeyPath(raw: string): string {
-  if (raw.trim() === '') throw new CliError('--key-out: a path is required');
-  const path = resolve(raw.trim());
-  if (exists(path))
-    throw new CliError(
-      `--key-out: ${path} exists already; a team key file is never overwritten (give a new path; to finish a create cut short with this key: --key-file ${shellWord(path)})`,
-    );
-  const folder = dirname(path);
-  if (!isDirectory(folder)) throw new CliError(`--key-out: there is no folder ${folder} (it is not created)`);
-  return path;
-}
-
-function createKeyFile(path: string): TeamKey {
+/** A membership check run where a CliError is expected (problems.check). */
+function asCliError<T>(check: () => T): T {
   try {
-    return createTeamKeyFile(path);
+    return check();
   } catch (error) {
-    if (error instanceof TeamKeyError) throw new CliError(`--key-out: ${error.message}`, EXIT_FAILURE, { cause: error });
-    throw error;
+    throw cliErrorOf(error);
   }
-}
-
-/** Refuses a bucket there already: another team's, to be joined rather than created over. */
-async function refuseExistingBucket(bus: BusConnection, bucket: string): Promise<void> {
-  const existing = await KvBucket.bind(bus.nc, configBucketName(bucket));
-  if (!existing) return;
-  const entry = await existing.get(META_KEY).catch(() => null);
-  let what = `a bucket "${bucket}" exists already on the bus at ${bus.url} (not a team's: choose another --bucket)`;
-  if (entry?.operation === 'PUT') {
-    try {
-      const meta = parseMeta(entry.value);
-      what =
-        `team "${bucket}" exists already on the bus at ${bus.url} (stream ${meta.stream}, created ${meta.createdAt}): ` +
-        `to be a member, sluice team join --stream ${shellWord(meta.stream)} --bucket ${shellWord(bucket)} --key-file <a copy of its key file>; ` +
-        `to finish a create cut short: --key-file <the key file it wrote> instead of --key-out`;
-    } catch {
-      // Not a team's meta record: said as a bucket that is not a team's.
-    }
-  }
-  throw new CliError(`--bucket: ${what}`, EXIT_USAGE);
 }
 
 /** A failure once something was done: what was, that the rest was not, and the command that finishes. */
@@ -229,58 +165,24 @@ async function join(argv: string[]): Promise<number> {
   problems.check(() => checkNatsUrl(values.nats));
   const db = database(values.db, 'existing', problems);
   problems.done();
-  const { key, path: keyFile } = given as { key: TeamKey; path: string };
+  const keyFile = given as { key: TeamKey; path: string };
 
   const result = await withApi({ db, nats: values.nats, reload: true, command: 'team join' }, async (api, engine) => {
-    const settings = engine.effectiveSettings();
-    refuseOtherTeam(settings, bucket);
+    const context = membershipContext(api, engine);
+    refuseOtherTeam(context.settings, bucket);
     const storedUrl = unwrap(await api['settings.get']()).natsUrl;
-    const bus = await connectOnce(settings);
+    const bus = await connectOnce(context.settings);
     try {
-      const config = await openTeam(bus.nc, bucket, key, { keyLabel: '--key-file', url: bus.url });
-      if (config.meta.stream !== stream)
-        throw new CliError(`--stream: team "${bucket}" consumes stream "${config.meta.stream}", not "${stream}"`, EXIT_USAGE);
-      const snapshot = await config.read();
-      const inTeam = new Set(snapshot.subscriptions.map((s) => s.id));
-      const localOnly = listSubscriptions(engine.offlineStore()).filter((s) => !inTeam.has(s.id));
-      if (localOnly.length > 0 && !values['merge-local'])
-        throw new CliError(
-          `this database has ${count(localOnly.length, 'subscription')} the team does not: ${localOnly.map((s) => s.name).join(', ')}. ` +
-            "A member delivers the team's subscriptions: --merge-local adds these to the team (for every member), " +
-            'or remove them first (sluice subs rm); nothing was changed',
-          EXIT_USAGE,
-        );
-      const consumer = await ensureSharedConsumer(bus.nc, { team: bucket, stream }).catch((error: unknown) => {
-        throw teamError(error, { keyLabel: '--key-file', stream });
-      });
-      const merged: string[] = [];
-      try {
-        for (const sub of localOnly) {
-          await config.putSubscription(teamSubscriptionOf(sub));
-          merged.push(sub.name);
-        }
-        await becomeMember(api, bucket, keyFile, stream);
-      } catch (error) {
-        if (merged.length === 0) throw error;
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new CliError(
-          `team join was cut short: ${reason}\n${count(merged.length, 'subscription')} of this database were added to the team (${merged.join(', ')}); ` +
-            'this Sluice is not a member yet: run the same command again to finish',
-          error instanceof CliError ? error.exitCode : EXIT_FAILURE,
-          { cause: error },
-        );
-      }
-      return {
-        team: bucket,
-        bus: bus.url,
-        storedUrl,
-        stream,
-        consumer: consumer.name,
-        keyFile,
-        keyId: key.id,
-        teamSubscriptions: [...snapshot.subscriptions.map((s) => s.name), ...merged].sort((a, b) => a.localeCompare(b)),
-        merged,
-      };
+      return { ...(await joinTeam(context, bus, { stream, bucket, keyFile, mergeLocal: values['merge-local'] === true })), storedUrl };
+    } catch (error) {
+      if (!(error instanceof JoinCutShort)) throw cliErrorOf(error);
+      const reason = cliErrorOf(error.reason);
+      throw new CliError(
+        `team join was cut short: ${error.message}\n${count(error.merged.length, 'subscription')} of this database were added to the team (${error.merged.join(', ')}); ` +
+          'this Sluice is not a member yet: run the same command again to finish',
+        reason instanceof CliError ? reason.exitCode : EXIT_FAILURE,
+        { cause: error },
+      );
     } finally {
       await bus.close();
     }
@@ -312,16 +214,10 @@ async function leave(argv: string[]): Promise<number> {
   problems.done();
 
   const result = await withApi({ db, nats: values.nats, reload: true, command: 'team leave' }, async (api, engine) => {
-    const settings = engine.effectiveSettings();
-    const team = memberOf(settings);
-    const store = engine.offlineStore();
-    const installId = ensureInstallId(store);
-    const kept = listSubscriptions(store).length;
-    // Back to core NATS: through a durable of its own it would go on taking the team's events alone.
-    unwrap(await api['settings.update']({ teamBucket: '', teamKeyFile: '', jetstreamStream: '' }));
-    // The heartbeat goes once this Sluice is alone: a member silent for 30 s shows stale anyway.
-    const heartbeat = await removeHeartbeat(settings, team.bucket, team.keyFile, installId);
-    return { team: team.bucket, keyFile: team.keyFile, subscriptionsKept: kept, heartbeatRemoved: heartbeat.removed, heartbeatNote: heartbeat.note };
+    const context = membershipContext(api, engine);
+    memberOf(context.settings);
+    const installId = ensureInstallId(context.store);
+    return leaveTeam(context, installId, () => connectOnce(context.settings));
   });
 
   if (values.json) {
@@ -334,22 +230,6 @@ async function leave(argv: string[]): Promise<number> {
   else err(`note: its heartbeat was not removed (${result.heartbeatNote}); the members see it stale after 30 s, and it is forgotten after a day`);
   out(`the key file ${result.keyFile} stays; delete it if this machine should no longer hold the team's key`);
   return EXIT_OK;
-}
-
-async function removeHeartbeat(settings: Settings, bucket: string, keyFile: string, installId: string): Promise<{ removed: boolean; note: string | null }> {
-  try {
-    const key = readTeamKeyFile(keyFile);
-    const bus = await connectOnce(settings);
-    try {
-      const config = await openTeam(bus.nc, bucket, key, { keyLabel: `teamKeyFile ${keyFile}`, url: bus.url });
-      await (await TeamMembers.open(bus.nc, config.meta.name, key)).leave(installId);
-    } finally {
-      await bus.close();
-    }
-    return { removed: true, note: null };
-  } catch (error) {
-    return { removed: false, note: error instanceof Error ? error.message : String(error) };
-  }
 }
 
 // ----- status ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import {
   type PreviewResult,
   type RecentEvent,
   type SettingsView,
+  type TeamMembershipView,
   type TeamStatusView,
   type SubscriptionView,
   type TestFireResult,
@@ -155,6 +156,17 @@ export const recentEventsQuery = s.object({
   limit: s.optional(s.number({ min: 1, max: 100, integer: true })),
 });
 
+/** The team's stream and name (bucket); checked in full by the engine (engine/team-membership.ts). */
+const teamStream = s.string({ min: 1, max: 255, trim: true });
+const teamBucket = s.optional(s.string({ max: 64, trim: true }));
+/** An absolute path to a team key file. */
+const keyPath = s.string({ min: 1, max: 4096, trim: true });
+
+/** Create a team on the bus (its stream the operator's) and be its first member; a new key file is written to keyOut. */
+export const teamCreateRequest = s.object({ stream: teamStream, bucket: teamBucket, keyOut: keyPath });
+/** Join a team with a copy of its key file; mergeLocal adds this database's own subscriptions to the team. */
+export const teamJoinRequest = s.object({ stream: teamStream, bucket: teamBucket, keyFile: keyPath, mergeLocal: s.optional(s.boolean) });
+
 /** `settings.update`'s argument, derived from the settings' descriptors. */
 export { settingsPatch };
 
@@ -170,6 +182,8 @@ export type PreviewRequest = s.Infer<typeof previewRequest>;
 export type RecentEventsQuery = s.Infer<typeof recentEventsQuery>;
 /** A change to the global settings: only the fields that change. */
 export type SettingsPatch = s.Infer<typeof settingsPatch>;
+export type TeamCreateRequest = s.Infer<typeof teamCreateRequest>;
+export type TeamJoinRequest = s.Infer<typeof teamJoinRequest>;
 
 /** Calls, renderer → main. `args` validates the positional argument list. */
 export const calls = {
@@ -192,6 +206,10 @@ export const calls = {
   'settings.update': { args: s.tuple(settingsPatch) },
   /** The team this Sluice is a member of (null alone): members, backlog, live log. */
   'team.status': { args: s.tuple() },
+  /** Make this Sluice a member of a team, as `sluice team create|join` do; leave it, as `sluice team leave`. */
+  'team.create': { args: s.tuple(teamCreateRequest) },
+  'team.join': { args: s.tuple(teamJoinRequest) },
+  'team.leave': { args: s.tuple() },
 } as const;
 
 /** What each call returns when it succeeds. */
@@ -212,6 +230,9 @@ export interface CallValues {
   'settings.get': SettingsView;
   'settings.update': SettingsView;
   'team.status': TeamStatusView | null;
+  'team.create': TeamMembershipView;
+  'team.join': TeamMembershipView;
+  'team.leave': TeamMembershipView;
 }
 
 /** Events, main → renderer; batched so a flood sends at most ~10 messages a second. */

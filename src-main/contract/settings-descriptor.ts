@@ -326,6 +326,8 @@ export const SETTINGS = {
     hint: "The team's key (absolute path, readable by this user only); every member holds a copy.",
     cliNote: 'the team key file (absolute path, mode 0600)',
     reconnectsBus: true,
+    // Shown read-only in the Settings screen's Team fieldset, set by its Create / Join / Leave.
+    layout: 'by-hand',
   }),
   /**
    * The team this Sluice is a member of, named by its configuration bucket (docs/design.md#teams):
@@ -342,6 +344,7 @@ export const SETTINGS = {
     hint: 'Member of this team (sluice team create / join). Empty: this Sluice works alone.',
     cliNote: "the team's configuration bucket (sluice team create/join set it); '' = alone",
     reconnectsBus: true,
+    layout: 'by-hand',
   }),
 };
 

@@ -361,6 +361,21 @@ export interface TeamDeliveryView {
   at: string;
 }
 
+/** What `team.create`, `team.join` or `team.leave` did (engine/team-membership.ts). */
+export interface TeamMembershipView {
+  action: 'created' | 'joined' | 'left';
+  /** The team (its bucket). */
+  team: string;
+  /** Its stream; null once left. */
+  stream: string | null;
+  /** The team key file (written by create; left in place by leave). */
+  keyFile: string;
+  /** This database's subscriptions copied into the team (create, join with mergeLocal). */
+  moved: string[];
+  /** What was done, in one or two sentences, for the form to show. */
+  message: string;
+}
+
 /** The team this Sluice is a member of: its members, its shared backlog, and its live log (newest first). */
 export interface TeamStatusView {
   bucket: string;

@@ -28,6 +28,7 @@ import { replayChange, settingsChange, subscriptionChange, testFireChange, type 
 import type { Preview } from './preview';
 import { validateSettingsPatch } from './settings';
 import type { SubscriptionService, Written } from './subscription-service';
+import { bridgeMembership, type BridgeMembershipDeps } from './team-membership';
 import type { TeamSync } from './team-sync';
 
 interface HandlerDeps {
@@ -59,6 +60,8 @@ interface HandlerDeps {
   team: () => TeamEdits | null;
   /** The audit trail, as the operator these handlers serve. */
   audit: AuditRecorder;
+  /** What joining or leaving a team needs (team-membership.ts); its settings are set as settings.update sets them. */
+  membership: Omit<BridgeMembershipDeps, 'setSettings'>;
 }
 
 /** What an edit tells the team (each rejects, a BridgeFailure, when the team's bucket cannot take it), and what the team looks like. */
@@ -113,7 +116,18 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     return viewOf(id);
   };
 
+  const updateSettings = async (patch: Partial<Settings>): Promise<SettingsView> => {
+    // Checked first, then the team's part written to the team, then here (recorded with it).
+    validateSettingsPatch(patch, deps.currentSettings());
+    await deps.team()?.settingsEditing(patch);
+    return deps.updateSettings(patch, (before, after) => {
+      const change = settingsChange(before, after);
+      if (change) audit.record(change);
+    });
+  };
+
   return {
+    ...bridgeMembership({ ...deps.membership, setSettings: async (patch) => void (await updateSettings(patch)) }),
     'subscriptions.list': () => deps.subscriptionViews(),
     'subscriptions.create': async (input) => {
       const created = await audited((written) => service.create(input, written), (c) => c.subscription.id);
@@ -147,14 +161,6 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'status.get': () => deps.status(),
     'settings.get': () => deps.settings(),
     'team.status': async () => (await deps.team()?.status()) ?? null,
-    'settings.update': async (patch) => {
-      // Checked first, then the team's part written to the team, then here (recorded with it).
-      validateSettingsPatch(patch, deps.currentSettings());
-      await deps.team()?.settingsEditing(patch);
-      return deps.updateSettings(patch, (before, after) => {
-        const change = settingsChange(before, after);
-        if (change) audit.record(change);
-      });
-    },
+    'settings.update': (patch) => updateSettings(patch),
   };
 }

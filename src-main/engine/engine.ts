@@ -309,6 +309,12 @@ export class Engine {
       updateSettings: (patch, written) => this.updateSettings(patch, written),
       team: () => this.team,
       audit,
+      membership: {
+        store: this.store,
+        settings: () => this.effectiveSettings(),
+        installId: this.installId,
+        connect: () => connectOnce(this.busOptions(), TEAM_CONNECT_TIMEOUT_MS),
+      },
     });
   }
 

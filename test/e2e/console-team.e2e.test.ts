@@ -268,16 +268,19 @@ describe('console team view', { timeout: 90_000 }, () => {
     unwrap(await t.api['settings.update'](teamSettings()));
     await page.getByTestId('view-team').click();
     await page.getByTestId('team-view').waitFor();
-    // The Settings show the team and its key file with the bus's settings.
+    // The Settings show the team and its key file, read-only, in their Team fieldset (not as bus fields to type in).
     await page.getByTestId('open-settings').click();
     const bus = page.locator('[data-testid="settings-panel"] fieldset.bus-settings');
-    await expect.poll(() => bus.locator('[name="teamBucket"]').inputValue()).toBe(TEAM);
-    expect(await bus.locator('[name="teamKeyFile"]').inputValue()).toBe(keyFile);
+    const teamFields = page.getByTestId('team-settings');
+    await expect.poll(() => teamFields.getByTestId('team-settings-bucket').textContent()).toBe(TEAM);
+    expect(await teamFields.getByTestId('team-settings-keyfile').inputValue()).toBe(keyFile);
+    expect(await teamFields.getByTestId('team-settings-keyfile').getAttribute('readonly')).not.toBeNull();
+    expect(await page.locator('[data-testid="settings-panel"] [name="teamBucket"], [data-testid="settings-panel"] [name="teamKeyFile"]').count()).toBe(0);
     // A member consumes through the team's durable, whatever its own durable setting says.
     expect(await bus.getByTestId('durable-hint').textContent()).toContain(`the team's shared durable ${TEAM}`);
     expect(await bus.locator('[name="jetstreamDurable"]').getAttribute('placeholder')).toBe(TEAM);
     const dir = process.env['SLUICE_SHOTS'];
-    await bus.locator('[name="teamBucket"]').scrollIntoViewIfNeeded();
+    await teamFields.scrollIntoViewIfNeeded();
     if (dir) await page.getByTestId('settings-panel').screenshot({ path: join(dir, 'sluice-team-settings.png') });
     await page.getByTestId('settings-close').click();
     await page.getByTestId('settings-panel').waitFor({ state: 'detached' });

@@ -123,6 +123,9 @@ const PATTERNS: Spec = { t: 'array', item: str(0, 256), max: 64 };
 const SCHEDULE: Spec = { t: 'array', item: { t: 'number', min: 0, max: 86_400 }, max: 20 };
 const ISO = str(1, 64);
 const SAFE_ID = int(1, Number.MAX_SAFE_INTEGER);
+/** contract/bridge.ts: team.create, team.join. */
+const TEAM_CREATE: Record<string, Field> = { stream: req(str(1, 255, { trim: true })), bucket: opt(str(0, 64, { trim: true })), keyOut: req(str(1, 4096, { trim: true })) };
+const TEAM_JOIN: Record<string, Field> = { stream: TEAM_CREATE['stream']!, bucket: TEAM_CREATE['bucket']!, keyFile: req(str(1, 4096, { trim: true })), mergeLocal: opt(bool) };
 
 const HEADER: Spec = { t: 'object', fields: { name: req(str(1, 128, { trim: true })), value: req(str(0, 8192)) } };
 const HEADERS: Spec = { t: 'array', item: HEADER, max: 32 };
@@ -601,6 +604,24 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
     'subscriptions.list': { args: [], semantic: [] },
     'status.get': { args: [], semantic: [] },
     'team.status': { args: [], semantic: [] },
+    // Valid starting points that are refused before the bus: a key file in no folder (create), none (join).
+    'team.create': {
+      args: [{ spec: { t: 'object', fields: TEAM_CREATE }, valid: () => ({ stream: 'DECNET', bucket: 'sluice-team', keyOut: '/nonexistent-sluice-folder/team.key' }) }],
+      semantic: [
+        () => bad('a key file path that is not absolute', [{ stream: 'DECNET', keyOut: 'team.key' }], { code: 'invalid_argument', field: 'keyOut', message: /absolute/ }),
+        () => bad('a key file in a folder that is not there', [{ stream: 'DECNET', keyOut: '/nonexistent-sluice-folder/team.key' }], { code: 'invalid_argument', field: 'keyOut', message: /no folder/ }),
+        () => bad('a stream name with a dot', [{ stream: 'DEC.NET', keyOut: '/tmp/x.key' }], { code: 'invalid_argument', field: 'stream' }),
+        () => bad('a bucket name with a space', [{ stream: 'DECNET', bucket: 'my team', keyOut: '/tmp/x.key' }], { code: 'invalid_argument', field: 'bucket' }),
+      ],
+    },
+    'team.join': {
+      args: [{ spec: { t: 'object', fields: TEAM_JOIN }, valid: () => ({ stream: 'DECNET', bucket: 'sluice-team', keyFile: '/nonexistent-sluice-folder/team.key', mergeLocal: false }) }],
+      semantic: [
+        () => bad('a key file that is not there', [{ stream: 'DECNET', keyFile: '/nonexistent-sluice-folder/team.key' }], { code: 'invalid_argument', field: 'keyFile' }),
+        () => bad('a key file path that is not absolute', [{ stream: 'DECNET', keyFile: 'team.key' }], { code: 'invalid_argument', field: 'keyFile', message: /absolute/ }),
+      ],
+    },
+    'team.leave': { args: [], semantic: [() => bad('leave, alone', [], { code: 'conflict', message: /not a member/ })] },
     'subscriptions.health': { args: [], semantic: [] },
     'settings.get': { args: [], semantic: [] },
     'subscriptions.create': {

@@ -13,6 +13,8 @@ import type {
   SluiceApi,
   SubscriptionInput,
   SubscriptionPatch,
+  TeamCreateRequest,
+  TeamJoinRequest,
 } from '@contract/bridge';
 import type {
   DeliveryView,
@@ -24,6 +26,7 @@ import type {
   ReplayResult,
   SettingsView,
   SubscriptionView,
+  TeamMembershipView,
   TestFireResult,
 } from '@contract/views';
 import { countSubscriptions } from '@contract/counts';
@@ -40,6 +43,12 @@ export interface LogFilters {
 }
 
 export type TestFireState = { running: true } | ({ running: false; at: number } & TestFireResult);
+
+/** A change of this Sluice's team membership, as the Settings screen asks for it. */
+export type TeamMembershipChange =
+  | { action: 'create'; request: TeamCreateRequest }
+  | { action: 'join'; request: TeamJoinRequest }
+  | { action: 'leave' };
 
 export class ConsoleState {
   subscriptions = $state.raw<SubscriptionView[]>([]);
@@ -218,6 +227,24 @@ export class ConsoleState {
   /** Change global settings; the bus state is refetched so a reconnect shows at once. */
   async updateSettings(patch: SettingsPatch): Promise<Result<SettingsView>> {
     const r = await this.api['settings.update']($state.snapshot(patch) as SettingsPatch);
+    if (r.ok) {
+      const status = await this.api['status.get']();
+      if (status.ok) this.status = status.value;
+    }
+    return r;
+  }
+
+  /**
+   * Create or join a team, or leave it (the Settings screen's Team fieldset): the engine
+   * sets the membership settings and reconnects; the bus state is refetched, as after a save.
+   */
+  async teamMembership(change: TeamMembershipChange): Promise<Result<TeamMembershipView>> {
+    const r =
+      change.action === 'create'
+        ? await this.api['team.create']($state.snapshot(change.request) as TeamCreateRequest)
+        : change.action === 'join'
+          ? await this.api['team.join']($state.snapshot(change.request) as TeamJoinRequest)
+          : await this.api['team.leave']();
     if (r.ok) {
       const status = await this.api['status.get']();
       if (status.ok) this.status = status.value;
