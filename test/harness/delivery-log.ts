@@ -31,7 +31,8 @@ export function logRow(i: number): LogRow {
   const updatedAt = new Date(LOG_START_MS + i * 1000 + 250).toISOString();
   const statusCode = i % 11 === 0 ? null : i % 50 === 0 ? 503 : i % 7 === 0 ? 500 : 200;
   const delivered = statusCode === 200;
-  const ip = `203.0.${(i * 7) % 256}.${i % 251}`;
+  // 203.0.113.7 is common (and a prefix of 203.0.113.70…79); 198.51.100.23 is rare (1 in 1000).
+  const ip = i % 1000 === 7 ? '198.51.100.23' : `203.0.${113 + (i % 3)}.${i % 97}`;
   const decoy = `web-${String(i % 100).padStart(2, '0')}`;
   const eventId = `evt-${String(i).padStart(8, '0')}`;
   const body = JSON.stringify({
