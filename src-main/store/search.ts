@@ -63,6 +63,8 @@ export function unindexedCount(store: Store): number {
  */
 export function indexEventText(store: Store, batchSize = DEFAULT_INDEX_BATCH): { indexed: number; more: boolean } {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
+  // Nothing new (an idle engine, every second): no write transaction, no commit.
+  if (store.allSql('select seq from events where seq > ? limit 1', [indexedSeq(store)]).length === 0) return { indexed: 0, more: false };
   return store.transaction(() => {
     // Read inside the write transaction: the watermark another process moved is seen.
     const from = indexedSeq(store);
