@@ -8,6 +8,7 @@ import { OUTCOMES } from '../contract/views';
 import { CliError, EXIT_OK, orList, scanCommandLine, suggest, unknownSubcommand, withoutWords } from './args';
 import { auditCommand } from './audit';
 import { deliveriesCommand } from './deliveries';
+import { exportCommand, searchCommand } from './search';
 import { publishCommand } from './publish';
 import { replayCommand } from './replay';
 import { runCommand } from './run';
@@ -71,6 +72,16 @@ Commands:
                                            whose topic matches P, received in the window,
                                            to that subscription. --dry-run only counts.
                                            TIME: ISO-8601, e.g. 2026-11-28T10:00:00Z
+  deliveries search [--event-id ID] [--text T] [--status N] [--from TIME] [--to TIME]
+                   [--limit N]             find deliveries, newest first (default 200):
+                                           every filter given must match. --text: the
+                                           event's body contains T (an IP, a decoy's
+                                           name; ASCII letters in either case)
+  deliveries export --format csv|ndjson [the search filters] [--out FILE]
+                                           every matching delivery, oldest first, with
+                                           the event's body, the body sent and the
+                                           attempt log; to stdout, or to FILE (which
+                                           must not exist yet)
   audit [--since TIME] [--limit N]         the operator audit trail, oldest first: every
                                            change made from the console, the CLI or the
                                            tray (subscriptions, secret rotations, test
@@ -162,6 +173,7 @@ Exit status: 0 success, 1 internal error (or a failed test fire, or a broken aud
 `;
 
 const GROUPS_WITH_SUBCOMMANDS = new Set(['subs', 'settings', 'team']);
+const DELIVERIES_SUBCOMMANDS = ['replay', 'search', 'export'];
 const COMMANDS = ['run', 'subs', 'deliveries', 'audit', 'settings', 'team', 'publish', 'keygen', 'help'] as const;
 
 export async function main(commandLine: string[]): Promise<number> {
@@ -182,8 +194,10 @@ export async function main(commandLine: string[]): Promise<number> {
     case 'deliveries': {
       const word = words[1];
       if (word?.value === 'replay') return replayCommand(withoutWords(argv, [group.index, word.index]));
+      if (word?.value === 'search') return searchCommand(withoutWords(argv, [group.index, word.index]));
+      if (word?.value === 'export') return exportCommand(withoutWords(argv, [group.index, word.index]));
       // `deliveries replya …`: its options cannot be judged against the wrong command.
-      if (word && suggest(word.value, ['replay']).length > 0) throw unknownSubcommand('deliveries', word.value, ['replay']);
+      if (word && suggest(word.value, DELIVERIES_SUBCOMMANDS).length > 0) throw unknownSubcommand('deliveries', word.value, DELIVERIES_SUBCOMMANDS);
       return deliveriesCommand(rest);
     }
     case 'audit':

@@ -8,7 +8,7 @@
  * - scheduler: the outbox, feeding the dispatcher what is due;
  * - outcomes: what the dispatcher reports, recorded; the breaker; cancellations;
  * - delivery-feed and event-hub: what the console and the records are shown;
- * - maintenance: lost work taken up again, held bounds, retention;
+ * - maintenance: lost work taken up again, held bounds, retention, the text index;
  * - subscription-views: the subscriptions as the console sees them (counts, pacing);
  * - replay (and held release), test-fire, preview, subscription-service: what the analyst asks;
  * - bridge-handlers: the contract (`handlers`) the console, the web host and the CLI use,
@@ -83,6 +83,8 @@ const EXTERNAL_CHANGE_POLL_MS = 500;
 const HELD_BOUNDS_INTERVAL_MS = 30_000;
 /** How often finished records are pruned (retention settings). */
 const RETENTION_INTERVAL_MS = 10 * 60_000;
+/** How often new events are added to the full-text index (the tail a search scans stays this short). */
+const TEXT_INDEX_INTERVAL_MS = 1_000;
 /**
  * Pooled connections per receiver origin: the concurrency setting's upper bound, so the
  * pool is never a tighter bound than the dispatcher's (a subscription allowed 32 requests
@@ -423,6 +425,7 @@ export class Engine {
         setInterval(() => engine.outcomes.flushSuccesses(), SUCCESS_WRITE_INTERVAL_MS),
         setInterval(() => void engine.maintenance.applyRetention(), options.retentionIntervalMs ?? RETENTION_INTERVAL_MS),
         setInterval(() => engine.views.refreshPaced(), PACED_REFRESH_MS),
+        setInterval(() => void engine.maintenance.indexText(), TEXT_INDEX_INTERVAL_MS),
       );
       if (options.metrics) {
         // Loaded only now: a run without metrics never loads prom-client. A failure stops what started.

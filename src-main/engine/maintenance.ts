@@ -9,6 +9,7 @@ import type { Store } from '../store/database';
 import { pruneAudit } from '../store/audit';
 import { enforceHeldBounds, recoverInterrupted } from '../store/outbox';
 import { pruneFinished, reclaimSpace } from '../store/retention';
+import { indexEventText } from '../store/search';
 import type { EventHub } from './event-hub';
 import type { EngineRecords } from './records';
 import type { OutboxScheduler } from './scheduler';
@@ -32,6 +33,7 @@ export class Maintenance {
   private lostWorkTimer: NodeJS.Timeout | null = null;
   private lostWorkDelayMs = LOST_WORK_RETRY_MS;
   private retentionRunning = false;
+  private indexing = false;
 
   constructor(private readonly deps: MaintenanceDeps) {}
 
@@ -93,6 +95,33 @@ export class Maintenance {
       }
     } finally {
       this.retentionRunning = false;
+    }
+    return total;
+  }
+
+  /**
+   * Add the events received since the last turn to the full-text index (store/search.ts),
+   * a bounded batch per turn of the event loop so deliveries keep flowing; a search
+   * scans what is not indexed yet, so this only keeps that tail short. Off the hot path:
+   * no trigger tokenizes a body as it is written.
+   */
+  async indexText(): Promise<number> {
+    const { store, stopped } = this.deps;
+    if (this.indexing || stopped()) return 0;
+    this.indexing = true;
+    let total = 0;
+    try {
+      for (;;) {
+        const batch = indexEventText(store);
+        total += batch.indexed;
+        if (!batch.more || stopped()) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (err) {
+      // A failed write (a full disk): the watermark did not move; the next turn tries again.
+      this.deps.records.error(`could not index event text: ${(err as Error).message}`);
+    } finally {
+      this.indexing = false;
     }
     return total;
   }

@@ -4,6 +4,7 @@ import type { AttemptRecord, DeliveryDetail, DeliveryView, Outcome } from '../co
 import { matchesPattern } from '../match/pattern';
 import type { Durability, SqlParam, Store } from './database';
 import type { DeliveryRow } from './schema';
+import { unindexEvent } from './search';
 
 const DEFAULT_PAGE = 200;
 /** A pattern filter scans at most this many rows per page asked for. */
@@ -30,6 +31,7 @@ export function insertEvent(store: Store, event: NewEvent): number {
 /** Remove an event and its deliveries (intake undoing an event it could not record whole). */
 export function deleteEvent(store: Store, seq: number): void {
   store.runSql('delete from "deliveries" where "event_seq" = ?', [seq]);
+  unindexEvent(store, seq);
   store.runSql('delete from "events" where "seq" = ?', [seq]);
 }
 

@@ -22,6 +22,7 @@
 import { sql, type SqlBool } from 'kysely';
 import type { Outcome } from '../contract/views';
 import type { Store } from './database';
+import { unindexEvents } from './search';
 
 /** Ended for good: these may be pruned. */
 export const FINISHED_OUTCOMES = ['delivered', 'test', 'rejected', 'replayed', 'discarded', 'failed'] as const satisfies readonly Outcome[];
@@ -251,6 +252,8 @@ function countFinished(store: Store): number {
 
 /** Delete those of `seqs` that no delivery refers to; one statement whatever their number. */
 function deleteUnreferencedEvents(store: Store, seqs: number[]): number {
+  // Their text index entries first (same condition, same transaction): FTS5 needs the old bodies.
+  unindexEvents(store, JSON.stringify(seqs));
   return Number(
     store.run(
       store.kysely
@@ -270,7 +273,7 @@ function deleteUnreferencedEvents(store: Store, seqs: number[]): number {
  * later run (the row cap still applies to them); a row that is not old enough is never
  * pruned, since every delete checks updated_at itself.
  */
-function lastCreatedBefore(store: Store, cutoffIso: string): number | null {
+export function lastCreatedBefore(store: Store, cutoffIso: string): number | null {
   const base = store.kysely.selectFrom('deliveries').select(['id', 'created_at']);
   const first = store.first(base.orderBy('id', 'asc').limit(1));
   if (!first || first.created_at >= cutoffIso) return null;

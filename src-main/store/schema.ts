@@ -120,6 +120,15 @@ export interface AuditChainTable {
   head_hash: string;
 }
 
+/**
+ * How far the full-text index of event bodies (`events_text`, FTS5, written in raw SQL by
+ * store/search.ts) has got: one row (id 1); events above `indexed_seq` are not in it yet.
+ */
+export interface EventsTextWatermarkTable {
+  id: number;
+  indexed_seq: number;
+}
+
 export interface Database {
   subscriptions: SubscriptionsTable;
   events: EventsTable;
@@ -127,6 +136,7 @@ export interface Database {
   settings: SettingsTable;
   audit: AuditTable;
   audit_chain: AuditChainTable;
+  events_text_watermark: EventsTextWatermarkTable;
 }
 
 export type SubscriptionRow = Selectable<SubscriptionsTable>;

@@ -8,7 +8,7 @@
  *
  * BENCH_SCALE=0.2 shrinks every count (a quick look); the targets are judged at 1.
  * BENCH_REPEAT (default 3): ceiling and throughput are measured that many times, interleaved,
- * and the medians reported. BENCH_PHASES=engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console
+ * and the medians reported. BENCH_PHASES=engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console,search
  * (the default: all) picks the phases run after ceiling and throughput; BENCH_CONSOLE=0 skips
  * the browser phase.
  */
@@ -27,12 +27,13 @@ import { startPublisher, type BenchPublisher } from './publisher';
 import { attribute, profiled, STAGES, type Stage } from './stages';
 import { countCpu } from './cpu-share';
 import { teamPhase } from './team';
+import { searchPhase } from './search';
 
 const SCALE = Number(process.env['BENCH_SCALE'] ?? '1');
 const n = (count: number): number => Math.max(100, Math.round(count * SCALE));
 const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? '3'));
 const CONCURRENCY = 10;
-const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console').split(','));
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'engine-only,stages,burst,latency,fifty,backlog,slow-receiver,team,start,console,search').split(','));
 if (process.env['BENCH_CONSOLE'] === '0') PHASES.delete('console');
 const OUT_DIR = join(__dirname, '../../.bench');
 
@@ -195,6 +196,9 @@ it('benchmark', { timeout: 30 * 60_000 }, async () => {
 
     // 5. The console under a flood of deliveries.
     if (PHASES.has('console')) await phase(results, 'console', () => consoleUnderFlood(bench));
+
+    // 6. Finding and exporting deliveries in a store of a million (no engine: the store alone).
+    if (PHASES.has('search')) await phase(results, 'search', () => searchPhase(n(1_000_000), n(100_000)));
   } finally {
     await t?.cleanup();
     await publisher.close();

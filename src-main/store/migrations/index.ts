@@ -10,6 +10,7 @@ import { deliveryOptions } from './2026-12-06T00-delivery-options';
 import { formats } from './2026-12-06T01-formats';
 import { dueBySubscription } from './2026-12-06T02-due-by-subscription';
 import { audit } from './2026-12-06T03-audit';
+import { search } from './2026-12-06T04-search';
 
 const migrations: Record<string, Migration> = {
   '2026-11-28T00-initial': initial,
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-06T01-formats': formats,
   '2026-12-06T02-due-by-subscription': dueBySubscription,
   '2026-12-06T03-audit': audit,
+  '2026-12-06T04-search': search,
 };
 
 export const migrationProvider: MigrationProvider = {
