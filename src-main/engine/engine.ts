@@ -268,6 +268,7 @@ export class Engine {
 
     this.maintenance = new Maintenance({
       store,
+      busy: () => this.dispatcher.pending > 0 || this.intake.waiting() > 0,
       inMemory: () => this.dispatcher.deliveryIds(),
       scheduler,
       hub,

@@ -74,6 +74,11 @@ export class IntakeStage {
     return targets.length === 0 ? Promise.resolve() : this.record(subject, data, targets);
   }
 
+  /** Core NATS messages read and not yet recorded. */
+  waiting(): number {
+    return this.queue.size;
+  }
+
   /** Record every message still waiting (at stop: read from the bus, so never dropped). */
   drain(): void {
     this.queue.drain();

@@ -27,6 +27,8 @@ interface MaintenanceDeps {
   records: EngineRecords;
   settings: () => Settings;
   stopped: () => boolean;
+  /** Deliveries in flight or messages waiting: the text index takes one batch per tick, not more. */
+  busy: () => boolean;
 }
 
 export class Maintenance {
@@ -100,10 +102,12 @@ export class Maintenance {
   }
 
   /**
-   * Add the events received since the last turn to the full-text index (store/search.ts),
-   * a bounded batch per turn of the event loop so deliveries keep flowing; a search
-   * scans what is not indexed yet, so this only keeps that tail short. Off the hot path:
-   * no trigger tokenizes a body as it is written.
+   * Add the events received since the last tick to the full-text index (store/search.ts).
+   * Off the hot path: no trigger tokenizes a body as it is written. While the engine is
+   * busy it takes one bounded batch per tick (1,000 events, ~20 ms a second, a couple of
+   * per cent of its thread: a flood is indexed once it is over); idle, it catches up, a
+   * batch per turn of the event loop. A search scans what is not indexed yet, so its
+   * answers are exact whatever the lag.
    */
   async indexText(): Promise<number> {
     const { store, stopped } = this.deps;
@@ -114,7 +118,7 @@ export class Maintenance {
       for (;;) {
         const batch = indexEventText(store);
         total += batch.indexed;
-        if (!batch.more || stopped()) break;
+        if (!batch.more || stopped() || this.deps.busy()) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
