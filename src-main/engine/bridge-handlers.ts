@@ -28,7 +28,7 @@ import { replayChange, settingsChange, subscriptionChange, testFireChange, type 
 import type { Preview } from './preview';
 import { validateSettingsPatch } from './settings';
 import type { SubscriptionService, Written } from './subscription-service';
-import { bridgeMembership, type BridgeMembershipDeps } from './team-membership';
+import { bridgeMembership, type BridgeMembershipDeps } from './team-membership-bridge';
 import type { TeamSync } from './team-sync';
 
 interface HandlerDeps {
