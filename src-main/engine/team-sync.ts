@@ -31,7 +31,7 @@ import { TeamConfig, type TeamChange } from '../team/team-config';
 import { readTeamKeyFile, type TeamKey } from '../team/team-key';
 import { TeamMembers, type HeartbeatLoop, type MemberHeartbeat } from '../team/team-members';
 import { pendingCount } from '../team/shared-consumer';
-import { CLEAR_BREAKER, isTeamSettingKey, type BreakerRecord, type TeamSubscription } from '../team/team-records';
+import { CLEAR_BREAKER, SIGNATURE_HEADER, isTeamSettingKey, type BreakerRecord, type TeamSubscription } from '../team/team-records';
 import type { EngineRecords } from './records';
 
 export interface TeamSyncDeps {
@@ -71,7 +71,6 @@ const TELL_INTERVAL_MS = 250;
 const STATUS_CACHE_MS = 1_000;
 /** The team's live log: each member publishes its ended deliveries here. */
 export const teamDeliveriesSubject = (bucket: string): string => `sluice.team.${bucket}.deliveries`;
-const SIGNATURE_HEADER = 'Sluice-Team-Signature';
 
 export class TeamSync {
   private teamKey: TeamKey | null = null;

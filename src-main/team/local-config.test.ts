@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultOptions } from '../contract/subscription-options';
+import { teamSubscription } from '../../test/harness/team';
 import { Store } from '../store/database';
 import { getSubscription, insertSubscription, listSubscriptions } from '../store/subscriptions';
 import { localBreakerFields, mirrorSubscription, teamSubscriptionOf, unmirrorSubscription } from './local-config';
@@ -21,22 +21,16 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const team = (over: Partial<TeamSubscription> = {}): TeamSubscription => ({
-  id: 'sub-1',
-  name: 'siem',
-  url: 'https://siem.example/hook',
-  secret: 'a-team-secret-0123456789',
-  previousSecret: null,
-  previousSecretUntil: null,
-  patterns: ['attacker.>'],
-  retrySchedule: null,
-  options: defaultOptions(),
-  secretHeaders: [],
-  enabled: true,
-  createdAt: '2026-12-01T00:00:00.000Z',
-  updatedAt: '2026-12-01T00:00:00.000Z',
-  ...over,
-});
+const team = (over: Partial<TeamSubscription> = {}): TeamSubscription =>
+  teamSubscription({
+    id: 'sub-1',
+    name: 'siem',
+    url: 'https://siem.example/hook',
+    secret: 'a-team-secret-0123456789',
+    createdAt: '2026-12-01T00:00:00.000Z',
+    updatedAt: '2026-12-01T00:00:00.000Z',
+    ...over,
+  });
 
 const TRIPPED = { ...CLEAR_BREAKER, tripped: true, consecutiveFailures: 5, trippedAt: '2026-12-02T00:00:00.000Z', lastError: 'HTTP 500' };
 

@@ -6,16 +6,15 @@
  * machines would add (the README explains the difference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { defaultOptions } from '../../src-main/contract/subscription-options';
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { createTeamKeyFile } from '../../src-main/team/team-key';
 import type { NatsServer } from '../harness/nats-server';
+import { teamSubscription } from '../harness/team';
 import type { LeanReceiver } from './lean-receiver';
 import type { BenchPublisher } from './publisher';
 
@@ -42,22 +41,7 @@ export async function teamPhase({ nats, receiver, publisher }: TeamBench, total:
     const key = createTeamKeyFile(keyFile);
     const config = await TeamConfig.create(nc, { name: TEAM, stream: STREAM, key });
     await ensureSharedConsumer(nc, { team: TEAM, stream: STREAM });
-    const now = new Date().toISOString();
-    await config.putSubscription({
-      id: randomUUID(),
-      name: 'bench',
-      url: receiver.url,
-      secret: 'bench-secret-0123456789',
-      previousSecret: null,
-      previousSecretUntil: null,
-      patterns: ['team.>'],
-      retrySchedule: [1, 2, 4],
-      options: defaultOptions(),
-      secretHeaders: [],
-      enabled: true,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await config.putSubscription(teamSubscription({ name: 'bench', url: receiver.url, secret: 'bench-secret-0123456789', patterns: ['team.>'], retrySchedule: [1, 2, 4] }));
     await config.putSetting('allowPrivate', true);
     const results: Record<string, number> = {};
     let run = 0;

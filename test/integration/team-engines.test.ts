@@ -5,14 +5,12 @@
  * receivers, and `sluice run` killed with SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { defaultOptions } from '../../src-main/contract/subscription-options';
 import type { Settings, SubscriptionView, TeamStatusView } from '../../src-main/contract/views';
 import { ensureSharedConsumer } from '../../src-main/team/shared-consumer';
 import { TeamConfig } from '../../src-main/team/team-config';
@@ -21,6 +19,7 @@ import { readTrail } from '../harness/audit';
 import { envelope, startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 import { startReceiver, status, type Receiver } from '../harness/receiver';
+import { teamSubscription } from '../harness/team';
 
 const CLI = resolve(__dirname, '../../build/sluice.mjs');
 const STREAM = 'DECNET';
@@ -118,22 +117,7 @@ describe('a team of engines', { timeout: 120_000 }, () => {
 
   it('a new member consumes only once it has the team configuration: events already waiting are all delivered', async () => {
     const config = await TeamConfig.open(nc, TEAM, key);
-    const now = new Date().toISOString();
-    await config.putSubscription({
-      id: randomUUID(),
-      name: 'waiting',
-      url: receiver.url,
-      secret: 'a-secret-of-the-team-0123',
-      previousSecret: null,
-      previousSecretUntil: null,
-      patterns: ['attacker.>'],
-      retrySchedule: null,
-      options: defaultOptions(),
-      secretHeaders: [],
-      enabled: true,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await config.putSubscription(teamSubscription({ name: 'waiting', url: receiver.url }));
     const ids = Array.from({ length: 500 }, (_, i) => `early-${i}`);
     await publish(ids);
     // Its database is new: it knows no subscription until it has read the team's.
