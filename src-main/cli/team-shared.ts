@@ -122,6 +122,7 @@ export function membershipContext(api: SluiceApi, engine: Engine): MembershipCon
     store: engine.offlineStore(),
     settings: engine.effectiveSettings(),
     setSettings: async (patch) => void unwrap(await api['settings.update'](patch)),
+    record: (change) => engine.audit.record(change),
   };
 }
 

@@ -32,9 +32,13 @@ export const AUDIT_ACTIONS = [
   'settings.update',
   'pause_all',
   'resume_all',
+  'team.create',
+  'team.join',
+  'team.leave',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type BulkAction = Extract<AuditAction, 'pause_all' | 'resume_all'>;
+export type TeamAction = Extract<AuditAction, 'team.create' | 'team.join' | 'team.leave'>;
 
 /**
  * Where a change was made: the Electron console, the console in a browser (the web
@@ -242,4 +246,15 @@ export function replayChange(request: ReplayRequest, target: { subscriptionId: s
 /** A test fire: the delivery it made (its outcome is in the delivery log). */
 export function testFireChange(sub: Pick<Subscription, 'id' | 'name'>, fired: { deliveryId: number; eventId: string }): AuditChange {
   return { action: 'subscription.test_fire', target: sub.name, targetId: sub.id, before: null, after: { ...fired } };
+}
+
+/**
+ * Forming, joining or leaving a team: the team, and what of this database went into it
+ * (subscriptions and settings, by name). The membership settings themselves are recorded
+ * apart, as the settings change they are.
+ */
+export function teamChange(action: TeamAction, team: string, details: Record<string, unknown>): AuditChange {
+  return action === 'team.leave'
+    ? { action, target: team, targetId: null, before: { team }, after: details }
+    : { action, target: team, targetId: null, before: null, after: { team, ...details } };
 }

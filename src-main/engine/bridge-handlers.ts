@@ -61,7 +61,7 @@ interface HandlerDeps {
   /** The audit trail, as the operator these handlers serve. */
   audit: AuditRecorder;
   /** What joining or leaving a team needs (team-membership.ts); its settings are set as settings.update sets them. */
-  membership: Omit<BridgeMembershipDeps, 'setSettings'>;
+  membership: Omit<BridgeMembershipDeps, 'setSettings' | 'record'>;
 }
 
 /** What an edit tells the team (each rejects, a BridgeFailure, when the team's bucket cannot take it), and what the team looks like. */
@@ -127,7 +127,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
   };
 
   return {
-    ...bridgeMembership({ ...deps.membership, setSettings: async (patch) => void (await updateSettings(patch)) }),
+    ...bridgeMembership({ ...deps.membership, setSettings: async (patch) => void (await updateSettings(patch)), record: (change) => audit.record(change) }),
     'subscriptions.list': () => deps.subscriptionViews(),
     'subscriptions.create': async (input) => {
       const created = await audited((written) => service.create(input, written), (c) => c.subscription.id);

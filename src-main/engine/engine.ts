@@ -104,6 +104,8 @@ export type { EngineOptions } from './engine-options';
 export class Engine {
   readonly hub: EventHub;
   readonly handlers: Handlers;
+  /** The audit trail as this engine's operator (its source): for a change made beside the contract (`sluice team`). */
+  readonly audit: AuditRecorder;
   private settings: Settings;
   /** This installation's id (its database's): a team member's id too. */
   readonly installId: string;
@@ -290,7 +292,8 @@ export class Engine {
     this.replays = new Replays({ store, feed, hub, scheduler, subscription, stopped });
     this.team = this.makeTeam();
     this.preview = new Preview({ store, service: this.service, userAgent: USER_AGENT });
-    this.handlers = this.makeHandlers(new AuditTrail(store, { actor: osUser(), source: options.source ?? SOURCES.console }));
+    this.audit = new AuditTrail(store, { actor: osUser(), source: options.source ?? SOURCES.console });
+    this.handlers = this.makeHandlers(this.audit);
   }
 
   /** The contract's handlers, each change an operator makes through them recorded by `audit`. */

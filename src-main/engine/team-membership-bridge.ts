@@ -8,6 +8,7 @@ import { BridgeFailure, type Handlers } from '../contract/bridge';
 import type { Settings } from '../contract/settings-descriptor';
 import type { OneShotConnection } from '../bus/connect-once';
 import type { Store } from '../store/database';
+import type { AuditChange } from './audit-trail';
 import {
   JoinCutShort,
   MembershipError,
@@ -36,6 +37,8 @@ export interface BridgeMembershipDeps {
   connect: () => Promise<OneShotConnection>;
   /** The contract's settings.update: its checks, its audit record, the bus reconnecting. */
   setSettings: (patch: MembershipSettings) => Promise<void>;
+  /** The audit trail, as the console's operator. */
+  record: (change: AuditChange) => void;
 }
 
 /**
@@ -44,7 +47,7 @@ export interface BridgeMembershipDeps {
  * absolute: the engine's working folder is nobody's choice.
  */
 export function bridgeMembership(deps: BridgeMembershipDeps): Pick<Handlers, 'team.create' | 'team.join' | 'team.leave'> {
-  const context = (): MembershipContext => ({ store: deps.store, settings: deps.settings(), setSettings: deps.setSettings });
+  const context = (): MembershipContext => ({ store: deps.store, settings: deps.settings(), setSettings: deps.setSettings, record: deps.record });
   const absolute = (raw: string, field: MembershipField): string => {
     if (!isAbsolute(raw.trim())) throw new MembershipError('an absolute path is required', field, true);
     return raw;

@@ -15,6 +15,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@na
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SETTINGS, type Settings } from '../contract/settings-descriptor';
 import type { Store } from '../store/database';
+import { teamChange, type AuditChange } from './audit-trail';
 import { listSubscriptions } from '../store/subscriptions';
 import { KvBucket, KvError, jetStreamOf } from '../team/kv-bucket';
 import { moveIntoTeam, teamSubscriptionOf } from '../team/local-config';
@@ -67,6 +68,8 @@ export interface MembershipContext {
   settings: Settings;
   /** Set (or, with '', unset) the membership settings, through the contract. */
   setSettings: (patch: MembershipSettings) => Promise<void>;
+  /** The audit trail, as the operator making the change: what went into the team. */
+  record: (change: AuditChange) => void;
 }
 
 // ----- the inputs --------------------------------------------------------------------
@@ -251,6 +254,7 @@ export async function createTeam(context: MembershipContext, bus: MembershipBus,
   const consumer = await ensureSharedConsumer(bus.nc, { team: bucket, stream });
   done(`the shared durable ${consumer.name} exists on stream ${stream}`);
   const moved = await moveIntoTeam(config, context.store, context.settings);
+  context.record(teamChange('team.create', bucket, { stream, subscriptions: moved.subscriptions, settings: moved.settings }));
   if (moved.subscriptions.length + moved.settings.length > 0) done(`this database's configuration was copied into the team`);
   // The team's stream too: a member's engine binds the team's durable (named as the bucket) on it.
   await context.setSettings({ teamKeyFile: keyFile, teamBucket: bucket, jetstreamStream: stream });
@@ -335,6 +339,13 @@ export async function joinTeam(context: MembershipContext, bus: MembershipBus, i
       await config.putSubscription(teamSubscriptionOf(sub));
       merged.push(sub.name);
     }
+  } catch (error) {
+    if (merged.length === 0) throw error;
+    context.record(teamChange('team.join', bucket, { stream, merged, complete: false }));
+    throw new JoinCutShort(error, merged);
+  }
+  context.record(teamChange('team.join', bucket, { stream, merged }));
+  try {
     await context.setSettings({ teamKeyFile: keyFile.path, teamBucket: bucket, jetstreamStream: stream });
   } catch (error) {
     if (merged.length === 0) throw error;
@@ -377,6 +388,7 @@ export async function leaveTeam(
   const team = memberOf(context.settings);
   const kept = listSubscriptions(context.store).length;
   await context.setSettings({ teamBucket: '', teamKeyFile: '', jetstreamStream: '' });
+  context.record(teamChange('team.leave', team.bucket, { subscriptionsKept: kept }));
   const heartbeat = await removeHeartbeat(team.bucket, team.keyFile, installId, connect);
   return { team: team.bucket, keyFile: team.keyFile, subscriptionsKept: kept, heartbeatRemoved: heartbeat.removed, heartbeatNote: heartbeat.note };
 }

@@ -24,6 +24,7 @@ import type { TeamReport } from '../../src-main/cli/team-status';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { readTeamKeyFile } from '../../src-main/team/team-key';
 import { TeamMembers, type MemberHeartbeat } from '../../src-main/team/team-members';
+import { readTrail } from '../harness/audit';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 
 const CLI = fileURLToPath(new URL('../../out/main/cli.js', import.meta.url));
@@ -224,6 +225,15 @@ describe('sluice team create', () => {
     const settings = await settingsOf(db);
     expect([settings.teamBucket, settings.teamKeyFile, settings.jetstreamStream]).toEqual([TEAM, keyFile, STREAM]);
     expect(await subsOf(db)).toEqual(['siem', 'soar']);
+
+    // The audit trail: what went into the team, once, and the membership settings; no secret.
+    const trail = readTrail(db).filter((r) => r.source === 'cli (team create)');
+    expect(trail.map((r) => [r.action, r.target])).toEqual([
+      ['team.create', TEAM],
+      ['settings.update', 'settings'],
+    ]);
+    expect(trail[0]?.after).toEqual({ team: TEAM, stream: STREAM, subscriptions: ['siem', 'soar'], settings: ['circuitThreshold', 'allowPrivate'] });
+    expect(JSON.stringify(readTrail(db))).not.toContain(CANARY);
   });
 
   it('--json: one object saying what was made and moved; --bucket names the team', async () => {
@@ -370,6 +380,9 @@ describe('sluice team join', () => {
     const own = (await (await TeamConfig.open(nc, TEAM, key)).read()).subscriptions.find((s) => s.name === 'own');
     expect(own?.secret).toBe(CANARY);
     expect((await rawBucket(nc)).join('\n')).not.toContain(CANARY);
+    // The refused join recorded nothing; the one that merged, what it added to the team.
+    const joins = readTrail(db).filter((r) => r.action === 'team.join');
+    expect(joins.map((r) => [r.source, r.target, r.after])).toEqual([['cli (team join)', TEAM, { team: TEAM, stream: STREAM, merged: ['own'] }]]);
   });
 
   it('--json; makes the shared durable when it is missing; a database without subscriptions joins as it is', async () => {
@@ -507,6 +520,9 @@ describe('sluice team leave', () => {
     expect([settings.teamBucket, settings.teamKeyFile, settings.jetstreamStream]).toEqual(['', '', '']);
     expect(await subsOf(db)).toEqual(['siem']);
     expect((await members.list()).map((m) => m.name)).toEqual(['bravo']);
+    expect(readTrail(db).filter((r) => r.action === 'team.leave').map((r) => [r.source, r.before, r.after])).toEqual([
+      ['cli (team leave)', { team: TEAM }, { subscriptionsKept: 1 }],
+    ]);
     // The team itself is untouched, and so is the key file.
     expect((await (await TeamConfig.open(nc, TEAM, readTeamKeyFile(keyFile))).read()).subscriptions.map((s) => s.name)).toEqual(['siem']);
 

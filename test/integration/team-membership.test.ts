@@ -15,6 +15,7 @@ import type { BridgeError, Result } from '../../src-main/contract/bridge';
 import { TeamConfig } from '../../src-main/team/team-config';
 import { createTeamKeyFile, readTeamKeyFile } from '../../src-main/team/team-key';
 import { TeamMembers } from '../../src-main/team/team-members';
+import { readTrail } from '../harness/audit';
 import { startTestEngine, unwrap, type TestEngine } from '../harness/engine';
 import { startNatsServer, type NatsServer } from '../harness/nats-server';
 
@@ -92,6 +93,13 @@ describe('team.create, team.join, team.leave', { timeout: 60_000 }, () => {
 
     // Alone now: leaving again is refused.
     expect(refusal(await t.api['team.leave']())).toMatchObject({ code: 'conflict', message: expect.stringContaining('not a member') as string });
+
+    // The audit trail, as the console's: the team formed with what went into it, then left.
+    const team = readTrail(t.dbPath).filter((r) => r.action.startsWith('team.'));
+    expect(team.map((r) => [r.action, r.source, r.after])).toEqual([
+      ['team.create', 'console', { team: TEAM, stream: STREAM, subscriptions: ['siem', 'soar'], settings: ['timeoutMs', 'retrySchedule', 'allowPrivate'] }],
+      ['team.leave', 'console', { subscriptionsKept: 2 }],
+    ]);
   });
 
   it('refuses a create whose key file exists, whose stream is not there, or whose team exists, changing nothing', async () => {
@@ -153,6 +161,8 @@ describe('team.create, team.join, team.leave', { timeout: 60_000 }, () => {
     expect(unwrap(await t.api['settings.get']())).toMatchObject({ teamBucket: TEAM, teamKeyFile: keyFile, jetstreamStream: STREAM });
     expect((await (await TeamConfig.open(nc, TEAM, key)).read()).subscriptions.map((s) => s.name)).toEqual(['own']);
     await consuming(t);
+    // Only the join that changed something is in the audit trail.
+    expect(readTrail(t.dbPath).filter((r) => r.action === 'team.join').map((r) => r.after)).toEqual([{ team: TEAM, stream: STREAM, merged: ['own'] }]);
 
     // A member of this team is refused another.
     const another = refusal(await t.api['team.create']({ stream: STREAM, bucket: 'second', keyOut: join(dir, 'second.key') }));
