@@ -71,6 +71,12 @@ const MAX_CONCURRENCY = 64;
 // Messages asked for per pull; the library pulls again once 75% of them have arrived and
 // the iterator has caught up, so this also bounds what waits in memory unprocessed.
 const PULL_BATCH = 128;
+// A pull request lives this long, with the server's heartbeats at half of it. A pull the
+// server refused or lost (a 409 while it restarts or changes leader, a request that
+// reached a server still restoring its consumers) is noticed when two heartbeats are
+// missed: at the library's default (30 s) consuming would stand still for 30 s, here 10 s.
+// The cost is one pull request every 10 s while the stream is idle.
+const PULL_EXPIRES_MS = 10_000;
 const API_TIMEOUT_MS = 5_000;
 // A rejected message comes back after 0.5 s, doubling per redelivery up to 10 s.
 const NAK_BASE_MS = 500;
@@ -342,6 +348,7 @@ export class JetStreamConsumer {
   private async consume(session: Session, consumer: Consumer): Promise<void> {
     const messages = await consumer.consume({
       max_messages: Math.min(PULL_BATCH, this.maxAckPending),
+      expires: PULL_EXPIRES_MS,
       // A deleted consumer or stream ends the iterator with an error: bind() runs again.
       abort_on_missing_resource: true,
     });

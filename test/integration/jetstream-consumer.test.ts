@@ -86,6 +86,25 @@ async function publishAll(client: NatsConnection, ids: string[], subject = 'atta
   return failures;
 }
 
+/** `m-3..m-9, m-12`: ids of the form prefix-N as runs. */
+function ranges(list: string[]): string {
+  const runs: string[] = [];
+  let start = -1;
+  let last = -1;
+  const flush = (): void => {
+    if (start >= 0) runs.push(start === last ? `m-${start}` : `m-${start}..m-${last}`);
+  };
+  for (const n of list.map((id) => Number(id.slice(2))).sort((a, b) => a - b)) {
+    if (n !== last + 1) {
+      flush();
+      start = n;
+    }
+    last = n;
+  }
+  flush();
+  return runs.join(', ');
+}
+
 function ids(count: number, prefix = 'm'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
 }
@@ -289,7 +308,7 @@ describe('JetStreamConsumer', () => {
   });
 
   it('loses nothing across a nats-server restart in the middle of a stream of 2,000 messages', async () => {
-    const { server, client, bus } = await setup();
+    const { server, client, jsm, bus } = await setup();
     const started = new Recorder();
     const handled = new Recorder();
     const states: string[] = [];
@@ -342,7 +361,16 @@ describe('JetStreamConsumer', () => {
     // The publisher ran into the restart and retried.
     expect(await publisher).toBeGreaterThan(0);
 
-    await handled.until(() => published.every((id) => handled.distinct().has(id)), 'every message id handled', 40_000);
+    await handled.until(() => published.every((id) => handled.distinct().has(id)), 'every message id handled', 40_000).catch(async (error: Error) => {
+      // Say what is missing and what the server holds, so a failure can be explained.
+      const seen = handled.distinct();
+      const missing = published.filter((id) => !seen.has(id));
+      const info = await jsm.consumers.info(STREAM, 'sluice').catch((e: unknown) => String(e));
+      const stream = await jsm.streams.info(STREAM).catch((e: unknown) => String(e));
+      throw new Error(
+        `${error.message}; missing ${missing.length}: ${ranges(missing)}; consumer ${JSON.stringify(info)}; stream state ${JSON.stringify(typeof stream === 'string' ? stream : stream.state)}; status ${JSON.stringify(jsc.status)}`,
+      );
+    });
     expect(handled.distinct().size).toBe(2_000);
     const final = await waitForStatus(jsc, (status) => status.state === 'consuming');
     expect(final.lastError).toBeNull();
