@@ -39,11 +39,12 @@ interface AxeRunResult {
  * every rule, element and fix when it fails.
  */
 export async function seriousViolations(page: Page, scope?: string): Promise<AxeViolation[]> {
-  const loaded = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe === 'object');
+  const loaded = await page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object');
   if (!loaded) await page.evaluate(AXE_SOURCE);
   const result = await page.evaluate(async (context) => {
-    const axe = (window as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> } }).axe;
-    return axe.run(context ?? document, {
+    // Run in the page: its globals (typed here without the DOM's types, as the rest of test/).
+    const win = globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<unknown> }; document: unknown };
+    return win.axe.run(context ?? win.document, {
       runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
       resultTypes: ['violations'],
     });
