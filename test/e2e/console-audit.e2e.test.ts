@@ -66,6 +66,10 @@ function byHand(db: string, sql: string, ...params: unknown[]): void {
   }
 }
 
+/** The elements whose content is wider than their box (cut off, or scrolled sideways): the start of their text. */
+const clippedTexts = (selector: string): Promise<string[]> =>
+  page.locator(selector).evaluateAll((els) => els.filter((el) => el.scrollWidth > el.clientWidth).map((el) => (el.textContent ?? '').trim().slice(0, 80)));
+
 /** A time as the browser's datetime-local input takes it: local time, to the second. */
 function localInput(iso: string): string {
   const d = new Date(iso);
@@ -198,5 +202,29 @@ describe('the Audit view', () => {
     await expect.poll(() => rows().first().getAttribute('data-seq')).toBe('114');
     expect(await rows().count()).toBe(100);
     expect(await view.getByTestId('audit-since').inputValue()).toBe('');
+
+    // At 1440×900 and 1280×800: the trail scrolls within its panel, the page not at all, and nothing is cut off
+    // but the introduction (whole in its tooltip); what changed wraps.
+    for (const size of [
+      { width: 1440, height: 900 },
+      { width: 1280, height: 800 },
+    ]) {
+      await page.setViewportSize(size);
+      const layout = await page.getByTestId('audit-table').evaluate((table) => {
+        const root = table.ownerDocument.documentElement;
+        const scroller = table.parentElement!;
+        return {
+          pageScrolls: root.scrollHeight > root.clientHeight || root.scrollWidth > root.clientWidth,
+          trailScrolls: scroller.scrollHeight > scroller.clientHeight,
+          viewBottom: table.ownerDocument.querySelector('[data-testid="audit-view"]')!.getBoundingClientRect().bottom,
+        };
+      });
+      expect(layout, `${size.width}×${size.height}`).toEqual({ pageScrolls: false, trailScrolls: true, viewBottom: expect.any(Number) as number });
+      expect(layout.viewBottom).toBeLessThanOrEqual(size.height);
+      expect(await clippedTexts('header > *, [data-testid="audit-view"] .panel-toolbar > :not(.intro), [data-testid="audit-row"] > :not(.what)')).toEqual([]);
+      const toolbar = await view.locator('.panel-toolbar').boundingBox();
+      // One line of controls: the title, the filter and the buttons side by side.
+      expect(toolbar?.height).toBeLessThan(50);
+    }
   });
 });
