@@ -11,18 +11,17 @@
  * (`audit.list`, `audit.verify`) changes nothing and is not recorded.
  */
 import { BridgeFailure, type Handlers, type ReplayRequest } from '../contract/bridge';
-import {
-  AUDIT_PAGE,
-  type AuditRecordView,
-  type EngineStatus,
-  type HealthReport,
-  type HeldAction,
-  type ReplayResult,
-  type Settings,
-  type SettingsView,
-  type SubscriptionView,
-  type TestFireResult,
+import type {
+  EngineStatus,
+  HealthReport,
+  HeldAction,
+  ReplayResult,
+  Settings,
+  SettingsView,
+  SubscriptionView,
+  TestFireResult,
 } from '../contract/views';
+import { AUDIT_PAGE, type AuditRecordView } from '../contract/views';
 import { listAudit, verifyAudit } from '../store/audit';
 import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
