@@ -26,6 +26,8 @@ import {
   type TeamStatusView,
   type SubscriptionView,
   type TestFireResult,
+  type AuditRecordView,
+  type AuditVerification,
 } from './views';
 
 const id = s.string({ min: 1, max: 64 });
@@ -167,6 +169,15 @@ export const teamCreateRequest = s.object({ stream: teamStream, bucket: teamBuck
 /** Join a team with a copy of its key file; mergeLocal adds this database's own subscriptions to the team. */
 export const teamJoinRequest = s.object({ stream: teamStream, bucket: teamBucket, keyFile: keyPath, mergeLocal: s.optional(s.boolean) });
 
+/** The Audit view's page of the trail: newest first, `before` a record's seq to page back from it. */
+export const auditQuery = s.object({
+  /** Records made at or after this time (ISO-8601 with its offset). */
+  since: s.optional(s.isoTime()),
+  before: s.optional(s.number({ min: 1, max: Number.MAX_SAFE_INTEGER, integer: true })),
+  /** At most this many (default AUDIT_PAGE). */
+  limit: s.optional(s.number({ min: 1, max: 1000, integer: true })),
+});
+
 /** `settings.update`'s argument, derived from the settings' descriptors. */
 export { settingsPatch };
 
@@ -184,6 +195,7 @@ export type RecentEventsQuery = s.Infer<typeof recentEventsQuery>;
 export type SettingsPatch = s.Infer<typeof settingsPatch>;
 export type TeamCreateRequest = s.Infer<typeof teamCreateRequest>;
 export type TeamJoinRequest = s.Infer<typeof teamJoinRequest>;
+export type AuditQuery = s.Infer<typeof auditQuery>;
 
 /** Calls, renderer → main. `args` validates the positional argument list. */
 export const calls = {
@@ -210,6 +222,10 @@ export const calls = {
   'team.create': { args: s.tuple(teamCreateRequest) },
   'team.join': { args: s.tuple(teamJoinRequest) },
   'team.leave': { args: s.tuple() },
+  /** The operator audit trail, newest first (read-only: not itself audited). */
+  'audit.list': { args: s.tuple(s.optional(auditQuery)) },
+  /** Its hash chain checked, as `sluice audit --verify`: intact, or the first broken record and why. */
+  'audit.verify': { args: s.tuple() },
 } as const;
 
 /** What each call returns when it succeeds. */
@@ -233,6 +249,8 @@ export interface CallValues {
   'team.create': TeamMembershipView;
   'team.join': TeamMembershipView;
   'team.leave': TeamMembershipView;
+  'audit.list': AuditRecordView[];
+  'audit.verify': AuditVerification;
 }
 
 /** Events, main → renderer; batched so a flood sends at most ~10 messages a second. */

@@ -390,3 +390,61 @@ export interface TeamStatusView {
   problem: string | null;
 }
 
+
+/**
+ * One record of the operator audit trail (store/audit.ts), as the console's Audit view
+ * shows it: who changed what, from where, and the values before and after as the trail
+ * keeps them — a secret only as a word (`set`, `changed`, `unchanged`), never its value
+ * (engine/audit-trail.ts redacts before anything is stored).
+ */
+export interface AuditRecordView {
+  /** Its place in the chain (1, 2, …): what `audit.list`'s `before` pages back from. */
+  seq: number;
+  /** ISO-8601 UTC. */
+  at: string;
+  /** The OS user. */
+  actor: string;
+  /** Where the change was made: `console`, `console (web)`, `tray`, `cli (subs add)`… */
+  source: string;
+  /** `subscription.create`, `settings.update`, `pause_all`… (engine/audit-trail.ts AUDIT_ACTIONS). */
+  action: string;
+  /** A subscription's name, `settings`, `3 subscriptions`. */
+  target: string;
+  targetId: string | null;
+  /** JSON values (an object of the fields that changed, as a rule); null: none (a creation has no before, a deletion no after). */
+  before: unknown;
+  after: unknown;
+}
+
+/** Records `audit.list` answers with when no limit is given: the Audit view's page. */
+export const AUDIT_PAGE = 100;
+
+/** Where a verification of the audit trail found its chain broken. */
+export interface AuditBreak {
+  /** The record at fault (for `truncated`: the first one missing after the newest left). */
+  seq: number;
+  /** Its time and action; null when the record is not there (`truncated`). */
+  at: string | null;
+  action: string | null;
+  /**
+   * `edited`: its fields do not match its hash. `unlinked`: it does not link to the record
+   * before it (one between was deleted, or the records were reordered), or, as the first
+   * record, to where the trail starts. `truncated`: the newest records are missing.
+   * `no_chain`: the chain's ends (audit_chain) are gone.
+   */
+  reason: 'edited' | 'unlinked' | 'truncated' | 'no_chain';
+  /** Why, in a sentence. */
+  message: string;
+}
+
+/** What checking the audit trail's hash chain found (`sluice audit --verify`, the Audit view's Verify chain). */
+export interface AuditVerification {
+  intact: boolean;
+  /** Records checked (all of them when intact; those before the break otherwise). */
+  count: number;
+  first: { seq: number; at: string } | null;
+  last: { seq: number; at: string; hash: string } | null;
+  /** The last record retention removed (verification started after it), or null when none was. */
+  anchor: { seq: number; at: string | null } | null;
+  broken: AuditBreak | null;
+}

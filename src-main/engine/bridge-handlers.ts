@@ -7,7 +7,8 @@
  * (docs/design.md#audit-trail), once, by `audit` (which knows who and where): alone, in
  * the change's own transaction; in a team, once the team's bucket took the change (when
  * it cannot, the change is undone and nothing is recorded). A change refused by its rules
- * records nothing, and neither does one that changed nothing.
+ * records nothing, and neither does one that changed nothing. Reading the trail
+ * (`audit.list`, `audit.verify`) changes nothing and is not recorded.
  */
 import { BridgeFailure, type Handlers, type ReplayRequest } from '../contract/bridge';
 import type {
@@ -20,6 +21,8 @@ import type {
   SubscriptionView,
   TestFireResult,
 } from '../contract/views';
+import { AUDIT_PAGE, type AuditRecordView } from '../contract/views';
+import { listAudit, verifyAudit } from '../store/audit';
 import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
 import type { ReplayTarget } from '../store/outbox';
@@ -162,5 +165,10 @@ export function createHandlers(deps: HandlerDeps): Handlers {
     'settings.get': () => deps.settings(),
     'team.status': async () => (await deps.team()?.status()) ?? null,
     'settings.update': (patch) => updateSettings(patch),
+    'audit.list': (query) =>
+      listAudit(deps.store, { ...query, limit: query?.limit ?? AUDIT_PAGE })
+        .reverse()
+        .map(({ prevHash: _prevHash, hash: _hash, ...view }): AuditRecordView => view),
+    'audit.verify': () => verifyAudit(deps.store),
   };
 }

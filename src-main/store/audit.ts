@@ -21,6 +21,7 @@
  * comes here is stored as given.
  */
 import { createHash } from 'node:crypto';
+import type { AuditBreak, AuditRecordView, AuditVerification } from '../contract/views';
 import type { Store } from './database';
 import type { AuditTable } from './schema';
 
@@ -44,49 +45,13 @@ export interface AuditEntry {
   after: unknown;
 }
 
-/** A stored record. */
-export interface AuditRecord {
-  seq: number;
-  at: string;
-  actor: string;
-  source: string;
-  action: string;
-  target: string;
-  targetId: string | null;
-  before: unknown;
-  after: unknown;
+/** A stored record: what the console sees of it (contract/views.ts), and its place in the chain. */
+export interface AuditRecord extends AuditRecordView {
   prevHash: string;
   hash: string;
 }
 
-/** Where a verification found the chain broken. */
-export interface AuditBreak {
-  /** The record at fault (for `truncated`: the first one missing after the newest left). */
-  seq: number;
-  /** Its time and action; null when the record is not there (`truncated`). */
-  at: string | null;
-  action: string | null;
-  /**
-   * `edited`: its fields do not match its hash. `unlinked`: it does not link to the record
-   * before it (one between was deleted, or the records were reordered), or, as the first
-   * record, to where the trail starts. `truncated`: the newest records are missing.
-   * `no_chain`: the chain's ends (audit_chain) are gone.
-   */
-  reason: 'edited' | 'unlinked' | 'truncated' | 'no_chain';
-  /** Why, in a sentence. */
-  message: string;
-}
-
-export interface AuditVerification {
-  intact: boolean;
-  /** Records checked (all of them when intact; those before the break otherwise). */
-  count: number;
-  first: { seq: number; at: string } | null;
-  last: { seq: number; at: string; hash: string } | null;
-  /** The last record retention removed (verification started after it), or null when none was. */
-  anchor: { seq: number; at: string | null } | null;
-  broken: AuditBreak | null;
-}
+export type { AuditBreak, AuditVerification };
 
 type Row = Omit<AuditTable, 'hash'>;
 
@@ -179,6 +144,8 @@ function parse(text: string | null): unknown {
 export interface AuditQuery {
   /** Records at or after this ISO-8601 UTC time. */
   since?: string;
+  /** Records older than this one (by seq): paging back from the oldest one shown. */
+  before?: number;
   /** At most this many, the newest. */
   limit?: number;
 }
@@ -187,6 +154,7 @@ export interface AuditQuery {
 export function listAudit(store: Store, query: AuditQuery = {}): AuditRecord[] {
   let q = store.kysely.selectFrom('audit').selectAll();
   if (query.since !== undefined) q = q.where('at', '>=', query.since);
+  if (query.before !== undefined) q = q.where('seq', '<', query.before);
   if (query.limit !== undefined) return store.all(q.orderBy('seq', 'desc').limit(query.limit)).reverse().map(recordOf);
   return store.all(q.orderBy('seq', 'asc')).map(recordOf);
 }

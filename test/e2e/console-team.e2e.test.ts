@@ -260,7 +260,8 @@ describe('console team view', { timeout: 90_000 }, () => {
     await vi.waitFor(() => expect(answers.length).toBeGreaterThan(0));
     for (const answer of answers) expect(answer).toEqual({ ok: true, value: null });
     await page.getByTestId('subscriptions-empty').waitFor();
-    expect(await page.getByTestId('views').count()).toBe(0);
+    // The view switch offers this Sluice's own views (Deliveries, Audit), no Team.
+    expect(await page.getByTestId('views').getByRole('button').allTextContents()).toEqual(['Deliveries', 'Audit']);
     expect(await page.getByTestId('view-team').count()).toBe(0);
     expect(await page.getByTestId('team-view').count()).toBe(0);
 

@@ -116,6 +116,8 @@ describe('hostile arguments', () => {
     'team.create': [[], [null], [{}], [{ stream: 'S' }], [{ stream: 1, keyOut: '/x' }], [{ stream: 'S', keyOut: huge }], [{ stream: 'S', keyOut: '/x', extra: 1 }], [polluted], [deep]],
     'team.join': [[], [null], [{}], [{ stream: 'S' }], [{ stream: 'S', keyFile: '/x', mergeLocal: 'yes' }], [{ stream: huge, keyFile: '/x' }], [polluted], [deep]],
     'team.leave': [[1], [null]],
+    'audit.list': [[1], ['x'], [null], [{ limit: 0 }], [{ limit: 1001 }], [{ before: 0 }], [{ before: 1.5 }], [{ since: 'yesterday' }], [{ since: '2026-02-30T10:00:00Z' }], [{ since: '2026-12-06T10:00:00' }], [{ since: huge }], [{ extra: 1 }], [polluted], [deep]],
+    'audit.verify': [[1], [null], [{}]],
     'subscriptions.health': [[1], ['x'], [{}], [null]],
     'subscriptions.preview': [[], [null], [42], [{ url: 5 }], [{ rate: 'fast' }], [{ extra: 1 }], [polluted], [deep], [{ eventJson: huge }], [{ format: 'xml' }]],
     'events.recent': [[], [null], [{ limit: 0 }], [{ limit: 101 }], [{ patterns: 'a.b' }], [{ extra: 1 }], [deep]],

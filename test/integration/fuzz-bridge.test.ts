@@ -123,6 +123,10 @@ const PATTERNS: Spec = { t: 'array', item: str(0, 256), max: 64 };
 const SCHEDULE: Spec = { t: 'array', item: { t: 'number', min: 0, max: 86_400 }, max: 20 };
 const ISO = str(1, 64);
 const SAFE_ID = int(1, Number.MAX_SAFE_INTEGER);
+/** contract/schema.ts isoTime: a date-time with its offset (a day not in the calendar: a semantic case). */
+const ISO_WITH_OFFSET = str(1, 64, { trim: true, pattern: /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/i });
+/** contract/bridge.ts: audit.list. */
+const AUDIT_QUERY: Record<string, Field> = { since: opt(ISO_WITH_OFFSET), before: opt(SAFE_ID), limit: opt(int(1, 1000)) };
 /** contract/bridge.ts: team.create, team.join. */
 const TEAM_CREATE: Record<string, Field> = { stream: req(str(1, 255, { trim: true })), bucket: opt(str(0, 64, { trim: true })), keyOut: req(str(1, 4096, { trim: true })) };
 const TEAM_JOIN: Record<string, Field> = { stream: TEAM_CREATE['stream']!, bucket: TEAM_CREATE['bucket']!, keyFile: req(str(1, 4096, { trim: true })), mergeLocal: opt(bool) };
@@ -622,6 +626,18 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
       ],
     },
     'team.leave': { args: [], semantic: [() => bad('leave, alone', [], { code: 'conflict', message: /not a member/ })] },
+    'audit.list': {
+      args: [{ spec: { t: 'object', fields: AUDIT_QUERY }, optional: true, valid: () => ({ since: iso(Date.now() - 3_600_000), limit: 10 }) }],
+      semantic: [
+        () =>
+          bad('a since that is no time', [{ since: rng.pick(['2026-02-30T10:00:00Z', '2025-02-29T00:00:00+01:00', '2026-13-01T00:00:00Z', '2026-01-01T25:00:00Z', '2026-12-06T10:00:00', '2026-12-06', 'yesterday']) }], {
+            code: 'invalid_argument',
+            field: 'since',
+            message: /must be an ISO-8601 time with its offset/,
+          }),
+      ],
+    },
+    'audit.verify': { args: [], semantic: [] },
     'subscriptions.health': { args: [], semantic: [] },
     'settings.get': { args: [], semantic: [] },
     'subscriptions.create': {

@@ -408,6 +408,8 @@ describe('JSON-RPC', () => {
       'team.create': [[], [null], [{}], [{ stream: 'S' }], [{ stream: 'S', keyOut: '/x', extra: 1 }], [polluted], [deep]],
       'team.join': [[], [null], [{}], [{ stream: 'S', keyFile: '/x', mergeLocal: 'yes' }], [polluted], [deep]],
       'team.leave': [[1], [{}]],
+      'audit.list': [[1], ['x'], [null], [{ limit: 0 }], [{ limit: 1001 }], [{ before: -1 }], [{ since: 'not a time' }], [{ since: '2026-02-30T10:00:00Z' }], [{ since: huge }], [polluted], [deep]],
+      'audit.verify': [[1], [{}]],
       'subscriptions.health': [[1], [null], [deep]],
       'subscriptions.preview': [[], [null], [{ url: 5 }], [{ format: 'xml' }], [polluted], [deep]],
       'events.recent': [[], [null], [{ limit: 0 }], [deep]],

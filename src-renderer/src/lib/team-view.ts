@@ -8,8 +8,8 @@ import { ago, plural } from './format';
 
 export type Tone = 'ok' | 'warn' | 'bad';
 
-/** What the console's main area shows: this Sluice's deliveries, or (a team member's) the team. */
-export type ConsoleView = 'deliveries' | 'team';
+/** What the console's main area shows: this Sluice's deliveries, (a team member's) the team, or the audit trail. */
+export type ConsoleView = 'deliveries' | 'team' | 'audit';
 
 /**
  * This Sluice first, then the members that beat (by name), then the stale ones: a member
