@@ -8,6 +8,7 @@
  * desktop app into the file its save dialog chose (`deliveries.export`, `fileExport`
  * below, the dialog injected so that all of this runs under Node).
  */
+import { once } from 'node:events';
 import { createWriteStream, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -109,7 +110,10 @@ export function fileExport(dbPath: string, choose: ChooseExportFile): (request: 
     const file = await choose(exportFileName(request.format));
     if (file === null) return null;
     const out = createWriteStream(file);
+    // A failure surfaces through the writes and `finished` (out.errored), never as an unhandled 'error'.
+    out.on('error', () => {});
     try {
+      await once(out, 'open');
       const count = await streamExport(dbPath, request, out);
       out.end();
       await finished(out);
