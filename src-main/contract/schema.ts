@@ -244,3 +244,33 @@ export function tuple<const T extends readonly Schema<unknown>[]>(
     },
   };
 }
+
+/** A date-time with its offset: `2026-11-28T10:00:00Z`, `2026-11-28T11:00+01:00`, fractions of a second allowed. */
+const ISO_DATE_TIME = /^(\d{4})-(\d\d)-(\d\d)T\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/i;
+
+/**
+ * An ISO-8601 date-time, normalised to the store's form (UTC, `Z`, milliseconds) so that
+ * it compares with stored times as text. The offset is required: a time without one would
+ * be read in the engine's time zone, which is not necessarily the caller's. A day that is
+ * not in the calendar (`02-30`) is refused rather than rolled over into the next month.
+ */
+export function isoTime(): Schema<string> {
+  const text = string({ min: 1, max: 64, trim: true });
+  return {
+    describe: 'string',
+    check(input, path) {
+      const checked = text.check(input, path);
+      if (!checked.ok) return checked;
+      const parts = ISO_DATE_TIME.exec(checked.value);
+      const ms = parts ? Date.parse(checked.value) : Number.NaN;
+      if (!parts || Number.isNaN(ms) || !isCalendarDay(Number(parts[1]), Number(parts[2]), Number(parts[3])))
+        return fail(path, 'must be an ISO-8601 time with its offset, such as 2026-11-28T10:00:00Z');
+      return { ok: true, value: new Date(ms).toISOString() };
+    },
+  };
+}
+
+function isCalendarDay(year: number, month: number, day: number): boolean {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}

@@ -1,7 +1,7 @@
 /**
  * Finding and exporting deliveries through the contract (docs/design.md#search-and-export):
- * what a search's argument must also meet beyond its schema (a time that exists, a window
- * the right way round, something to find), and the export, streamed from a read-only
+ * what a search's argument must also meet beyond its schema (a window the right way
+ * round, something to find), and the export, streamed from a read-only
  * connection of its own so that a long one never holds the engine's connection.
  *
  * One export, two ways out: the web host streams it into a download (`GET /export`), the
@@ -20,8 +20,8 @@ import type { DeliverySearch } from '../store/search';
 export type SearchFields = Omit<DeliverySearchQuery, 'limit'>;
 
 /**
- * The store's filter for checked search fields, times as the store writes them (UTC,
- * milliseconds). `required`: a search must say what to find; an export without a filter
+ * The store's filter for checked search fields (their times already UTC, as the store
+ * writes them). `required`: a search must say what to find; an export without a filter
  * is the whole log.
  */
 export function searchFilter(fields: SearchFields, required: boolean): DeliverySearch {
@@ -29,23 +29,13 @@ export function searchFilter(fields: SearchFields, required: boolean): DeliveryS
   if (fields.eventId !== undefined) filter.eventId = fields.eventId;
   if (fields.text !== undefined) filter.text = fields.text;
   if (fields.statusCode !== undefined) filter.statusCode = fields.statusCode;
-  if (fields.from !== undefined) filter.from = utc('from', fields.from);
-  if (fields.to !== undefined) filter.to = utc('to', fields.to);
+  if (fields.from !== undefined) filter.from = fields.from;
+  if (fields.to !== undefined) filter.to = fields.to;
   if (filter.from !== undefined && filter.to !== undefined && filter.from > filter.to)
-    throw new BridgeFailure('invalid_argument', `from (${fields.from}) is after to (${fields.to})`, 'from');
+    throw new BridgeFailure('invalid_argument', `from (${filter.from}) is after to (${filter.to})`, 'from');
   if (required && Object.keys(filter).length === 0)
     throw new BridgeFailure('invalid_argument', 'say what to find: an event id, a text, a status code or a time window (from, to)');
   return filter;
-}
-
-/** A time the schema let through (ISO-8601 with a zone) as UTC; a day that does not exist is refused, not rolled over. */
-function utc(field: 'from' | 'to', text: string): string {
-  const time = new Date(text);
-  const [y, m, d] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const day = new Date(Date.UTC(y, m - 1, d));
-  if (Number.isNaN(time.getTime()) || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d || /T24:/.test(text))
-    throw new BridgeFailure('invalid_argument', `${field} "${text}" is not a time that exists`, field);
-  return time.toISOString();
 }
 
 /** The export's file name: what it is and when it was made (`sluice-deliveries-20261206T104912Z.csv`). */
