@@ -80,7 +80,13 @@ async function start(): Promise<void> {
   engine = await Engine.start({ dbPath: join(app.getPath('userData'), 'sluice.db'), command: `${PRODUCT} app`, source: SOURCES.console, cipher });
   if (engine.tookOverFrom) console.log(`[sluice] ${takeoverNote(engine.tookOverFrom)}`);
   if (engine.secretsUpgraded > 0) console.log(`[sluice] encrypted ${engine.secretsUpgraded} plain-text secret(s) with the OS key store`);
-  registerIpc(ipcMain, engine.handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
+  // Export: the main process asks where (the save dialog) and writes the file itself.
+  const exportTo = (suggestedName: string): Promise<string | null> =>
+    dialog
+      .showSaveDialog({ title: 'Export deliveries', defaultPath: join(app.getPath('downloads'), suggestedName) })
+      .then((r) => (r.canceled || !r.filePath ? null : r.filePath));
+  const handlers = { ...engine.handlers, 'deliveries.export': engine.fileExport(exportTo) };
+  registerIpc(ipcMain, handlers, trustedSender(isAppUrl, () => window?.webContents ?? null), (err, call) =>
     console.error(`[sluice] ${call} failed`, err),
   );
   engine.hub.subscribe((event, payload) => forwardEvent(window?.webContents ?? null, event, payload));

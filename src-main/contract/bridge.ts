@@ -158,6 +158,40 @@ export const recentEventsQuery = s.object({
   limit: s.optional(s.number({ min: 1, max: 100, integer: true })),
 });
 
+/** A time in a search: with its offset, normalised to the store's form (UTC, milliseconds). */
+const searchTime = s.isoTime();
+
+/** What to find in the log (store/search.ts): every field given must match. */
+const deliverySearchFields = {
+  /** The event's id, exactly. */
+  eventId: s.optional(s.string({ min: 1, max: 256, trim: true })),
+  /** Contained in the event's body (an attacker's IP, a decoy's name); ASCII letters in either case. */
+  text: s.optional(s.string({ min: 1, max: 1024 })),
+  /** The HTTP status of the last attempt. */
+  statusCode: s.optional(s.number({ min: 100, max: 599, integer: true })),
+  /** Created at or after. */
+  from: s.optional(searchTime),
+  /** Created at or before. */
+  to: s.optional(searchTime),
+};
+
+/** The largest page `deliveries.search` answers (store/search.ts MAX_SEARCH_LIMIT). */
+export const SEARCH_LIMIT_MAX = 10_000;
+
+/** A search of the log: at least one filter; newest first, at most `limit` (default 200). */
+export const deliverySearchQuery = s.object({ ...deliverySearchFields, limit: s.optional(s.number({ min: 1, max: SEARCH_LIMIT_MAX, integer: true })) });
+
+export const EXPORT_FORMAT_NAMES = ['csv', 'ndjson'] as const;
+
+/** The filtered set written out whole (no filter: the whole log), with bodies and attempts. */
+export const deliveryExportRequest = s.object({ ...deliverySearchFields, format: s.literal(...EXPORT_FORMAT_NAMES) });
+
+/** Where `deliveries.export` wrote the file (the desktop app's save dialog chose it). */
+export interface DeliveryExportResult {
+  file: string;
+  count: number;
+}
+
 /** The team's stream and name (bucket); checked in full by the engine (engine/team-membership.ts). */
 const teamStream = s.string({ min: 1, max: 255, trim: true });
 const teamBucket = s.optional(s.string({ max: 64, trim: true }));
@@ -196,6 +230,8 @@ export type SettingsPatch = s.Infer<typeof settingsPatch>;
 export type TeamCreateRequest = s.Infer<typeof teamCreateRequest>;
 export type TeamJoinRequest = s.Infer<typeof teamJoinRequest>;
 export type AuditQuery = s.Infer<typeof auditQuery>;
+export type DeliverySearchQuery = s.Infer<typeof deliverySearchQuery>;
+export type DeliveryExportRequest = s.Infer<typeof deliveryExportRequest>;
 
 /** Calls, renderer → main. `args` validates the positional argument list. */
 export const calls = {
@@ -212,6 +248,13 @@ export const calls = {
   'events.recent': { args: s.tuple(recentEventsQuery) },
   'deliveries.list': { args: s.tuple(s.optional(deliveryQuery)) },
   'deliveries.get': { args: s.tuple(deliveryId) },
+  /** Find deliveries by event id, text in the body, status code and time window (at least one). */
+  'deliveries.search': { args: s.tuple(deliverySearchQuery) },
+  /**
+   * The desktop app's export: asks where to save, then writes the file (null: the analyst
+   * cancelled). In a browser the console downloads `GET /export` from the web host instead.
+   */
+  'deliveries.export': { args: s.tuple(deliveryExportRequest) },
   'deliveries.replay': { args: s.tuple(replayRequest) },
   'status.get': { args: s.tuple() },
   'settings.get': { args: s.tuple() },
@@ -241,6 +284,8 @@ export interface CallValues {
   'events.recent': RecentEvent[];
   'deliveries.list': DeliveryView[];
   'deliveries.get': DeliveryDetail;
+  'deliveries.search': DeliveryView[];
+  'deliveries.export': DeliveryExportResult | null;
   'deliveries.replay': ReplayResult;
   'status.get': EngineStatus;
   'settings.get': SettingsView;

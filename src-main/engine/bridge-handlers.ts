@@ -25,9 +25,11 @@ import { AUDIT_PAGE, type AuditRecordView } from '../contract/views';
 import { listAudit, verifyAudit } from '../store/audit';
 import type { Store } from '../store/database';
 import { getDeliveryDetail, listDeliveries } from '../store/deliveries';
+import { searchDeliveries } from '../store/search';
 import type { ReplayTarget } from '../store/outbox';
 import type { Subscription } from '../store/subscriptions';
 import { replayChange, settingsChange, subscriptionChange, testFireChange, type AuditChange, type AuditRecorder } from './audit-trail';
+import { searchFilter } from './delivery-search';
 import type { Preview } from './preview';
 import { validateSettingsPatch } from './settings';
 import type { SubscriptionService, Written } from './subscription-service';
@@ -160,6 +162,13 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       const detail = getDeliveryDetail(deps.store, id);
       if (!detail) throw new BridgeFailure('not_found', `no delivery with id ${id}`);
       return detail;
+    },
+    'deliveries.search': ({ limit, ...fields }) => searchDeliveries(deps.store, searchFilter(fields, true), limit),
+    // The desktop app replaces this with its own (delivery-search.ts `fileExport`: a save dialog);
+    // a browser downloads the export from the web host (`GET /export`).
+    'deliveries.export': (request) => {
+      searchFilter(request, false);
+      throw new BridgeFailure('unavailable', 'exporting to a file is for the desktop app; in a browser the console downloads the export');
     },
     'status.get': () => deps.status(),
     'settings.get': () => deps.settings(),

@@ -27,7 +27,7 @@
  */
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
-import type { Handlers, SluiceApi } from '../contract/bridge';
+import type { DeliveryExportRequest, Handlers, SluiceApi } from '../contract/bridge';
 import type {
   EngineStatus,
   SettingOverrides,
@@ -59,6 +59,7 @@ import { AuditTrail, BulkChange, osUser, SOURCES, type AuditRecorder, type BulkA
 import { createHandlers } from './bridge-handlers';
 import { BusLink } from './bus-link';
 import { DeliveryFeed } from './delivery-feed';
+import { fileExport, openExport, type ChooseExportFile, type OpenedExport } from './delivery-search';
 import { EventHub } from './event-hub';
 import { createInProcessClient } from './in-process-client';
 import { IntakeStage } from './intake-stage';
@@ -474,6 +475,19 @@ export class Engine {
   offlineStore(): Store {
     if (!this.options.offline) throw new Error('only an offline engine hands out its store');
     return this.store;
+  }
+
+  /**
+   * An export of the deliveries `request` selects, checked and ready to stream through a
+   * read-only connection of its own (delivery-search.ts): the web host's download.
+   */
+  openExport(request: DeliveryExportRequest): OpenedExport {
+    return openExport(this.options.dbPath, request);
+  }
+
+  /** `deliveries.export` for the desktop app, `choose` being its save dialog. */
+  fileExport(choose: ChooseExportFile): Handlers['deliveries.export'] {
+    return fileExport(this.options.dbPath, choose);
   }
 
   /** Resolves once the bus has confirmed every subscription made so far. */

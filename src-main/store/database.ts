@@ -128,6 +128,24 @@ export class Store {
     return store;
   }
 
+  /**
+   * A read-only connection of its own to a database an engine may be running on: a long
+   * read (an export) beside it, on another connection, so it never holds the engine's
+   * connection or its write lock (WAL: readers and the writer do not wait for each other).
+   * Nothing is created, checked, migrated or written; `path` must be a database already.
+   */
+  static openReadOnly(path: string): Store {
+    if (path === ':memory:' || !existsSync(path)) throw new StoreError(`no database at ${path}`);
+    let sqlite: BetterSqlite3.Database;
+    try {
+      sqlite = new BetterSqlite3(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+      sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    } catch (err) {
+      throw new StoreError(`cannot open database ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return new Store(sqlite, path);
+  }
+
   private static async openOrMoveAside(path: string, options: StoreOptions): Promise<Store> {
     if (path === ':memory:') return Store.openChecked(path);
     checkDatabaseFolder(path);

@@ -4,10 +4,11 @@
  * the destination to drain when it is full, so memory stays flat for any number of rows.
  */
 import type { Writable } from 'node:stream';
+import { EXPORT_FORMAT_NAMES } from '../contract/bridge';
 import type { Store } from './database';
 import { EXPORT_COLUMNS, exportRows, type DeliverySearch, type ExportRow } from './search';
 
-export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+export const EXPORT_FORMATS = EXPORT_FORMAT_NAMES;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Rows per write: one write per row would cost more than the formatting. */
@@ -40,20 +41,29 @@ export function ndjsonLine(row: ExportRow): string {
   return `${JSON.stringify({ ...row, attemptLog })}\n`;
 }
 
-/** Write `text`, resolving once the destination can take more. */
+/**
+ * Write `text`, resolving once the destination can take more: at once when it has room,
+ * after a turn of the event loop (beside a running engine, an export of any length never
+ * keeps its commits and deliveries waiting longer than one chunk takes); when it is full,
+ * at its 'drain'. Rejects when it fails or is closed meanwhile (a download given up).
+ */
 function write(out: Writable, text: string): Promise<void> {
-  if (out.write(text)) return Promise.resolve();
+  if (out.destroyed) return Promise.reject(out.errored ?? new Error('the destination was closed'));
+  if (out.write(text)) return new Promise((resolve) => setImmediate(resolve));
   return new Promise((resolve, reject) => {
-    const onDrain = (): void => {
-      out.off('error', onError);
-      resolve();
-    };
-    const onError = (error: Error): void => {
+    const done = (error?: Error): void => {
       out.off('drain', onDrain);
-      reject(error);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
     };
+    const onDrain = (): void => done();
+    const onError = (error: Error): void => done(error);
+    const onClose = (): void => done(out.errored ?? new Error('the destination was closed'));
     out.once('drain', onDrain);
     out.once('error', onError);
+    out.once('close', onClose);
   });
 }
 

@@ -17,13 +17,14 @@
  * unindexed events alike. A text shorter than three characters has no trigram to look up:
  * it is answered by LIKE over the log alone (slower on a large store).
  */
+import { SEARCH_LIMIT_MAX } from '../contract/bridge';
 import type { DeliveryView } from '../contract/views';
 import type { Store } from './database';
 import { toDeliveryView } from './deliveries';
 import { lastCreatedBefore } from './retention';
 
 export const DEFAULT_SEARCH_LIMIT = 200;
-export const MAX_SEARCH_LIMIT = 10_000;
+export const MAX_SEARCH_LIMIT = SEARCH_LIMIT_MAX;
 /** Events indexed per batch: ~17 µs each, so a batch holds the event loop ~20 ms (up to ~150 ms when FTS5 merges its segments). */
 export const DEFAULT_INDEX_BATCH = 1_000;
 /** The trigram tokenizer indexes runs of this many characters: a shorter text has none. */

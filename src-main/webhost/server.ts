@@ -20,12 +20,26 @@ import type { AddressInfo, Socket } from 'node:net';
 import { extname, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { TOKEN_REFUSED_CLOSE_CODE, TOKEN_REFUSED_REASON, calls, dispatchCall, type EventName, type EventPayloads } from '../contract/bridge';
+import {
+  BridgeFailure,
+  TOKEN_REFUSED_CLOSE_CODE,
+  TOKEN_REFUSED_REASON,
+  calls,
+  deliveryExportRequest,
+  dispatchCall,
+  type DeliveryExportRequest,
+  type EventName,
+  type EventPayloads,
+} from '../contract/bridge';
 import { SOURCES } from '../engine/audit-trail';
+import { exportFileName, type OpenedExport } from '../engine/delivery-search';
 import type { Engine } from '../engine/engine';
 
 export const DEFAULT_PORT = 7870;
 const RPC_PATH = '/rpc';
+/** The export as a download: `GET /export?token=…&format=csv|ndjson&text=…` (docs/design.md#search-and-export). */
+export const EXPORT_PATH = '/export';
+const EXPORT_CONTENT_TYPES = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' } as const;
 /** The largest JSON-RPC message accepted; a bigger frame closes the socket (1009). */
 export const MAX_PAYLOAD_BYTES = 32 * 1024 * 1024;
 /** Past this much unsent data a client misses events (it refetches when it reconnects). */
@@ -121,15 +135,17 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   };
 
   const server = createServer((req, res) => {
-    serveStatic(req, res).catch((err: unknown) => {
+    const serve = sanitizePath(req.url) === EXPORT_PATH ? serveExport : serveStatic;
+    serve(req, res).catch((err: unknown) => {
       onInternalError(err, `GET ${sanitizePath(req.url)}`);
       if (!res.headersSent) respond(res, 500);
       else res.destroy();
     });
   });
 
-  const respond = (res: ServerResponse, status: number, extra: Record<string, string> = {}): void => {
-    const body = `${status} ${STATUS_CODES[status] ?? ''}\n`;
+  /** `message`: what went wrong, for whoever reads the answer (the default: the status line). */
+  const respond = (res: ServerResponse, status: number, extra: Record<string, string> = {}, message?: string): void => {
+    const body = message === undefined ? `${status} ${STATUS_CODES[status] ?? ''}\n` : `${message}\n`;
     res.writeHead(status, {
       ...headers,
       ...extra,
@@ -157,6 +173,44 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       'Content-Length': String(body.length),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  /**
+   * The export, downloaded. The page's link carries the token as its `/rpc` URL does (the
+   * page's own fragment never reaches a request); a link without this run's token, from
+   * anywhere, gets nothing. The filters are the contract's (`deliveryExportRequest`, the
+   * same checks and messages); a bad one is a 400 saying which. Rows are read through a
+   * read-only connection of the export's own and written as the browser takes them.
+   */
+  const serveExport = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const host = validHost(req);
+    if (!host) return respond(res, 421);
+    if (req.method !== 'GET') return respond(res, 405, { Allow: 'GET' });
+    const params = new URL(req.url ?? '', `http://${host}`).searchParams;
+    if (!tokenMatches(params.get('token'), token))
+      return respond(res, 403, {}, `${TOKEN_REFUSED_REASON}: open the URL \`npm run serve\` printed, and export from that page`);
+    const request = exportRequestOf(params);
+    if (typeof request === 'string') return respond(res, 400, {}, request);
+    let opened: OpenedExport;
+    try {
+      opened = engine.openExport(request);
+    } catch (err) {
+      if (err instanceof BridgeFailure) return respond(res, err.code === 'invalid_argument' ? 400 : 503, {}, err.message);
+      throw err;
+    }
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': EXPORT_CONTENT_TYPES[request.format],
+      'Content-Disposition': `attachment; filename="${exportFileName(request.format)}"`,
+    });
+    try {
+      await opened.write(res);
+      res.end();
+    } catch (err) {
+      // A download given up (the tab closed) is not a fault; either way the connection goes.
+      if (!res.destroyed) onInternalError(err, `GET ${EXPORT_PATH}`);
+      res.destroy();
+    }
   };
 
   server.on('connection', (socket) => {
@@ -315,6 +369,26 @@ function staticFile(rendererDir: string, requestUrl: string): string | null {
   const root = resolve(rendererDir);
   const file = resolve(root, `.${path}`);
   return file.startsWith(root + sep) ? file : null;
+}
+
+/**
+ * The export a download's query asks for, checked by the contract's schema (a number where
+ * one is due: `statusCode=503`), or what is wrong with it. The token is the host's, not a filter.
+ */
+function exportRequestOf(params: URLSearchParams): DeliveryExportRequest | string {
+  // No prototype: a key named __proto__ is a key like any other (and refused as unknown).
+  const raw = Object.create(null) as Record<string, unknown>;
+  for (const key of new Set(params.keys())) {
+    if (key === 'token') continue;
+    const values = params.getAll(key);
+    if (values.length > 1) return `${key.slice(0, 64)} is given ${values.length} times; give it once`;
+    const value = values[0] as string;
+    raw[key] = key === 'statusCode' && /^\s*-?\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) : value;
+  }
+  if (!Object.hasOwn(raw, 'format')) return 'format is required: csv or ndjson';
+  const checked = deliveryExportRequest.check(raw, '');
+  if (!checked.ok) return `${checked.issue.path} ${checked.issue.message}`.trim();
+  return checked.value;
 }
 
 /** Constant-time: hashing first makes the comparison independent of the lengths too. */

@@ -110,6 +110,8 @@ describe('hostile arguments', () => {
     'subscriptions.testFire': [[], [1], [{}], [huge]],
     'deliveries.list': [[1], ['x'], [{ limit: 0 }], [{ limit: 5000 }], [{ outcome: 'exploded' }], [{ before: -1 }], [{ topic: huge }], [polluted], [deep]],
     'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
+    'deliveries.search': [[], [null], [{}], [{ limit: 5 }], [{ text: '' }], [{ eventId: '  ' }], [{ statusCode: 99 }], [{ statusCode: 600 }], [{ statusCode: 200.5 }], [{ from: 'yesterday' }], [{ from: '2026-11-28T10:00:00' }], [{ to: '2026-02-30T10:00:00Z' }], [{ from: '2026-11-28T11:00:00Z', to: '2026-11-28T10:00:00Z' }], [{ text: 'a', limit: 0 }], [{ text: 'a', limit: 10_001 }], [{ text: huge }], [polluted], [deep]],
+    'deliveries.export': [[], [null], [{}], [{ format: 'xml' }], [{ format: 'csv', text: '' }], [{ format: 'csv', statusCode: 42 }], [{ format: 'ndjson', from: 'now' }], [{ format: 'csv', from: '2026-11-28T11:00:00Z', to: '2026-11-28T10:00:00Z' }], [{ format: 'csv', limit: 5 }], [polluted], [deep]],
     'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'nope', dead: true }], [{ pattern: 'a.>' }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'x', to: 'y' }], [{ id: 1, dead: true }], [polluted], [{ since: huge }]],
     'status.get': [[1]],
     'team.status': [[1], [null]],

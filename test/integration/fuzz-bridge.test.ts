@@ -211,6 +211,17 @@ const DELIVERY_QUERY: Record<string, Field> = {
   limit: opt(int(1, 1000)),
   excludeHeld: opt(bool),
 };
+/** contract/bridge.ts: deliveries.search, deliveries.export (a time with its zone). */
+const SEARCH_TIME = str(1, 64, { trim: true, pattern: /^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:\d\d)$/i });
+const SEARCH_FIELDS: Record<string, Field> = {
+  eventId: opt(str(1, 256, { trim: true })),
+  text: opt(str(1, 1024)),
+  statusCode: opt(int(100, 599)),
+  from: opt(SEARCH_TIME),
+  to: opt(SEARCH_TIME),
+};
+const DELIVERY_SEARCH: Record<string, Field> = { ...SEARCH_FIELDS, limit: opt(int(1, 10_000)) };
+const DELIVERY_EXPORT: Record<string, Field> = { ...SEARCH_FIELDS, format: req({ t: 'literal', values: ['csv', 'ndjson'] }) };
 const REPLAY_REQUEST: Record<string, Field> = {
   id: opt(SAFE_ID),
   subscriptionId: opt(ID),
@@ -702,6 +713,27 @@ function buildModels(rng: Rng, fx: Fixtures): Record<CallName, CallModel> {
         },
       ],
       semantic: [],
+    },
+    'deliveries.search': {
+      args: [{ spec: { t: 'object', fields: DELIVERY_SEARCH }, valid: () => ({ text: '203.0.113.7', statusCode: 200, from: iso(0), to: iso(Date.now()), limit: 50 }) }],
+      semantic: [
+        () => bad('nothing to find', [rng.pick([{}, { limit: 10 }])], { code: 'invalid_argument', message: /say what to find/ }),
+        () => bad('a window backwards', [{ from: iso(Date.now()), to: iso(Date.now() - 60_000) }], { code: 'invalid_argument', field: 'from', message: /after/ }),
+        () => {
+          const field = rng.pick(['from', 'to']);
+          const day = rng.pick(['2026-02-30T10:00:00Z', '2025-02-29T00:00Z', '2026-04-31T23:59:59+02:00']);
+          return bad('a day that is not there', [{ [field]: day }], { code: 'invalid_argument', field, message: /ISO-8601 time with its offset/ });
+        },
+      ],
+    },
+    'deliveries.export': {
+      args: [{ spec: { t: 'object', fields: DELIVERY_EXPORT }, valid: () => ({ format: rng.pick(['csv', 'ndjson']), eventId: 'evt-1', to: iso(Date.now()) }) }],
+      semantic: [
+        () => bad('a window backwards', [{ format: 'csv', from: iso(Date.now()), to: iso(Date.now() - 60_000) }], { code: 'invalid_argument', field: 'from', message: /after/ }),
+        () => bad('a day that is not there', [{ format: 'ndjson', from: '2026-02-30T10:00:00Z' }], { code: 'invalid_argument', field: 'from', message: /ISO-8601 time with its offset/ }),
+        // A file is the desktop app's (its save dialog); a browser downloads GET /export.
+        () => bad('an export to a file, outside the desktop app', [{ format: rng.pick(['csv', 'ndjson']), text: 'x' }], { code: 'unavailable', message: /desktop app/ }),
+      ],
     },
     'deliveries.get': {
       args: [{ spec: SAFE_ID, valid: () => fx.testDelivery }],

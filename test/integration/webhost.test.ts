@@ -402,6 +402,8 @@ describe('JSON-RPC', () => {
       'subscriptions.testFire': [[], [1], [{}], [huge]],
       'deliveries.list': [[1], ['x'], [null], [{ limit: 0 }], [{ limit: 5000 }], [{ outcome: 'exploded' }], [{ before: -1 }], [{ topic: huge }], [polluted], [deep]],
       'deliveries.get': [[], ['1'], [1.5], [-1], [null], [{}]],
+      'deliveries.search': [[], [null], [{}], [{ text: '' }], [{ eventId: ' ' }], [{ statusCode: 99 }], [{ statusCode: 600 }], [{ statusCode: '503' }], [{ from: 'yesterday' }], [{ to: '2026-02-30T10:00:00Z' }], [{ text: 'a', limit: 0 }], [{ text: 'a', limit: 10_001 }], [{ text: huge }], [polluted], [deep]],
+      'deliveries.export': [[], [null], [{}], [{ format: 'xml' }], [{ format: 'csv', text: '' }], [{ format: 'csv', statusCode: 42 }], [{ format: 'csv', from: 'now' }], [{ format: 'ndjson', extra: 1 }], [polluted], [deep]],
       'deliveries.replay': [[], [null], [{}], [{ id: 'x' }], [{ dead: true }], [{ subscriptionId: 'x', pattern: 'a..b', from: 'a', to: 'b' }], [polluted], [deep]],
       'status.get': [[1]],
       'team.status': [[1], [{}]],

@@ -31,6 +31,7 @@ import type {
 } from '@contract/views';
 import { countSubscriptions } from '@contract/counts';
 import { matchesPattern } from '@match/pattern';
+import { DeliverySearchState } from './delivery-search-state.svelte';
 import { mergeNewestFirst } from './log-merge';
 
 /** The log keeps this many rows in memory; older ones are a query away. */
@@ -73,7 +74,12 @@ export class ConsoleState {
 
   private readonly offs: (() => void)[] = [];
 
-  constructor(private readonly api: SluiceApi) {}
+  /** The log's search and export: while a search is active, its results stand in for the live log. */
+  readonly search: DeliverySearchState;
+
+  constructor(private readonly api: SluiceApi) {
+    this.search = new DeliverySearchState(api);
+  }
 
   /** Recounted from the subscriptions, which change at once, not from the slower status. */
   readonly counts = $derived(countSubscriptions(this.subscriptions));
