@@ -55,7 +55,7 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { keys: ['ArrowDown'], action: 'next', description: 'Next row, while a list has focus', listOnly: true },
   { keys: ['ArrowUp'], action: 'previous', description: 'Previous row, while a list has focus', listOnly: true },
   { keys: ['Enter'], action: 'open', description: "Open the selected row's detail (a delivery, a subscription's health)" },
-  { keys: ['Escape'], action: 'close', description: 'Close the detail, dialog or overlay (focus goes back where it was)' },
+  { keys: ['Escape'], action: 'close', description: 'Close the detail, dialog or overlay (focus goes back where it was); from a log filter, back to the log' },
   { keys: ['g', 's'], action: 'go-subscriptions', description: 'Go to the subscriptions table' },
   { keys: ['g', 'd'], action: 'go-deliveries', description: 'Go to the delivery log' },
   {
