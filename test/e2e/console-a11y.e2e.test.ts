@@ -53,7 +53,7 @@ async function check(page: Page, screen: string): Promise<void> {
 async function dialog(page: Page, testid: string) {
   const d = page.getByTestId(testid);
   await d.waitFor();
-  await expect.poll(() => d.evaluate((el) => (el as HTMLDialogElement).open)).toBe(true);
+  await expect.poll(() => d.evaluate((el) => el.hasAttribute('open'))).toBe(true);
   return d;
 }
 

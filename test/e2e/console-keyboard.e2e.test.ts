@@ -44,18 +44,17 @@ const eventIds = (r: Receiver) => r.requests.map((q) => q.headers['x-decnet-even
 
 /** What has focus: its data-testid, and its data-name for a subscription's row. */
 const focused = () =>
-  page.evaluate(() => {
-    const el = document.activeElement as HTMLElement | null;
-    return { testid: el?.dataset['testid'] ?? el?.tagName ?? '', name: el?.dataset['name'] ?? null };
+  page.locator('body').evaluate((body) => {
+    const el = body.ownerDocument.activeElement;
+    return { testid: el?.getAttribute('data-testid') ?? el?.tagName ?? '', name: el?.getAttribute('data-name') ?? null };
   });
 
 /** The keyboard's row of the log: the listbox's active option. */
 const activeDelivery = () =>
-  page.evaluate(() => {
-    const list = document.querySelector('[data-testid="delivery-log"]');
-    const id = list?.getAttribute('aria-activedescendant');
-    const option = id ? document.getElementById(id) : null;
-    return option ? { eventId: option.dataset['eventId'], selected: option.getAttribute('aria-selected') } : null;
+  page.getByTestId('delivery-log').evaluate((list) => {
+    const id = list.getAttribute('aria-activedescendant');
+    const option = id ? list.ownerDocument.getElementById(id) : null;
+    return option ? { eventId: option.getAttribute('data-event-id'), selected: option.getAttribute('aria-selected') } : null;
   });
 
 async function create(name: string, url: string): Promise<void> {
@@ -187,7 +186,7 @@ describe('console at the keyboard', () => {
     expect(await activeDelivery()).toEqual({ eventId: 'ev-2', selected: 'true' });
     // Tab stays inside (a modal dialog).
     await press('Tab', 'Tab');
-    expect(await page.evaluate(() => document.querySelector('[data-testid="help-overlay"]')?.contains(document.activeElement) ?? false)).toBe(true);
+    expect(await help.evaluate((dialog) => dialog.contains(dialog.ownerDocument.activeElement))).toBe(true);
     await press('Escape');
     await help.waitFor({ state: 'detached' });
     expect((await focused()).testid).toBe('delivery-log');
@@ -204,10 +203,11 @@ describe('console at the keyboard', () => {
     for (let i = 0; i < 25; i++) {
       await press('Tab');
       rings.push(
-        await page.evaluate(() => {
-          const el = document.activeElement as HTMLElement;
-          const style = getComputedStyle(el);
-          return { testid: el.dataset['testid'] ?? el.tagName, ring: `${style.outlineStyle} ${style.outlineWidth}` };
+        await page.locator('body').evaluate((body) => {
+          const doc = body.ownerDocument;
+          const el = doc.activeElement ?? body;
+          const style = doc.defaultView!.getComputedStyle(el);
+          return { testid: el.getAttribute('data-testid') ?? el.tagName, ring: `${style.outlineStyle} ${style.outlineWidth}` };
         }),
       );
     }
