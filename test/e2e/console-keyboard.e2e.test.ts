@@ -173,6 +173,12 @@ describe('console at the keyboard', () => {
     await detail.waitFor({ state: 'detached' });
     expect((await focused()).testid).toBe('delivery-log');
     expect(await activeDelivery()).toEqual({ eventId: 'ev-2', selected: 'true' });
+    // Closed by its own ✕ (gone with the detail), focus goes back to the log too.
+    await press('Enter');
+    await detail.getByRole('button', { name: 'Close detail' }).focus();
+    await press('Enter');
+    await detail.waitFor({ state: 'detached' });
+    await expect.poll(() => focused().then((f) => f.testid)).toBe('delivery-log');
 
     // ?: the shortcuts, Escape closes them and focus comes back to the log.
     await press('?');
