@@ -2,8 +2,10 @@
  * The console at the keyboard, in Debian's Chromium over the web host (a real engine,
  * nats-server and receivers): a tripped subscription re-enabled without the mouse, its
  * held events delivered; the log's filter, rows and detail; the help overlay; focus that
- * is always visible and always comes back. Keys only (page.keyboard), no clicks.
+ * is always visible and always comes back. Keys only (page.keyboard), no clicks. Set
+ * SLUICE_SHOTS=/tmp to keep screenshots.
  */
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { launchChromium } from '../harness/browser';
@@ -67,6 +69,12 @@ async function publish(ids: string[]): Promise<void> {
   for (const id of ids) await t.publish('canary.tok1.triggered', envelope('canary', { token: 'tok1' }, id));
 }
 
+/** Set SLUICE_SHOTS=/tmp to keep screenshots. */
+async function shot(name: string): Promise<void> {
+  const dir = process.env['SLUICE_SHOTS'];
+  if (dir) await page.screenshot({ path: join(dir, `sluice-${name}.png`) });
+}
+
 async function press(...keys: string[]): Promise<void> {
   for (const key of keys) await page.keyboard.press(key);
 }
@@ -101,6 +109,7 @@ describe('console at the keyboard', () => {
     await press('e');
     await expect.poll(focused).toEqual({ testid: 'reenable-deliver', name: null });
     expect(await page.getByTestId('reenable-deliver').textContent()).toBe('Re-enable and deliver 3 held events');
+    await shot('keyboard-reenable-menu');
     await press('ArrowDown');
     expect((await focused()).testid).toBe('reenable-discard');
     await press('Enter');
@@ -228,5 +237,14 @@ describe('console at the keyboard', () => {
     await press('Escape');
     await settings.waitFor({ state: 'detached' });
     expect((await focused()).testid).toBe('open-settings');
+    // The header's Keys button is the overlay for the mouse; Escape gives focus back to it.
+    await press('Tab');
+    expect((await focused()).testid).toBe('open-help');
+    await press('Enter');
+    await help.waitFor();
+    await shot('keyboard-help');
+    await press('Escape');
+    await help.waitFor({ state: 'detached' });
+    expect((await focused()).testid).toBe('open-help');
   });
 });
