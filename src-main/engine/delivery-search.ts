@@ -1,5 +1,5 @@
 /**
- * Finding and exporting deliveries through the contract (docs/design.md#search-and-export):
+ * Finding and exporting deliveries through the contract (docs/design.md#finding-and-exporting-deliveries):
  * what a search's argument must also meet beyond its schema (a window the right way
  * round, something to find), and the export, streamed from a read-only
  * connection of its own so that a long one never holds the engine's connection.

@@ -37,7 +37,7 @@ import type { Engine } from '../engine/engine';
 
 export const DEFAULT_PORT = 7870;
 const RPC_PATH = '/rpc';
-/** The export as a download: `GET /export?token=…&format=csv|ndjson&text=…` (docs/design.md#search-and-export). */
+/** The export as a download: `GET /export?token=…&format=csv|ndjson&text=…` (docs/design.md#finding-and-exporting-deliveries). */
 export const EXPORT_PATH = '/export';
 const EXPORT_CONTENT_TYPES = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' } as const;
 /** The largest JSON-RPC message accepted; a bigger frame closes the socket (1009). */

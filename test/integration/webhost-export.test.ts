@@ -1,5 +1,5 @@
 /**
- * The web host's export download (`GET /export`, docs/design.md#search-and-export): only
+ * The web host's export download (`GET /export`, docs/design.md#finding-and-exporting-deliveries): only
  * with this run's token, bad filters refused with 400 and a message naming the filter,
  * and a 20,000-row export streamed through its own read-only connection while the engine
  * goes on receiving, delivering and committing events (the download held half-read).

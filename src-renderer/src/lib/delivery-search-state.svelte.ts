@@ -1,5 +1,5 @@
 /**
- * The delivery log's search and export (docs/design.md#search-and-export): while a search
+ * The delivery log's search and export (docs/design.md#finding-and-exporting-deliveries): while a search
  * is active its results stand in for the live log, until the analyst goes back to it.
  * The export takes the active search's filters: in a browser it is a download from the
  * web host (`GET /export`, with the page's token); in the desktop app the main process
