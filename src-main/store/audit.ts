@@ -29,21 +29,12 @@ import type { AuditTable } from './schema';
 export const GENESIS_HASH = '0'.repeat(64);
 const DAY_MS = 86_400_000;
 
-/** One change, as the engine describes it (before/after: JSON values, secrets already redacted; null: none). */
-export interface AuditEntry {
-  /** The OS user. */
-  actor: string;
-  /** Where the change was made: `console`, `console (web)`, `tray`, `cli (subs add)`… */
-  source: string;
-  /** `subscription.create`, `settings.update`, `pause_all`… (engine/audit-trail.ts). */
-  action: string;
-  /** What it was made to, as a person reads it: a subscription's name, `settings`. */
-  target: string;
-  /** The subscription's id, when the target is one. */
-  targetId: string | null;
-  before: unknown;
-  after: unknown;
-}
+/**
+ * One change, as the engine describes it: a record without its place and time (before/after:
+ * JSON values, secrets already redacted; null: none; targetId: the subscription's id, when
+ * the target is one).
+ */
+export type AuditEntry = Omit<AuditRecordView, 'seq' | 'at'>;
 
 /** A stored record: what the console sees of it (contract/views.ts), and its place in the chain. */
 export interface AuditRecord extends AuditRecordView {
