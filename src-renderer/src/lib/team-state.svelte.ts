@@ -7,6 +7,7 @@
  */
 import type { SluiceApi } from '@contract/bridge';
 import type { TeamStatusView } from '@contract/views';
+import { pollWhileVisible } from './poll';
 
 export const TEAM_POLL_MS = 2000;
 
@@ -37,29 +38,6 @@ export class TeamState {
 
   /** Polls until the returned function is called; paused while the page is hidden, asked at once when it shows again. */
   poll(): () => void {
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let stopped = false;
-    // One timer at most: a chain that ends while another is waiting replaces its wait.
-    const schedule = (): void => {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      if (stopped || document.visibilityState === 'hidden') return;
-      timer = setTimeout(() => {
-        timer = null;
-        // The next ask waits for this one: a slow engine is never asked twice at once.
-        void this.refresh().finally(schedule);
-      }, TEAM_POLL_MS);
-    };
-    const onVisibility = (): void => {
-      if (document.visibilityState === 'hidden') schedule();
-      else void this.refresh().finally(schedule);
-    };
-    document.addEventListener('visibilitychange', onVisibility);
-    void this.refresh().finally(schedule);
-    return () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      document.removeEventListener('visibilitychange', onVisibility);
-    };
+    return pollWhileVisible(() => this.refresh(), TEAM_POLL_MS);
   }
 }
