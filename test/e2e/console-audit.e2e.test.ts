@@ -165,6 +165,15 @@ describe('the Audit view', () => {
     expect(await seriousViolations(page)).toEqual([]);
   });
 
+  it('follows the trail while shown: a change made elsewhere appears on top without Refresh, older pages kept', async () => {
+    const view = await openAudit();
+    await expect.poll(() => rows().count()).toBe(1);
+    // Made beside this page (the engine's own contract, as the desktop console or the tray would).
+    unwrap(await t.api['settings.update']({ concurrency: 3 }));
+    await expect.poll(() => rows().evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-seq'))), { timeout: 10_000 }).toEqual(['2', '1']);
+    expect(await rows().first().getAttribute('data-source')).toBe('console');
+  });
+
   it('pages back with Load older, filters by since, and says when there is nothing', async () => {
     const view = await openAudit();
     await expect.poll(() => rows().count()).toBe(1);

@@ -1,12 +1,17 @@
 /**
  * The Audit view's state: the trail as `audit.list` answers it, newest first, a page at a
  * time (Load older asks for the records before the oldest shown), narrowed by a since
- * time, and what the last Verify chain found. Read when the view opens and on Refresh;
- * reading the trail changes nothing in it.
+ * time, and what the last Verify chain found. Read when the view opens and on Refresh,
+ * and followed while it is shown: what is written meanwhile (here, by the CLI, by another
+ * console) appears on top within AUDIT_POLL_MS. Reading the trail changes nothing in it.
  */
 import type { SluiceApi } from '@contract/bridge';
 import type { AuditRecordView, AuditVerification } from '@contract/views';
-import { AUDIT_VIEW_PAGE, mayHaveOlder, oldestSeq, withOlder } from './audit-view';
+import { AUDIT_VIEW_PAGE, mayHaveOlder, oldestSeq, withNewer, withOlder } from './audit-view';
+import { pollWhileVisible } from './poll';
+
+/** How often the shown view asks for records written since: one indexed read of a page. */
+export const AUDIT_POLL_MS = 3000;
 
 export class AuditState {
   records = $state.raw<AuditRecordView[]>([]);
@@ -68,6 +73,28 @@ export class AuditState {
     this.error = null;
     this.records = withOlder(this.records, r.value);
     this.more = mayHaveOlder(r.value, this.page);
+  }
+
+  /** Follows the trail until the returned function is called (while the view is shown). */
+  follow(): () => void {
+    return pollWhileVisible(() => this.catchUp(), AUDIT_POLL_MS);
+  }
+
+  /**
+   * The records written since the newest shown, added on top. Skipped while another read
+   * is under way or before the first; its answer is dropped when one began meanwhile (a
+   * new since, Load older, Refresh), which then has the last word.
+   */
+  async catchUp(): Promise<void> {
+    if (!this.loaded || this.loading) return;
+    const ask = this.asked;
+    const r = await this.api['audit.list']({ limit: this.page, ...(this.since === null ? {} : { since: this.since }) });
+    if (ask !== this.asked || this.loading || !r.ok) return;
+    const records = withNewer(this.records, r.value, this.page);
+    if (records === this.records) return;
+    if (records === r.value) this.more = mayHaveOlder(r.value, this.page);
+    this.records = records as AuditRecordView[];
+    this.readAt = Date.now();
   }
 
   async verify(): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecordView, AuditVerification } from '@contract/views';
-import { actionLabel, changes, mayHaveOlder, oldestSeq, shown, verificationText, withOlder } from './audit-view';
+import { actionLabel, changes, mayHaveOlder, oldestSeq, shown, verificationText, withNewer, withOlder } from './audit-view';
 
 const NOW = Date.parse('2026-12-06T10:00:00Z');
 
@@ -120,6 +120,23 @@ describe('pages', () => {
     expect(oldestSeq([])).toBeNull();
     expect(mayHaveOlder(first, 3)).toBe(true);
     expect(mayHaveOlder(first, 4)).toBe(false);
+  });
+
+  it('adds the records written since on top, keeping the older pages loaded below', () => {
+    const shownNow = [record(9), record(8), record(7), record(6), record(5)];
+    const newest = [record(11), record(10), record(9)];
+    expect(withNewer(shownNow, newest, 3).map((r) => r.seq)).toEqual([11, 10, 9, 8, 7, 6, 5]);
+    // Nothing new: the very same array (the view does not redraw).
+    expect(withNewer(shownNow, [record(9), record(8), record(7)], 3)).toBe(shownNow);
+    expect(withNewer([], [], 3)).toEqual([]);
+    // Into an empty view (a trail that was empty, a since in the future then passed).
+    expect(withNewer([], [record(2), record(1)], 3).map((r) => r.seq)).toEqual([2, 1]);
+  });
+
+  it('shows the newest page alone when a page or more was written since: no gap left unseen', () => {
+    const shownNow = [record(9), record(8)];
+    const newest = [record(14), record(13), record(12)];
+    expect(withNewer(shownNow, newest, 3)).toBe(newest);
   });
 });
 

@@ -161,6 +161,19 @@ export function withOlder(shown: readonly AuditRecordView[], older: readonly Aud
   return [...shown, ...older.filter((r) => !seen.has(r.seq))].sort((a, b) => b.seq - a.seq);
 }
 
+/**
+ * The records shown with those written since (`newest`: the newest page as the engine has
+ * it now) on top. More new records than a page: a gap could open between them and what is
+ * shown, so the newest page alone is shown, as a Refresh would. Nothing new: `shown` itself.
+ */
+export function withNewer(shown: readonly AuditRecordView[], newest: readonly AuditRecordView[], page: number): readonly AuditRecordView[] {
+  const top = shown.length === 0 ? 0 : Math.max(...shown.map((r) => r.seq));
+  const fresh = newest.filter((r) => r.seq > top);
+  if (fresh.length === 0) return shown;
+  if (fresh.length >= page) return newest;
+  return [...fresh, ...shown].sort((a, b) => b.seq - a.seq);
+}
+
 /** Where "Load older" continues from: the oldest record shown; null when none is. */
 export function oldestSeq(records: readonly AuditRecordView[]): number | null {
   return records.length === 0 ? null : Math.min(...records.map((r) => r.seq));
