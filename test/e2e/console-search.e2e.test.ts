@@ -97,15 +97,22 @@ describe('delivery search', () => {
     await expectResults([]);
     await expect(page.getByTestId('log-empty').textContent()).resolves.toMatch(/No delivery matches this search/);
 
-    // A live delivery does not slip into the results; back to the live log, it is there.
-    await search({ status: '503' });
-    await expectResults(['evt-search-5', 'evt-search-4']);
+    // A search follows what arrives: a new delivery that matches appears in its results
+    // without searching again; one that does not match stays out; back to the live log, it is there.
+    await search({ box: '233.252.0.1' });
+    await expectResults([]);
     ui.receiver.setBehavior(status(200));
     await t.publish('attacker.observed', envelope('attacker.observed', { attacker_ip: '233.252.0.1' }, 'evt-search-6'));
     await t.waitForFinal(1, (d: DeliveryView) => d.eventId === 'evt-search-6');
+    await expect.poll(shownIds, { timeout: 10_000 }).toEqual(['evt-search-6']);
+    await expect.poll(() => page.getByTestId('search-count').getAttribute('data-count')).toBe('1');
+    await search({ status: '503' });
+    await expectResults(['evt-search-5', 'evt-search-4']);
+    await t.publish('attacker.observed', envelope('attacker.observed', { attacker_ip: '233.252.0.2' }, 'evt-search-7'));
+    await t.waitForFinal(1, (d: DeliveryView) => d.eventId === 'evt-search-7');
     await expectResults(['evt-search-5', 'evt-search-4']);
     await page.getByTestId('search-clear').click();
-    await expect.poll(shownIds).toEqual(['evt-search-6', ...EVENTS.map((e) => e.id).reverse()]);
+    await expect.poll(shownIds).toEqual(['evt-search-7', 'evt-search-6', ...EVENTS.map((e) => e.id).reverse()]);
     expect(await page.getByTestId('search-results').count()).toBe(0);
   });
 

@@ -118,12 +118,16 @@ export class ConsoleState {
     this.offs.push(
       this.api.on('subscriptions.changed', (views) => (this.subscriptions = views)),
       this.api.on('status.changed', (status) => (this.status = status)),
-      this.api.on('deliveries.appended', (batch) => this.append(batch)),
+      this.api.on('deliveries.appended', (batch) => {
+        this.append(batch);
+        this.search.deliveriesChanged();
+      }),
     );
   }
 
   close(): void {
     for (const off of this.offs.splice(0)) off();
+    this.search.clear();
   }
 
   // ----- the live log ------------------------------------------------------------------
